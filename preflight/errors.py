@@ -1,0 +1,156 @@
+"""Failures that preflight's own stage code recognises, as exceptions carrying the facts.
+
+The stages raise these when they *see* something wrong that no library exception describes
+(a banner that is not SSH, a host key that does not match, nothing to authenticate with), and
+let socket, resolver and paramiko exceptions propagate untouched. `diagnose` is the one place
+that turns either kind into a `Diagnosis`; nothing here knows about codes' wording or hints.
+
+    ProbeError
+    ├── StageTimeout              the stage's own timeout or the target's deadline passed
+    ├── BannerError
+    │   ├── BannerClosed          EOF before an identification line
+    │   ├── BannerNotSSH          something else answered
+    │   └── BannerIncompatible    SSH-1.x only
+    ├── HostKeyError
+    │   ├── HostKeyUnknown
+    │   └── HostKeyMismatch
+    ├── CredentialError
+    │   ├── NoCredentials
+    │   └── BadKey
+    ├── AuthMethodNotAllowed
+    ├── AuthDenied
+    └── SFTPUnavailable
+"""
+
+from __future__ import annotations
+
+
+class ProbeError(Exception):
+    """Base class: a failure a stage recognised itself."""
+
+
+class StageTimeout(ProbeError):
+    """The stage ran out of time. `phase` says what it was waiting for ("the resolver", "kex",
+    "auth", "subsystem"…); `cause` is whatever the blocked call raised once preflight closed
+    the connection under it (for the record, not for classification)."""
+
+    def __init__(
+        self,
+        phase: str,
+        waited: float,
+        *,
+        by_deadline: bool = False,
+        cause: BaseException | None = None,
+    ) -> None:
+        super().__init__(f"timed out after {waited:.1f}s waiting for {phase}")
+        self.phase = phase
+        self.waited = waited
+        self.by_deadline = by_deadline  # the target's deadline, not the stage timeout, ran out
+        self.cause = cause
+
+
+class BannerError(ProbeError):
+    def __init__(self, received: bytes, lines: list[bytes]) -> None:
+        super().__init__(self.__class__.__name__)
+        self.received = received
+        self.lines = lines
+
+
+class BannerClosed(BannerError):
+    """The peer closed (or reset) the connection before sending an identification line."""
+
+    def __init__(self, received: bytes, lines: list[bytes], reset: bool = False) -> None:
+        super().__init__(received, lines)
+        self.reset = reset
+
+
+class BannerNotSSH(BannerError):
+    """Something answered, but not an SSH server. `reason` says how we know."""
+
+    def __init__(self, received: bytes, lines: list[bytes], reason: str) -> None:
+        super().__init__(received, lines)
+        self.reason = reason
+
+
+class BannerIncompatible(BannerError):
+    """The server only speaks SSH protocol 1."""
+
+    def __init__(self, received: bytes, lines: list[bytes], banner: str) -> None:
+        super().__init__(received, lines)
+        self.banner = banner
+
+
+class HostKeyError(ProbeError):
+    def __init__(self, key_type: str, fingerprint: str) -> None:
+        super().__init__(f"{key_type} {fingerprint}")
+        self.key_type = key_type
+        self.fingerprint = fingerprint
+
+
+class HostKeyUnknown(HostKeyError):
+    """Neither known_hosts nor the pinned fingerprints know this server. `pin_line` is the
+    known_hosts line that would trust it; `checked` lists what was consulted."""
+
+    def __init__(self, key_type: str, fingerprint: str, pin_line: str, checked: str) -> None:
+        super().__init__(key_type, fingerprint)
+        self.pin_line = pin_line
+        self.checked = checked
+
+
+class HostKeyMismatch(HostKeyError):
+    """The server's key differs from the one expected (known_hosts entry or pinned list)."""
+
+    def __init__(self, key_type: str, fingerprint: str, expected: list[str], source: str) -> None:
+        super().__init__(key_type, fingerprint)
+        self.expected = expected
+        self.source = source
+
+
+class CredentialError(ProbeError):
+    pass
+
+
+class NoCredentials(CredentialError):
+    """Nothing to authenticate with: `unset` names the variables that were empty or unset,
+    `missing_file` a key path that does not exist."""
+
+    def __init__(self, unset: tuple[str, ...] = (), missing_file: str | None = None) -> None:
+        super().__init__("no credentials")
+        self.unset = unset
+        self.missing_file = missing_file
+
+
+class BadKey(CredentialError):
+    """The private key could not be loaded. `source` names it ("variable SSH_PRIVATE_KEY");
+    `reason` is our own wording, never the key text."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class AuthMethodNotAllowed(ProbeError):
+    """The server does not accept any method we could offer."""
+
+    def __init__(self, offered: list[str], allowed: list[str]) -> None:
+        super().__init__(f"offered {offered}, allowed {allowed}")
+        self.offered = offered
+        self.allowed = allowed
+
+
+class AuthDenied(ProbeError):
+    """Every method we offered was rejected. `tried` lists them in order."""
+
+    def __init__(self, tried: list[str], allowed: list[str]) -> None:
+        super().__init__(f"tried {tried}, allowed {allowed}")
+        self.tried = tried
+        self.allowed = allowed
+
+
+class SFTPUnavailable(ProbeError):
+    """The server refused the sftp subsystem or closed the channel."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail

@@ -1,0 +1,178 @@
+"""Pure data types shared by every part of preflight: what a target is, what a stage found.
+
+Nothing here does I/O or imports a network library. `config` builds `Target`s, the stages and
+`runner` fill in `StageResult`s, and every report format (`report/`) reads the same `Report`.
+Secrets are wrapped in `Secret`, whose `repr` and `str` never show the value, so that a target
+can be logged or put in an exception message without leaking a password or key.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+
+class Stage(enum.StrEnum):
+    """The probes, in the order they run; a stage runs only if the one before passed."""
+
+    DNS = "dns"
+    TCP = "tcp"
+    BANNER = "banner"
+    AUTH = "auth"
+    SFTP = "sftp"
+
+
+ALL_STAGES: tuple[Stage, ...] = tuple(Stage)
+SSH_STAGES: frozenset[Stage] = frozenset({Stage.AUTH, Stage.SFTP})
+
+
+class Status(enum.StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+class Secret:
+    """A credential value that refuses to be printed; `reveal()` is the only way to read it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Per-stage timeouts in seconds; each stage is also cut off by the target's deadline."""
+
+    dns: float = 3.0
+    tcp: float = 3.0
+    banner: float = 5.0
+    auth: float = 10.0
+    sftp: float = 10.0
+
+    def for_stage(self, stage: Stage) -> float:
+        return float(getattr(self, stage.value))
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """How to authenticate. `unset` names the `${VAR}`s that were referenced but empty or unset,
+    so that `auth.no_credentials` can say which variable to define."""
+
+    password: Secret | None = None
+    key: Secret | None = None  # a file path, or the private key text itself
+    passphrase: Secret | None = None
+    agent: bool = False
+    unset: tuple[str, ...] = ()
+    # Where the key came from, for messages that must name it without showing it:
+    # "file ~/.ssh/id_ed25519" or "variable SSH_PRIVATE_KEY".
+    key_source: str | None = None
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.password) or bool(self.key) or self.agent
+
+
+HostKeyPolicyName = Literal["strict", "warn", "off"]
+
+
+@dataclass(frozen=True)
+class HostKeyConfig:
+    """How the server's host key is verified. `known_hosts` is a path or the file's content."""
+
+    known_hosts: str | None = "~/.ssh/known_hosts"
+    fingerprints: tuple[str, ...] = ()  # "SHA256:..." ; any match passes
+    policy: HostKeyPolicyName = "strict"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One host to check, with every default already merged in."""
+
+    name: str
+    host: str
+    port: int = 22
+    user: str | None = None
+    stages: tuple[Stage, ...] = ALL_STAGES
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    deadline: float = 30.0  # seconds, all stages of this target together
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    host_key: HostKeyConfig = field(default_factory=HostKeyConfig)
+    sftp_path: str = "."
+    origin: str | None = None  # "checks.yaml:12" where it was defined, for messages
+
+    @property
+    def needs_ssh(self) -> bool:
+        return any(stage in SSH_STAGES for stage in self.stages)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Why a stage failed: a stable `code` (DESIGN §4), the measured facts, what to do."""
+
+    code: str
+    summary: str
+    hint: str
+
+
+@dataclass
+class StageResult:
+    """What one stage of one target found. `facts` holds structured details for the JSON report
+    (addresses tried, banner, host key fingerprint, allowed auth methods…); `detail` is the one-line
+    human version of a pass or the reason for a skip."""
+
+    stage: Stage
+    status: Status
+    duration_s: float = 0.0
+    detail: str = ""
+    diagnosis: Diagnosis | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TargetResult:
+    target: Target
+    stages: list[StageResult] = field(default_factory=list)
+    duration_s: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(s.status is not Status.FAIL for s in self.stages)
+
+    @property
+    def failure(self) -> StageResult | None:
+        return next((s for s in self.stages if s.status is Status.FAIL), None)
+
+
+@dataclass
+class Report:
+    targets: list[TargetResult]
+    started_at: datetime
+    duration_s: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(t.ok for t in self.targets)
