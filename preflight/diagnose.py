@@ -1,0 +1,398 @@
+"""The one place that turns exceptions into diagnoses: a stable code, the facts, what to do.
+
+Exception types alone do not identify a failure (DESIGN §3: a bare `EOFError` may be a handshake
+timeout or a closed connection; `TimeoutError('')` says nothing), so classification uses the stage
+that was running, the phase inside it, what the stage had already learned (`facts`) and whether it
+was the stage timeout or the deadline that ran out. Stages raise `preflight.errors` exceptions for
+what they recognise and let socket, resolver and paramiko exceptions through untouched; nothing
+else in preflight maps exceptions to codes. paramiko is only consulted if it is already imported,
+so a dns/tcp-only run never loads it.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from preflight import errors
+from preflight.model import Diagnosis, Stage
+from preflight.stages.tcp import UNREACHABLE_ERRNOS
+
+
+@dataclass(frozen=True)
+class Context:
+    """What was going on when a stage failed."""
+
+    stage: Stage
+    host: str
+    port: int
+    timeout: float  # the stage's configured timeout
+    elapsed: float  # seconds the stage ran
+    phase: str = ""
+    address: str | None = None  # the peer, once connected
+    facts: dict[str, Any] = field(default_factory=dict)
+    deadline_source: str = "the target's deadline"
+
+    @property
+    def endpoint(self) -> str:
+        return self.address or f"{self.host}:{self.port}"
+
+
+def diagnose(exc: BaseException, ctx: Context) -> Diagnosis:
+    if isinstance(exc, errors.StageTimeout) and exc.by_deadline:
+        return deadline_exceeded(ctx, exc.phase)
+    translate = _BY_STAGE[ctx.stage]
+    return translate(exc, ctx)
+
+
+def deadline_exceeded(ctx: Context, phase: str = "") -> Diagnosis:
+    waiting = f" waiting for {phase}" if phase else ""
+    return Diagnosis(
+        "deadline.exceeded",
+        f"{ctx.deadline_source} cut the {ctx.stage} stage off after {ctx.elapsed:.1f}s{waiting} "
+        f"(its own timeout is {ctx.timeout:g}s)",
+        "The stages before this one used up most of the time. Raise `deadline` (or --deadline), "
+        "or lower the earlier stages' timeouts so a slow stage fails on its own timeout.",
+    )
+
+
+# --- dns ---------------------------------------------------------------------------------------
+
+
+def _dns(exc: BaseException, ctx: Context) -> Diagnosis:
+    host = ctx.host
+    if isinstance(exc, errors.StageTimeout):
+        return Diagnosis(
+            "dns.timeout",
+            f"the resolver gave no answer for {host} in {ctx.elapsed:.1f}s",
+            "Check the runner's resolver (/etc/resolv.conf): is the DNS server reachable from "
+            "this network? A VPN or split-horizon DNS may be needed for internal names.",
+        )
+    if isinstance(exc, socket.gaierror):
+        code = exc.errno
+        if code == socket.EAI_NONAME:
+            return Diagnosis(
+                "dns.nxdomain",
+                f"{host} does not exist (the resolver answered NXDOMAIN)",
+                "Check the host name for typos. An internal name may only resolve inside the "
+                "corporate network or VPN, or needs the full domain.",
+            )
+        if code in (socket.EAI_NODATA, getattr(socket, "EAI_ADDRFAMILY", None)):
+            return Diagnosis(
+                "dns.no_address",
+                f"{host} exists but has no IPv4 or IPv6 address",
+                "The name has no A/AAAA record: check the DNS zone, or use the address itself.",
+            )
+        if code == socket.EAI_AGAIN:
+            return Diagnosis(
+                "dns.timeout",
+                f"the resolver could not answer for {host} (temporary failure, after "
+                f"{ctx.elapsed:.1f}s)",
+                "The DNS server failed (SERVFAIL) or timed out upstream. Retry; if it persists, "
+                "check the resolver and the zone's name servers.",
+            )
+        return Diagnosis(
+            "dns.error",
+            f"resolving {host} failed: {exc.strerror or exc}",
+            "Check the host name and the runner's resolver configuration.",
+        )
+    if isinstance(exc, UnicodeError):
+        return Diagnosis(
+            "dns.error",
+            f"{host!r} is not a valid host name ({exc})",
+            "Fix the host name in the configuration.",
+        )
+    return _unexpected(exc, ctx, "dns.error")
+
+
+# --- tcp ---------------------------------------------------------------------------------------
+
+
+def _attempts_text(ctx: Context) -> str:
+    attempts = ctx.facts.get("attempts") or []
+    if len(attempts) <= 1:
+        return ""
+    parts = [f"{a['address']} {a.get('error') or a['result']}" for a in attempts]
+    return " (tried " + "; ".join(parts) + ")"
+
+
+def _tcp(exc: BaseException, ctx: Context) -> Diagnosis:
+    attempts = ctx.facts.get("attempts") or []
+    last = attempts[-1]["address"] if attempts else f"{ctx.host}:{ctx.port}"
+    tried = _attempts_text(ctx)
+    if isinstance(exc, errors.StageTimeout):
+        return Diagnosis(
+            "tcp.timeout",
+            f"no answer from {last} in {exc.waited:.1f}s: the SYN was silently dropped{tried}",
+            "A firewall or security group is dropping the packets (no reset came back), or the "
+            "host is down behind a filter. Ask for this runner's source address to be allowed "
+            "to reach the port; compare with `nc -vz -w 3 HOST PORT` from the same runner.",
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return Diagnosis(
+            "tcp.refused",
+            f"{last} refused the connection (TCP reset){tried}",
+            "The host is up but nothing listens on this port, or a firewall rejects it: check "
+            "the port number and that the SSH service is running.",
+        )
+    if isinstance(exc, OSError) and exc.errno in UNREACHABLE_ERRNOS:
+        return Diagnosis(
+            "tcp.unreachable",
+            f"{last} is unreachable: {exc.strerror}{tried}",
+            "No route to the host or network (ICMP unreachable): check the address, the "
+            "runner's routes and VPN, and any firewall that rejects with ICMP.",
+        )
+    if isinstance(exc, OSError):
+        return Diagnosis(
+            "tcp.error",
+            f"connecting to {last} failed: {exc.strerror or exc}{tried}",
+            "Check the address and the runner's network configuration.",
+        )
+    return _unexpected(exc, ctx, "tcp.error")
+
+
+# --- banner ------------------------------------------------------------------------------------
+
+
+def first_line(data: bytes, limit: int = 120) -> str:
+    """The first line of what a peer sent, printable, for summaries (reports sanitise again)."""
+    line = data.split(b"\n", 1)[0].rstrip(b"\r")
+    text = line.decode("utf-8", errors="replace")
+    text = "".join(ch if ch.isprintable() else "\N{REPLACEMENT CHARACTER}" for ch in text)
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def _banner(exc: BaseException, ctx: Context) -> Diagnosis:
+    where = ctx.endpoint
+    if isinstance(exc, errors.StageTimeout):
+        return Diagnosis(
+            "banner.timeout",
+            f"TCP to {where} opened but no SSH identification arrived in {exc.waited:.1f}s",
+            "Something accepts connections but does not speak: a tarpit, a proxy or load "
+            "balancer holding the connection, or a service that waits for the client to speak "
+            "first (HTTP, TLS). Check what listens on this port.",
+        )
+    if isinstance(exc, (errors.BannerClosed, ConnectionResetError)):
+        reset = isinstance(exc, ConnectionResetError) or getattr(exc, "reset", False)
+        how = "reset" if reset else "closed"
+        return Diagnosis(
+            "banner.closed",
+            f"{where} {how} the connection before identifying itself",
+            "The server refuses this client before SSH starts: MaxStartups reached, "
+            "tcp_wrappers/hosts.deny, fail2ban or a load balancer without a healthy backend. "
+            "Check the server's log for this runner's address.",
+        )
+    if isinstance(exc, errors.BannerNotSSH):
+        shown = first_line(exc.received) if exc.received else ""
+        return Diagnosis(
+            "banner.not_ssh",
+            f"{where} is not an SSH server: {exc.reason}; first line: {shown!r}",
+            "The port is served by something else: check the port number (22, or the one the "
+            "SFTP provider documents) and what listens there.",
+        )
+    if isinstance(exc, errors.BannerIncompatible):
+        return Diagnosis(
+            "banner.incompatible",
+            f"{where} only speaks SSH protocol 1: {exc.banner!r}",
+            "SSH-1 is obsolete and insecure; paramiko and OpenSSH refuse it. The server must be "
+            "upgraded to SSH-2.",
+        )
+    if isinstance(exc, OSError):
+        return Diagnosis(
+            "banner.closed",
+            f"reading from {where} failed: {exc.strerror or exc}",
+            "The connection broke before the server identified itself.",
+        )
+    return _unexpected(exc, ctx, "banner.closed")
+
+
+# --- auth --------------------------------------------------------------------------------------
+
+
+def _paramiko() -> Any:
+    return sys.modules.get("paramiko")
+
+
+def _is_paramiko(exc: BaseException, name: str) -> bool:
+    paramiko = _paramiko()
+    return paramiko is not None and isinstance(exc, getattr(paramiko, name))
+
+
+def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
+    where, user = ctx.endpoint, ctx.facts.get("user", "")
+    in_kex = ctx.phase == "key exchange"
+    if isinstance(exc, errors.StageTimeout):
+        if in_kex:
+            return Diagnosis(
+                "auth.kex_timeout",
+                f"key exchange with {where} did not finish in {exc.waited:.1f}s",
+                "The server stalled after the identification: an overloaded server, a "
+                "middlebox that breaks large packets (MTU), or a broken SSH server.",
+            )
+        return Diagnosis(
+            "auth.timeout",
+            f"{where} did not answer {exc.phase} in {exc.waited:.1f}s",
+            "The server accepted the connection but stalls on authentication: a slow PAM/LDAP "
+            "backend or an overloaded server. Check the server's auth log.",
+        )
+    if isinstance(exc, errors.HostKeyMismatch):
+        expected = ", ".join(exc.expected)
+        return Diagnosis(
+            "auth.host_key_mismatch",
+            f"{where} presented {exc.key_type} key {exc.fingerprint}, but {exc.source} "
+            f"expects {expected}",
+            "The server's host key changed: a reinstalled server, a new load-balancer backend, "
+            "or a man-in-the-middle. Confirm the new fingerprint with the server's owners before "
+            "updating known_hosts or the pinned fingerprints.",
+        )
+    if isinstance(exc, errors.HostKeyUnknown):
+        return Diagnosis(
+            "auth.host_key_unknown",
+            f"{where} presented {exc.key_type} key {exc.fingerprint}, which is not in "
+            f"{exc.checked}",
+            f"Verify the fingerprint with the server's owners, then pin it "
+            f"(host_key.fingerprints: [{exc.fingerprint}]) or add this line to known_hosts: "
+            f"{exc.pin_line}",
+        )
+    if isinstance(exc, errors.NoCredentials):
+        if exc.missing_file:
+            what = f"the key file {exc.missing_file} does not exist"
+        elif exc.unset:
+            what = "unset or empty: " + ", ".join(f"${{{v}}}" for v in exc.unset)
+        else:
+            what = "no password, key or agent is configured"
+        return Diagnosis(
+            "auth.no_credentials",
+            f"nothing to authenticate {user or 'the user'} with: {what}",
+            "Define the CI variable(s) for this job (protected variables are only passed to "
+            "protected branches), or set auth.key / auth.password in checks.yaml.",
+        )
+    if isinstance(exc, errors.BadKey):
+        return Diagnosis(
+            "auth.bad_key",
+            f"the private key from {exc.source} {exc.reason}",
+            "Store the key in OpenSSH or PEM format with its BEGIN/END lines; for an encrypted "
+            "key set auth.passphrase (e.g. ${SSH_KEY_PASSPHRASE}).",
+        )
+    if isinstance(exc, errors.AuthMethodNotAllowed):
+        return Diagnosis(
+            "auth.method_not_allowed",
+            f"{where} does not accept {', '.join(exc.offered)} for {user}; it allows: "
+            f"{', '.join(exc.allowed) or 'nothing'}",
+            "Configure a credential of an allowed kind (e.g. a key for publickey).",
+        )
+    if isinstance(exc, errors.AuthDenied):
+        return Diagnosis(
+            "auth.denied",
+            f"{where} rejected {user} with {', '.join(exc.tried)} (server allows: "
+            f"{', '.join(exc.allowed)})",
+            "Check the user name, that the public key is in the server's authorized_keys for "
+            "this user (or the password is current), and that the account is not locked.",
+        )
+    if _is_paramiko(exc, "AuthenticationException"):
+        return Diagnosis(
+            "auth.denied",
+            f"{where} ended the session during authentication of {user}",
+            "The server closed the connection while authenticating: too many failed attempts, "
+            "or the account is refused (AllowUsers/DenyUsers). Check the server's auth log.",
+        )
+    if _is_paramiko(exc, "IncompatiblePeer") or (
+        _is_paramiko(exc, "SSHException") and "incompatible" in str(exc).lower()
+    ):
+        return Diagnosis(
+            "auth.kex_failed",
+            f"no common algorithm with {where}: {exc}",
+            "The server and paramiko share no key-exchange, cipher, MAC or host-key algorithm. "
+            "The server is probably very old (or very restrictive); upgrade it or its config.",
+        )
+    if (in_kex and isinstance(exc, (EOFError, OSError))) or (
+        in_kex and _is_paramiko(exc, "SSHException")
+    ):
+        return Diagnosis(
+            "auth.kex_failed",
+            f"{where} closed the connection during key exchange ({_describe(exc)})",
+            "The server gave up on the handshake: usually no common algorithm (see the "
+            "server's log for 'no matching'), sometimes MaxStartups or an intrusion filter.",
+        )
+    return _unexpected(exc, ctx, "auth.error")
+
+
+# --- sftp --------------------------------------------------------------------------------------
+
+
+def _sftp(exc: BaseException, ctx: Context) -> Diagnosis:
+    where = ctx.endpoint
+    path = ctx.facts.get("path", ".")
+    if isinstance(exc, (errors.StageTimeout, TimeoutError)):
+        phase = exc.phase if isinstance(exc, errors.StageTimeout) else ctx.phase
+        waited = exc.waited if isinstance(exc, errors.StageTimeout) else ctx.elapsed
+        return Diagnosis(
+            "sftp.timeout",
+            f"{where} did not answer {phase} in {waited:.1f}s",
+            "SSH works but the SFTP server stalls: an overloaded or hung sftp-server, a slow "
+            "or hung filesystem behind it (NFS), or a very large directory.",
+        )
+    if isinstance(exc, errors.SFTPUnavailable):
+        return Diagnosis(
+            "sftp.unavailable",
+            f"{where}: {exc.detail}",
+            "SSH login works but SFTP does not: the server needs `Subsystem sftp …` in "
+            "sshd_config, or this account is restricted (ForceCommand, a shell-only or "
+            "SCP-only account).",
+        )
+    if isinstance(exc, OSError) and exc.errno == errno.ENOENT:
+        return Diagnosis(
+            "sftp.not_found",
+            f"{path} does not exist on {where}",
+            "Check sftp.path: relative paths start in the user's home or chroot directory.",
+        )
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM):
+        return Diagnosis(
+            "sftp.permission_denied",
+            f"{path} on {where} is not listable by this user",
+            "Ask the server's owners for read and execute permission on the directory, or "
+            "point sftp.path at one this user may list.",
+        )
+    if isinstance(exc, EOFError) or _is_paramiko(exc, "SSHException"):
+        return Diagnosis(
+            "sftp.unavailable",
+            f"{where} closed the SFTP channel ({_describe(exc)})",
+            "The SFTP server process ended: check the server's log for this session.",
+        )
+    if isinstance(exc, OSError):
+        return Diagnosis(
+            "sftp.error",
+            f"listing {path} on {where} failed: {_describe(exc)}",
+            "See the server's SFTP log for this request.",
+        )
+    return _unexpected(exc, ctx, "sftp.error")
+
+
+# --- shared ------------------------------------------------------------------------------------
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _unexpected(exc: BaseException, ctx: Context, code: str) -> Diagnosis:
+    return Diagnosis(
+        code,
+        f"{ctx.stage} stage failed against {ctx.endpoint} during {ctx.phase or 'the stage'}: "
+        f"{_describe(exc)}",
+        "An unusual failure: rerun with the same timeouts; if it persists, compare with "
+        f"`ssh -vvv -p {ctx.port} {ctx.host}` from the same runner.",
+    )
+
+
+_BY_STAGE = {
+    Stage.DNS: _dns,
+    Stage.TCP: _tcp,
+    Stage.BANNER: _banner,
+    Stage.AUTH: _auth,
+    Stage.SFTP: _sftp,
+}

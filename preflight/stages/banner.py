@@ -1,0 +1,149 @@
+"""The banner stage: read the server's SSH identification line under an absolute deadline.
+
+RFC 4253 §4.2 lets a server send other lines before `SSH-2.0-…`. paramiko restarts its banner
+timeout on every `recv` and then allows 2 s per extra line, so a server trickling one byte a
+second never times out there. Here the deadline is fixed when the stage starts and every read
+waits only for what is left of it. Input is capped (line length, line count, total bytes) so a
+hostile peer cannot make us buffer without end, and a peer that speaks another protocol first
+(HTTP, SMTP, TLS…) is recognised at once instead of after the timeout. The identification line
+and any bytes after it are kept in `conn.handover` for paramiko to read as if from the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from preflight.deadline import Budget
+from preflight.errors import BannerClosed, BannerIncompatible, BannerNotSSH, StageTimeout
+from preflight.stages import Connection, Passed
+
+MAX_LINE = 8192  # RFC 4253 allows 255 for the version line; be lenient with chatter lines
+MAX_LINES = 100  # what paramiko and OpenSSH accept before the identification
+MAX_BYTES = 65536
+READ_SIZE = 4096
+
+# Greetings of protocols that speak first; recognising them saves waiting out the timeout.
+_OTHER_PROTOCOLS = (
+    (re.compile(rb"^HTTP/\d"), "an HTTP server"),
+    (re.compile(rb"^220[ -]"), "an SMTP or FTP server"),
+    (re.compile(rb"^\+OK"), "a POP3 server"),
+    (re.compile(rb"^\* (OK|PREAUTH|BYE)"), "an IMAP server"),
+    (re.compile(rb"^\x16\x03[\x00-\x04]"), "a TLS server"),
+    (re.compile(rb"^\x15\x03[\x00-\x04]"), "a TLS server (alert)"),
+    (re.compile(rb"^RFB \d"), "a VNC server"),
+    (re.compile(rb"^\x00\x00\x00.\xff"), "a binary protocol"),
+)
+
+
+def recognise_other_protocol(data: bytes) -> str | None:
+    for pattern, name in _OTHER_PROTOCOLS:
+        if pattern.match(data):
+            return name
+    return None
+
+
+def parse_identification(line: bytes) -> tuple[str, str, str] | None:
+    """(`protoversion`, `softwareversion`, `comments`) of an `SSH-…` line, else None."""
+    text = line.rstrip(b"\r\n").decode("utf-8", errors="replace")
+    match = re.match(r"SSH-([^-\s]+)-(\S*)(?: (.*))?$", text)
+    if not match:
+        return None
+    return match.group(1), match.group(2), match.group(3) or ""
+
+
+async def probe(conn: Connection, budget: Budget) -> Passed:
+    assert conn.sock is not None, "the tcp stage opens the socket"
+    conn.phase = "banner"
+    loop = asyncio.get_running_loop()
+    received = bytearray()
+    lines: list[bytes] = []  # complete lines seen before the identification
+    line_start = 0
+    while True:
+        newline = received.find(b"\n", line_start)
+        if newline < 0:
+            pending = bytes(received[line_start:])
+            _check_unterminated(pending, bytes(received), lines)
+            try:
+                chunk = await asyncio.wait_for(
+                    loop.sock_recv(conn.sock, READ_SIZE), budget.remaining()
+                )
+            except TimeoutError:
+                if lines or pending:
+                    raise BannerNotSSH(
+                        bytes(received), lines, _silent_reason(lines, budget)
+                    ) from None
+                raise StageTimeout(
+                    "the identification line", budget.elapsed(), by_deadline=budget.cut_by_deadline
+                ) from None
+            except ConnectionResetError:
+                raise BannerClosed(bytes(received), lines, reset=True) from None
+            if not chunk:
+                if lines or received:
+                    raise BannerNotSSH(
+                        bytes(received),
+                        lines,
+                        "it closed the connection without identifying as SSH",
+                    )
+                raise BannerClosed(bytes(received), lines)
+            received += chunk
+            if len(received) > MAX_BYTES:
+                raise BannerNotSSH(
+                    bytes(received[:MAX_BYTES]),
+                    lines,
+                    f"it sent more than {MAX_BYTES} bytes without an SSH identification line",
+                )
+            continue
+        line = bytes(received[line_start : newline + 1])
+        line_start = newline + 1
+        if line.startswith(b"SSH-"):
+            return _identified(conn, line, bytes(received), lines, line_start)
+        lines.append(line)
+        other = recognise_other_protocol(lines[0])
+        if other is not None:
+            raise BannerNotSSH(bytes(received), lines, f"it looks like {other}")
+        if len(lines) >= MAX_LINES:
+            raise BannerNotSSH(
+                bytes(received),
+                lines,
+                f"{MAX_LINES} lines arrived without an SSH identification line",
+            )
+
+
+def _check_unterminated(pending: bytes, received: bytes, lines: list[bytes]) -> None:
+    """Fail early on a partial line that can already be judged: another protocol's greeting
+    (TLS sends no newline) or a line longer than any SSH peer would send."""
+    if not lines and pending:
+        other = recognise_other_protocol(pending)
+        if other is not None:
+            raise BannerNotSSH(received, lines, f"it looks like {other}")
+    if len(pending) > MAX_LINE:
+        raise BannerNotSSH(
+            received, lines, f"it sent a line of more than {MAX_LINE} bytes without a newline"
+        )
+
+
+def _silent_reason(lines: list[bytes], budget: Budget) -> str:
+    what = f"{len(lines)} line{'s' if len(lines) != 1 else ''}" if lines else "a partial line"
+    return f"it sent {what} but no SSH identification in {budget.elapsed():.1f}s"
+
+
+def _identified(
+    conn: Connection, line: bytes, received: bytes, lines: list[bytes], after: int
+) -> Passed:
+    text = line.rstrip(b"\r\n").decode("utf-8", errors="replace")
+    conn.facts["banner"] = text
+    if lines:
+        conn.facts["pre_banner_lines"] = len(lines)
+    parsed = parse_identification(line)
+    if parsed is None:
+        raise BannerNotSSH(received, lines, "its identification line is malformed")
+    version = parsed[0]
+    if version not in ("2.0", "1.99"):
+        if version.startswith("1."):
+            raise BannerIncompatible(received, lines, text)
+        raise BannerNotSSH(received, lines, f"it announces SSH protocol version {version!r}")
+    conn.banner = text
+    conn.handover = received[after - len(line) :]
+    extra = f" after {len(lines)} other line{'s' if len(lines) > 1 else ''}" if lines else ""
+    return Passed(f"{text}{extra}")

@@ -1,0 +1,335 @@
+"""The auth and sftp stages: paramiko on the socket the tcp stage opened, under a watchdog.
+
+paramiko is synchronous and several of its waits have no usable bound (DESIGN §3): the handshake
+timeout is cancelled once KEXINIT arrives, `invoke_subsystem` waits forever. So each stage runs
+its paramiko calls in a daemon thread while the event loop watches the clock; when the budget
+runs out the watchdog shuts the socket down, which makes every paramiko wait return within a
+tenth of a second, and the stage reports a timeout for the phase it was in (`conn.phase`).
+paramiko's own timeouts are set a little past the budget so that the watchdog, not a paramiko
+timer with its own notion of time, decides. The transport reads the identification line that the
+banner stage already consumed from `HandoverSocket`, as if it had come from the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import paramiko
+
+from preflight import credentials, hostkeys
+from preflight.deadline import Budget
+from preflight.errors import (
+    AuthDenied,
+    AuthMethodNotAllowed,
+    HostKeyMismatch,
+    HostKeyUnknown,
+    NoCredentials,
+    SFTPUnavailable,
+    StageTimeout,
+)
+from preflight.stages import Connection, Passed
+from preflight.threads import in_daemon_thread
+
+T = TypeVar("T")
+
+# How long the stage waits for its thread to come back after the watchdog shut the socket.
+UNBLOCK_GRACE = 2.0
+# paramiko's own timers sit this far past our budget so that they never fire first.
+PARAMIKO_SLACK = 5.0
+POLL = 0.05
+
+LOG_CHANNEL = "preflight.paramiko"
+
+# known_hosts key types → the host key algorithms that produce them.
+_ALGORITHMS_FOR_KEY_TYPE = {
+    "ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
+}
+
+
+class HandoverSocket:
+    """A socket that first returns bytes already read from it (the identification line and
+    whatever followed), then reads from the real socket. Has what paramiko needs of a socket."""
+
+    def __init__(self, sock: socket.socket, pending: bytes) -> None:
+        self._sock = sock
+        self._pending = pending
+
+    def recv(self, size: int) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending[:size], self._pending[size:]
+            return data
+        return self._sock.recv(size)
+
+    def send(self, data: bytes) -> int:
+        return self._sock.send(data)
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.sendall(data)
+
+    def settimeout(self, timeout: float | None) -> None:
+        self._sock.settimeout(timeout)
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def getpeername(self) -> Any:
+        return self._sock.getpeername()
+
+    @property
+    def _closed(self) -> bool:  # paramiko's Transport.stop_thread looks at this
+        return bool(getattr(self._sock, "_closed", False))
+
+
+def shutdown(conn: Connection) -> None:
+    """Unblock every paramiko call on this connection without blocking the caller."""
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+async def run_guarded(conn: Connection, budget: Budget, work: Callable[[], T]) -> T:
+    """Run `work` in a daemon thread; when the budget runs out (or the task is cancelled),
+    shut the connection down so the thread ends, and raise `StageTimeout` for `conn.phase`."""
+    future = in_daemon_thread(f"preflight-{conn.target.name}", work)
+    try:
+        return await asyncio.wait_for(asyncio.shield(future), budget.remaining())
+    except TimeoutError:
+        phase, waited = conn.phase, budget.elapsed()
+        shutdown(conn)
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(asyncio.shield(future), UNBLOCK_GRACE)
+        cause = future.exception() if future.done() and not future.cancelled() else None
+        raise StageTimeout(phase, waited, by_deadline=budget.cut_by_deadline, cause=cause) from None
+    except asyncio.CancelledError:
+        shutdown(conn)
+        raise
+
+
+async def probe_auth(conn: Connection, budget: Budget) -> Passed:
+    return await run_guarded(conn, budget, lambda: _authenticate(conn, budget))
+
+
+async def probe_sftp(conn: Connection, budget: Budget) -> Passed:
+    return await run_guarded(conn, budget, lambda: _list_directory(conn, budget))
+
+
+async def close(conn: Connection) -> None:
+    """Close the transport and socket. `Transport.close` joins paramiko's thread, so it runs in
+    a thread of its own, after a socket shutdown has made sure there is nothing to wait for."""
+    shutdown(conn)
+    closing = in_daemon_thread("preflight-close", conn.close)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(closing, UNBLOCK_GRACE)
+
+
+def _paramiko_timeout(budget: Budget) -> float:
+    return budget.remaining() + PARAMIKO_SLACK
+
+
+def _wait_for(
+    event: threading.Event, transport: paramiko.Transport, budget: Budget, phase: str
+) -> None:
+    while not event.wait(POLL):
+        if not transport.is_active():
+            break
+        if budget.expired():
+            raise StageTimeout(phase, budget.elapsed(), by_deadline=budget.cut_by_deadline)
+    if not transport.is_active():
+        error = transport.get_exception()
+        raise error if error is not None else EOFError("the server closed the connection")
+
+
+def _start_transport(conn: Connection, budget: Budget) -> paramiko.Transport:
+    assert conn.sock is not None, "the tcp stage opens the socket"
+    conn.sock.setblocking(True)
+    transport = paramiko.Transport(HandoverSocket(conn.sock, conn.handover))  # type: ignore[arg-type]
+    transport.set_log_channel(LOG_CHANNEL)
+    transport.banner_timeout = _paramiko_timeout(budget)
+    transport.handshake_timeout = _paramiko_timeout(budget)
+    transport.auth_timeout = _paramiko_timeout(budget)
+    _prefer_verifiable_host_keys(conn, transport)
+    with conn._lock:
+        conn.transport = transport
+    conn.phase = "key exchange"
+    done = threading.Event()
+    transport.start_client(event=done)
+    _wait_for(done, transport, budget, conn.phase)
+    return transport
+
+
+def _prefer_verifiable_host_keys(conn: Connection, transport: paramiko.Transport) -> None:
+    target = conn.target
+    if target.host_key.policy == "off":
+        return
+    known = hostkeys.preferred_key_types(target.host_key, target.host, target.port)
+    if not known:
+        return
+    options = transport.get_security_options()
+    available = list(options.key_types)
+    wanted = [alg for t in known for alg in _ALGORITHMS_FOR_KEY_TYPE.get(t, [t])]
+    first = [alg for alg in wanted if alg in available]
+    if first:
+        options.key_types = first + [alg for alg in available if alg not in first]
+
+
+def _verify_host_key(conn: Connection, transport: paramiko.Transport) -> list[str]:
+    target = conn.target
+    key = transport.get_remote_server_key()
+    key_type, blob = key.get_name(), key.asbytes()
+    verdict = hostkeys.verify(
+        target.host_key,
+        target.host,
+        target.port,
+        conn.peer.ip if conn.peer else None,
+        key_type,
+        blob,
+    )
+    conn.facts["host_key"] = {
+        "type": key_type,
+        "fingerprint": verdict.fingerprint,
+        "verified_by": verdict.matched_by or None,
+    }
+    if target.host_key.policy == "off":
+        return [f"host key {key_type} {verdict.fingerprint} not verified (host_key.policy: off)"]
+    if verdict.status in ("mismatch", "revoked"):
+        expected = (
+            list(verdict.expected)
+            if verdict.status == "mismatch"
+            else [f"(key is marked @revoked in {verdict.checked})"]
+        )
+        raise HostKeyMismatch(key_type, verdict.fingerprint, expected, verdict.checked)
+    if verdict.status == "unknown":
+        line = hostkeys.pin_line(target.host, target.port, key_type, blob)
+        if target.host_key.policy == "warn":
+            return [
+                f"host key {key_type} {verdict.fingerprint} is not in {verdict.checked}; "
+                f"accepted because host_key.policy is warn. To pin it: {line}"
+            ]
+        raise HostKeyUnknown(key_type, verdict.fingerprint, line, verdict.checked)
+    return []
+
+
+def _authenticate(conn: Connection, budget: Budget) -> Passed:
+    target = conn.target
+    transport = _start_transport(conn, budget)
+    conn.facts["server_version"] = transport.remote_version
+    conn.facts["cipher"] = getattr(transport, "remote_cipher", None)
+    conn.phase = "host key verification"
+    warnings = _verify_host_key(conn, transport)
+    conn.phase = "authentication"
+    user = target.user or "root"
+    conn.facts["user"] = user
+    try:
+        transport.auth_none(user)
+    except paramiko.BadAuthenticationType as exc:
+        allowed = list(exc.allowed_types)
+    else:
+        conn.facts["method"] = "none"
+        return Passed(f"{user} accepted without authentication (method none)", warnings)
+    conn.facts["allowed_methods"] = allowed
+    method = _try_credentials(conn, transport, user, allowed)
+    conn.facts["method"] = method
+    key_fact = conn.facts.get("host_key", {})
+    return Passed(
+        f"{user} authenticated by {method}; host key {key_fact.get('fingerprint')}", warnings
+    )
+
+
+def _try_credentials(
+    conn: Connection, transport: paramiko.Transport, user: str, allowed: list[str]
+) -> str:
+    auth = conn.target.auth
+    if not auth.has_credentials:
+        raise NoCredentials(auth.unset)
+    attempts: list[tuple[str, Callable[[], list[str]]]] = []
+    key = credentials.load_private_key(auth)
+    if key is not None:
+        attempts.append(("publickey", lambda: transport.auth_publickey(user, key)))
+    if auth.agent:
+        attempts.extend(
+            ("publickey", functools.partial(transport.auth_publickey, user, agent_key))
+            for agent_key in paramiko.Agent().get_keys()
+        )
+    if auth.password:
+        secret = auth.password.reveal()
+        if "password" in allowed:
+            attempts.append(
+                ("password", lambda: transport.auth_password(user, secret, fallback=False))
+            )
+        else:
+            attempts.append(
+                (
+                    "keyboard-interactive",
+                    lambda: transport.auth_interactive(
+                        user, lambda _title, _instr, prompts: [secret for _ in prompts]
+                    ),
+                )
+            )
+    if not attempts:
+        raise NoCredentials(auth.unset)
+    offered = list(dict.fromkeys(name for name, _ in attempts))
+    usable = [(name, call) for name, call in attempts if name in allowed]
+    if not usable:
+        raise AuthMethodNotAllowed(offered, allowed)
+    tried: list[str] = []
+    for name, call in usable:
+        tried.append(name)
+        try:
+            call()
+        except paramiko.BadAuthenticationType as exc:
+            allowed = list(exc.allowed_types)
+            conn.facts["allowed_methods"] = allowed
+            continue
+        except paramiko.AuthenticationException:
+            if not transport.is_active():
+                raise
+            continue
+        if transport.is_authenticated():
+            return name
+    raise AuthDenied(tried, allowed)
+
+
+def _list_directory(conn: Connection, budget: Budget) -> Passed:
+    transport = conn.transport
+    assert transport is not None, "the auth stage opens the transport"
+    path = conn.target.sftp_path
+    conn.facts["path"] = path
+    conn.phase = "a session channel"
+    try:
+        channel = transport.open_session(timeout=budget.remaining() + PARAMIKO_SLACK)
+    except paramiko.ChannelException as exc:
+        raise SFTPUnavailable(f"the server refused a session channel ({exc.text})") from None
+    # The SFTP version handshake and every request honour this only if it is set before
+    # SFTPClient is built (DESIGN §3).
+    channel.settimeout(budget.remaining() + PARAMIKO_SLACK)
+    conn.phase = "the sftp subsystem"
+    try:
+        channel.invoke_subsystem("sftp")
+    except paramiko.SSHException as exc:
+        raise SFTPUnavailable(f"the server refused the sftp subsystem ({exc})") from None
+    conn.phase = "the SFTP version handshake"
+    try:
+        sftp = paramiko.SFTPClient(channel)
+    except EOFError:
+        raise SFTPUnavailable(
+            "the channel closed before the SFTP version handshake "
+            "(the sftp subsystem is not running)"
+        ) from None
+    conn.phase = f"listdir({path})"
+    entries = sftp.listdir(path)
+    conn.facts["entries"] = len(entries)
+    with contextlib.suppress(OSError):
+        conn.facts["resolved_path"] = sftp.normalize(path)
+    sftp.close()
+    where = conn.facts.get("resolved_path", path)
+    return Passed(f"listed {where}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
