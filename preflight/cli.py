@@ -1,0 +1,370 @@
+"""The command line: parse arguments, load the targets, run them, write reports, pick the exit.
+
+The program (`run`) is separate from error handling (`main`), and the streams and environment are
+injected, so tests call `run([...], stdout=..., stderr=..., environ=...)` without a subprocess.
+Exit statuses (DESIGN §5) are an `ExitStatus`; reports are written on success, on failure and on
+interruption alike. SIGINT and SIGTERM (how CI cancels a job) cancel the run, which still returns
+a report of what finished; the exit is then 130 or 143. Nothing here probes or formats itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import difflib
+import enum
+import logging
+import os
+import resource
+import signal
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TextIO
+
+from preflight import __version__
+from preflight.model import ALL_STAGES, Report, Stage, Target
+
+
+class ExitStatus(enum.IntEnum):
+    OK = 0
+    CHECK_FAILED = 1
+    USAGE = 2
+    INTERNAL = 3
+    INTERRUPTED = 130  # SIGINT
+    TERMINATED = 143  # SIGTERM
+
+
+class UsageError(Exception):
+    """Bad arguments or configuration: exit 2 with this message, nothing probed."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="preflight",
+        description="Pre-flight network diagnostic for CI jobs that depend on an SSH/SFTP "
+        "server: dns, tcp, banner, auth and sftp checks, each with its own timeout.",
+    )
+    parser.add_argument("--version", action="version", version=f"preflight {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = commands.add_parser("check", help="check the targets of checks.yaml (or TARGETs)")
+    _add_config_option(check)
+    check.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="host, host:port, user@host:port or sftp://user@host:port/path "
+        "(uses the file's defaults); or the name of a target in the file",
+    )
+    check.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
+    check.add_argument("--json", metavar="FILE", help="write a JSON report")
+    check.add_argument(
+        "--deadline",
+        type=_positive_float,
+        metavar="S",
+        help="hard limit for the whole run, in seconds",
+    )
+    check.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="targets in the SSH stages at once (default 32)",
+    )
+    check.add_argument(
+        "--only",
+        nargs="+",
+        action="extend",
+        metavar="NAME",
+        default=[],
+        help="check only the targets with these names",
+    )
+    check.add_argument(
+        "--stages",
+        type=_stage_list,
+        metavar="dns,tcp,...",
+        help="run only these stages (from dns, in order)",
+    )
+    check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+    validate = commands.add_parser("validate", help="check the configuration, probe nothing")
+    _add_config_option(validate)
+
+    demo = commands.add_parser("demo", help="start local lab servers and check them")
+    demo.add_argument(
+        "--junit",
+        metavar="FILE",
+        default="preflight-demo.xml",
+        help="where to write the demo's JUnit report (default %(default)s)",
+    )
+    demo.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    return parser
+
+
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        help="configuration file (default: $PREFLIGHT_CONFIG or ./checks.yaml)",
+    )
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 86400 seconds, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= 10000:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 10000, got {text}")
+    return value
+
+
+def _stage_list(text: str) -> tuple[Stage, ...]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    stages = []
+    for name in names:
+        try:
+            stages.append(Stage(name))
+        except ValueError:
+            hint = difflib.get_close_matches(name, [s.value for s in Stage], n=1)
+            also = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise argparse.ArgumentTypeError(f"unknown stage {name!r}{also}") from None
+    if tuple(stages) != ALL_STAGES[: len(stages)] or not stages:
+        raise argparse.ArgumentTypeError(
+            "stages must start at dns and follow the order dns,tcp,banner,auth,sftp without "
+            f"gaps (each needs the one before), got {text!r}"
+        )
+    return tuple(stages)
+
+
+def _config_path(given: str | None, environ: Mapping[str, str]) -> tuple[str, bool]:
+    """The config file to read, and whether the user named it (then it must exist)."""
+    if given:
+        return given, True
+    if environ.get("PREFLIGHT_CONFIG"):
+        return environ["PREFLIGHT_CONFIG"], True
+    return "checks.yaml", False
+
+
+def _select_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Target]:
+    from preflight import config
+
+    path, named = _config_path(args.config, environ)
+    loaded = None
+    if named or os.path.exists(path) or not args.targets:
+        if not named and not os.path.exists(path):
+            raise UsageError(
+                "no checks.yaml here and no TARGET given: pass -c FILE, set "
+                "PREFLIGHT_CONFIG, or name a host (preflight check HOST)"
+            )
+        loaded = config.load_config(path, environ)
+    defaults = loaded.defaults if loaded else config.builtin_defaults(environ)
+    by_name = {t.name: t for t in loaded.targets} if loaded else {}
+    if args.targets:
+        targets = [
+            by_name[spec] if spec in by_name else config.target_from_spec(spec, defaults)
+            for spec in args.targets
+        ]
+    else:
+        targets = list(loaded.targets) if loaded else []
+    if args.only:
+        known = {t.name for t in targets}
+        for name in args.only:
+            if name not in known:
+                hint = difflib.get_close_matches(name, sorted(known), n=1)
+                also = f" (did you mean {hint[0]!r}?)" if hint else ""
+                raise UsageError(f"--only {name}: no target of that name{also}")
+        targets = [t for t in targets if t.name in args.only]
+    if args.stages:
+        targets = [replace(t, stages=args.stages) for t in targets]
+    return targets
+
+
+def _raise_fd_limit() -> None:
+    """One socket per target in flight: lift the soft descriptor limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def _quiet_libraries() -> None:
+    """paramiko logs tracebacks through Python's last-resort handler unless its logger is
+    configured (DESIGN §3); failures reach the user as diagnoses instead."""
+    for name in ("paramiko", "preflight"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
+def run_with_signals(
+    targets: Sequence[Target], deadline: float | None, jobs: int | None
+) -> tuple[Report, int | None]:
+    """Run the checks; SIGINT/SIGTERM cancel them. Returns the report and the signal, if any."""
+    from preflight.runner import DEFAULT_JOBS, RunOptions, run_checks
+
+    received: list[int] = []
+
+    async def main() -> Report:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def on_signal(signum: int) -> None:
+            received.append(signum)
+            task.cancel()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal, signum)
+        try:
+            return await run_checks(
+                targets, RunOptions(deadline=deadline, jobs=jobs or DEFAULT_JOBS)
+            )
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    report = asyncio.run(main())
+    return report, (received[0] if received else None)
+
+
+def write_reports(
+    report: Report, *, junit: str | None, json_path: str | None, stdout: TextIO, color: bool
+) -> None:
+    from preflight.report import console
+
+    console.write_console(report, stdout, color=color)
+    if junit:
+        from preflight.report import junit as junit_report
+
+        junit_report.write_junit(report, junit)
+    if json_path:
+        from preflight.report import json_report
+
+        json_report.write_json(report, json_path)
+
+
+def _exit_for(report: Report, signum: int | None) -> ExitStatus:
+    if signum == signal.SIGTERM:
+        return ExitStatus.TERMINATED
+    if signum is not None or report.interrupted:
+        return ExitStatus.INTERRUPTED
+    return ExitStatus.OK if report.ok else ExitStatus.CHECK_FAILED
+
+
+def _command_check(
+    args: argparse.Namespace, stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]
+) -> ExitStatus:
+    from preflight.report.console import color_enabled
+
+    targets = _select_targets(args, environ)
+    if not targets:
+        raise UsageError("nothing to check: the selection is empty")
+    _raise_fd_limit()
+    report, signum = run_with_signals(targets, args.deadline, args.jobs)
+    write_reports(
+        report,
+        junit=args.junit,
+        json_path=args.json,
+        stdout=stdout,
+        color=color_enabled(stdout, args.color, environ),
+    )
+    return _exit_for(report, signum)
+
+
+def _command_validate(
+    args: argparse.Namespace, stdout: TextIO, environ: Mapping[str, str]
+) -> ExitStatus:
+    from preflight import config
+
+    path, _ = _config_path(args.config, environ)
+    loaded = config.load_config(path, environ)
+    stdout.write(
+        f"{path}: OK, {len(loaded.targets)} target{'s' if len(loaded.targets) != 1 else ''}\n"
+    )
+    for target in loaded.targets:
+        stages = ",".join(target.stages)
+        stdout.write(
+            f"  {target.name}: {target.host}:{target.port} [{stages}] "
+            f"deadline {target.deadline:g}s\n"
+        )
+    return ExitStatus.OK
+
+
+def _command_demo(
+    args: argparse.Namespace, stdout: TextIO, environ: Mapping[str, str]
+) -> ExitStatus:
+    from preflight import demo
+    from preflight.report.console import color_enabled
+
+    return ExitStatus(
+        demo.run_demo(
+            stdout, junit_path=args.junit, color=color_enabled(stdout, args.color, environ)
+        )
+    )
+
+
+def run(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """The program. Returns the exit status; never raises for bad input."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    environ = os.environ if environ is None else environ
+    parser = _parser()
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed usage, --help or --version
+        return int(exc.code or 0)
+    _quiet_libraries()
+    from preflight.config import ConfigError
+
+    try:
+        if args.command == "check":
+            return _command_check(args, stdout, stderr, environ)
+        if args.command == "validate":
+            return _command_validate(args, stdout, environ)
+        if args.command == "demo":
+            return _command_demo(args, stdout, environ)
+        parser.print_help(stderr)
+        return ExitStatus.USAGE
+    except ConfigError as exc:
+        stderr.write(f"{exc}\n")
+        return ExitStatus.USAGE
+    except UsageError as exc:
+        stderr.write(f"preflight: {exc}\n")
+        return ExitStatus.USAGE
+    except KeyboardInterrupt:
+        stderr.write("preflight: interrupted\n")
+        return ExitStatus.INTERRUPTED
+    except Exception:
+        stderr.write(
+            "preflight: internal error (a bug in preflight; please report it with "
+            "the lines below)\n"
+        )
+        stderr.write(traceback.format_exc())
+        return ExitStatus.INTERNAL
+
+
+def main() -> None:
+    sys.exit(run())

@@ -1,0 +1,293 @@
+"""The stage loop: run every target's stages in order, concurrently across targets, on time.
+
+All targets run at once on one event loop: dns, tcp and banner are non-blocking socket work, so
+a thousand targets behind a silent firewall cost a thousand sockets and finish in about one tcp
+timeout. The SSH stages need paramiko's threads; at most `jobs` targets hold an SSH session at a
+time (waiting for a slot counts against the target's deadline). Each stage gets a `Budget`: its
+own timeout, capped by the target's deadline, itself capped by the run's deadline; a stage that
+cannot start before the deadline is not started. A failed stage makes the later ones `skip` with
+the reason. When the run is cancelled (SIGINT/SIGTERM) or its deadline passes, every target keeps
+what it finished and the rest is marked, so the reports can still be written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from preflight import diagnose
+from preflight.deadline import Budget
+from preflight.errors import StageTimeout
+from preflight.model import SSH_STAGES, Report, Stage, StageResult, Status, Target, TargetResult
+from preflight.stages import Connection, Passed, Probe
+
+log = logging.getLogger(__name__)
+
+DEFAULT_JOBS = 32
+# How far past a stage's deadline the runner's own backstop fires; the stages enforce their
+# budgets themselves, so this only catches a stage that failed to.
+BACKSTOP_GRACE = 1.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    deadline: float | None = None  # seconds for the whole run (--deadline)
+    jobs: int = DEFAULT_JOBS  # targets in the SSH stages at once
+
+
+def _probe_for(stage: Stage) -> Probe:
+    # Imported here so that paramiko is loaded only when an SSH stage actually runs.
+    if stage is Stage.DNS:
+        from preflight.stages import dns
+
+        return dns.probe
+    if stage is Stage.TCP:
+        from preflight.stages import tcp
+
+        return tcp.probe
+    if stage is Stage.BANNER:
+        from preflight.stages import banner
+
+        return banner.probe
+    from preflight.stages import ssh
+
+    return ssh.probe_auth if stage is Stage.AUTH else ssh.probe_sftp
+
+
+class _Run:
+    """State shared by the targets of one run."""
+
+    def __init__(self, options: RunOptions, started: float) -> None:
+        self.options = options
+        self.deadline = started + options.deadline if options.deadline else float("inf")
+        self.ssh_slots = asyncio.Semaphore(max(1, options.jobs))
+        self.deadline_passed = False
+
+
+async def _run_stage(
+    stage: Stage, conn: Connection, deadline: float, deadline_source: str
+) -> StageResult:
+    target = conn.target
+    budget = Budget.start(target.timeouts.for_stage(stage), deadline)
+    conn.facts = {}
+    conn.phase = ""
+
+    def context() -> diagnose.Context:
+        return diagnose.Context(
+            stage=stage,
+            host=target.host,
+            port=target.port,
+            timeout=budget.timeout,
+            elapsed=budget.elapsed(),
+            phase=conn.phase,
+            address=str(conn.peer) if conn.peer else None,
+            facts=conn.facts,
+            deadline_source=deadline_source,
+        )
+
+    def failed(exc: BaseException) -> StageResult:
+        diagnosis = diagnose.diagnose(exc, context())
+        if conn.phase:
+            conn.facts.setdefault("phase", conn.phase)
+        return StageResult(
+            stage, Status.FAIL, budget.elapsed(), diagnosis.summary, diagnosis, dict(conn.facts)
+        )
+
+    if budget.expired():
+        return failed(StageTimeout("a chance to start", 0.0, by_deadline=True))
+    probe = _probe_for(stage)
+    try:
+        async with asyncio.timeout(max(0.0, deadline - time.monotonic()) + BACKSTOP_GRACE):
+            passed: Passed = await probe(conn, budget)
+    except TimeoutError:
+        log.warning(
+            "%s %s: the runner's backstop fired; the stage ignored its budget", target.name, stage
+        )
+        return failed(
+            StageTimeout(
+                conn.phase or str(stage), budget.elapsed(), by_deadline=budget.cut_by_deadline
+            )
+        )
+    except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        log.debug("%s %s failed", target.name, stage, exc_info=True)
+        return failed(exc)
+    return StageResult(
+        stage,
+        Status.PASS,
+        budget.elapsed(),
+        passed.detail,
+        None,
+        dict(conn.facts),
+        list(passed.warnings),
+    )
+
+
+async def _check_target(target: Target, result: TargetResult, run: _Run) -> None:
+    started = time.monotonic()
+    own_deadline = started + target.deadline
+    deadline = min(own_deadline, run.deadline)
+    deadline_source = (
+        f"the run's deadline (--deadline {run.options.deadline:g}s)"
+        if run.deadline < own_deadline
+        else f"the target's deadline ({target.deadline:g}s)"
+    )
+    conn = Connection(target)
+    holding_slot = False
+    failure: StageResult | None = None
+    try:
+        for stage in target.stages:
+            if failure is not None:
+                result.stages.append(
+                    StageResult(stage, Status.SKIP, 0.0, f"skipped: {failure.stage} failed")
+                )
+                continue
+            if stage in SSH_STAGES and not holding_slot:
+                holding_slot = await _take_slot(run, deadline)
+                if not holding_slot:
+                    budget = Budget.start(target.timeouts.for_stage(stage), deadline, now=started)
+                    ctx = diagnose.Context(
+                        stage,
+                        target.host,
+                        target.port,
+                        budget.timeout,
+                        time.monotonic() - started,
+                        deadline_source=deadline_source,
+                    )
+                    diagnosis = diagnose.deadline_exceeded(ctx, "a free SSH slot (--jobs)")
+                    failure = StageResult(stage, Status.FAIL, 0.0, diagnosis.summary, diagnosis)
+                    result.stages.append(failure)
+                    continue
+            stage_result = await _run_stage(stage, conn, deadline, deadline_source)
+            result.stages.append(stage_result)
+            if stage_result.status is Status.FAIL:
+                failure = stage_result
+    except asyncio.CancelledError:
+        _mark_unfinished(result, run)
+        raise
+    finally:
+        result.duration_s = time.monotonic() - started
+        if holding_slot:
+            run.ssh_slots.release()
+        await _close(conn)
+
+
+async def _take_slot(run: _Run, deadline: float) -> bool:
+    try:
+        async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+            await run.ssh_slots.acquire()
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _close(conn: Connection) -> None:
+    if conn.transport is not None:
+        from preflight.stages import ssh
+
+        with contextlib.suppress(Exception):
+            await ssh.close(conn)
+    else:
+        conn.close()
+
+
+def _mark_unfinished(result: TargetResult, run: _Run) -> None:
+    """Record what an interruption or the run's deadline cut short, so reports stay complete."""
+    done = {s.stage for s in result.stages}
+    pending = [stage for stage in result.target.stages if stage not in done]
+    if run.deadline_passed:
+        for i, stage in enumerate(pending):
+            if i == 0:
+                ctx = diagnose.Context(
+                    stage,
+                    result.target.host,
+                    result.target.port,
+                    result.target.timeouts.for_stage(stage),
+                    0.0,
+                    deadline_source=f"the run's deadline (--deadline {run.options.deadline:g}s)",
+                )
+                diagnosis = diagnose.deadline_exceeded(ctx)
+                result.stages.append(
+                    StageResult(stage, Status.FAIL, 0.0, diagnosis.summary, diagnosis)
+                )
+            else:
+                result.stages.append(
+                    StageResult(stage, Status.SKIP, 0.0, "skipped: the run's deadline passed")
+                )
+        return
+    result.interrupted = True
+    for stage in pending:
+        result.stages.append(
+            StageResult(stage, Status.SKIP, 0.0, "interrupted before this stage finished")
+        )
+
+
+async def run_checks(
+    targets: Sequence[Target],
+    options: RunOptions | None = None,
+    *,
+    on_target_done: Callable[[TargetResult], None] | None = None,
+) -> Report:
+    """Check every target; returns a complete report even when cancelled (then `interrupted`)."""
+    options = options or RunOptions()
+    started_at = datetime.now(UTC)
+    started = time.monotonic()
+    run = _Run(options, started)
+    results = [TargetResult(target) for target in targets]
+
+    async def one(target: Target, result: TargetResult) -> None:
+        await _check_target(target, result, run)
+        if on_target_done is not None:
+            on_target_done(result)
+
+    tasks = [
+        asyncio.create_task(one(t, r), name=f"preflight:{t.name}")
+        for t, r in zip(targets, results, strict=True)
+    ]
+    interrupted = False
+    loop = asyncio.get_running_loop()
+    backstop = None
+    if options.deadline:
+
+        def cut_off() -> None:
+            run.deadline_passed = True
+            for task in tasks:
+                task.cancel()
+
+        backstop = loop.call_at(loop.time() + options.deadline + BACKSTOP_GRACE, cut_off)
+    try:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    except asyncio.CancelledError:
+        interrupted = True
+        current = asyncio.current_task()
+        if current is not None:
+            current.uncancel()  # we handle it: the report is what the caller wants now
+        for task in tasks:
+            task.cancel()
+        # Let every target record what was cut short and close its connection.
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        if backstop is not None:
+            backstop.cancel()
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]  # a bug in preflight: exit 3
+    return Report(
+        results,
+        started_at,
+        time.monotonic() - started,
+        interrupted=interrupted or any(r.interrupted for r in results),
+    )
+
+
+def check(
+    targets: Sequence[Target], *, deadline: float | None = None, jobs: int = DEFAULT_JOBS
+) -> Report:
+    """Check `targets` and return the report: the synchronous entry point of the library."""
+    return asyncio.run(run_checks(targets, RunOptions(deadline=deadline, jobs=jobs)))
