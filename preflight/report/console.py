@@ -1,0 +1,236 @@
+"""The console report: what a person reads in a terminal or a CI job log.
+
+One header line per target (name, host:port, verdict, total time), then one aligned line per
+stage (``✓`` pass, ``✗`` fail, ``–`` skip, the stage, its duration and detail). A failed stage is
+followed by its diagnosis code and summary and a ``hint:`` line saying what to do; warnings are
+marked ``!``. A last line counts the targets. Every value is cleaned to a single line first, so a
+banner or hostname can neither inject escape sequences nor fake extra lines. Colour is plain ANSI
+SGR and only used when `color_enabled` says so (a TTY, ``--color``, ``NO_COLOR``,
+``FORCE_COLOR``, DESIGN §5).
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Callable, Mapping
+from typing import Literal, TextIO
+
+from preflight.model import Report, Stage, StageResult, Status, TargetResult
+from preflight.report import report_secrets, stage_results
+from preflight.report.sanitize import clean_text
+
+__all__ = ["ColorMode", "color_enabled", "format_duration", "render", "write_console"]
+
+ColorMode = Literal["auto", "always", "never"]
+
+_RESET = "\x1b[0m"
+_GREEN = "\x1b[32m"
+_RED = "\x1b[31m"
+_YELLOW = "\x1b[33m"
+_DIM = "\x1b[2m"
+_BOLD = "\x1b[1m"
+
+_INDENT = "  "
+_NAME_WIDTH = max(len(stage.value) for stage in Stage)  # "banner"
+_DURATION_WIDTH = 6  # "0.012s", "12.34s", "134.0s"
+_GAP = "  "
+# Failure and warning lines start under the detail column.
+_DETAIL_COLUMN = len(_INDENT) + 2 + _NAME_WIDTH + len(_GAP) + _DURATION_WIDTH + len(_GAP)
+_MAX_TEXT = 400  # a terminal line; the JSON and JUnit reports carry more
+
+_MARKS = {Status.PASS: "✓", Status.FAIL: "✗", Status.SKIP: "–"}
+_ASCII_MARKS = {Status.PASS: "+", Status.FAIL: "x", Status.SKIP: "-"}
+_MARK_COLOURS = {Status.PASS: _GREEN, Status.FAIL: _RED, Status.SKIP: _DIM}
+
+
+def color_enabled(stream: TextIO, mode: ColorMode, environ: Mapping[str, str]) -> bool:
+    """Whether to colour output written to `stream`.
+
+    ``--color never``/``always`` win; otherwise a non-empty ``NO_COLOR`` turns colour off, a
+    ``FORCE_COLOR`` that is non-empty and not ``0`` turns it on, and else colour is used only
+    when `stream` is a terminal and ``TERM`` is not ``dumb``.
+    """
+    if mode == "never":
+        return False
+    if mode == "always":
+        return True
+    if environ.get("NO_COLOR", ""):
+        return False
+    force = environ.get("FORCE_COLOR", "")
+    if force and force != "0":
+        return True
+    if environ.get("TERM", "") == "dumb":
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):  # no isatty, or a closed stream
+        return False
+
+
+def format_duration(seconds: float) -> str:
+    """``0.012s`` below a second, ``3.00s`` below 100 s, ``134.0s`` above."""
+    if seconds != seconds or seconds < 0:  # NaN or nonsense: do not crash the report
+        seconds = 0.0
+    if seconds < 1:
+        return f"{seconds:.3f}s"
+    if seconds < 100:
+        return f"{seconds:.2f}s"
+    return f"{seconds:.1f}s"
+
+
+class _Style:
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def __call__(self, text: str, *codes: str) -> str:
+        if not self.color or not any(codes) or not text:
+            return text
+        return "".join(codes) + text + _RESET
+
+
+def render(report: Report, *, color: bool, ascii_only: bool = False) -> str:
+    """The console report as text (ending in a newline).
+
+    With `color`, ANSI SGR sequences mark passes green, failures red, warnings yellow and skips
+    dim; without it the text contains no escape sequence at all. `ascii_only` replaces the
+    ``✓ ✗ –`` marks for streams that cannot encode them.
+    """
+    style = _Style(color)
+    secrets = report_secrets(report)
+
+    def clean(value: str) -> str:
+        return clean_text(value, max_len=_MAX_TEXT, one_line=True, secrets=secrets)
+
+    marks = _ASCII_MARKS if ascii_only else _MARKS
+    blocks = [
+        _render_target(result, report.interrupted, style, clean, marks) for result in report.targets
+    ]
+    lines: list[str] = []
+    for block in blocks:
+        lines.extend(block)
+        lines.append("")
+    lines.append(_summary_line(report, style))
+    return "\n".join(lines) + "\n"
+
+
+def write_console(
+    report: Report, stream: TextIO, *, color: bool, ascii_only: bool | None = None
+) -> None:
+    """Render `report` and write it to `stream`.
+
+    When `ascii_only` is None it is decided from the stream's encoding, and characters the
+    stream cannot encode are replaced rather than raising `UnicodeEncodeError` halfway through.
+    """
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        encoding = "utf-8"
+    if ascii_only is None:
+        ascii_only = not _can_encode("✓✗–", encoding)
+    text = render(report, color=color, ascii_only=ascii_only)
+    text = text.encode(encoding, errors="replace").decode(encoding, errors="replace")
+    stream.write(text)
+    stream.flush()
+
+
+def _can_encode(text: str, encoding: str) -> bool:
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _endpoint(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _render_target(
+    result: TargetResult,
+    report_interrupted: bool,
+    style: _Style,
+    clean: Callable[[str], str],
+    marks: Mapping[Status, str],
+) -> list[str]:
+    target = result.target
+    failure = result.failure
+    if failure is not None:
+        verdict = style(f"FAILED at {failure.stage.value}", _BOLD, _RED)
+    elif result.interrupted:
+        verdict = style("INTERRUPTED", _BOLD, _YELLOW)
+    elif result.ok:
+        verdict = style("OK", _BOLD, _GREEN)
+    else:  # not reachable with today's model; say something true rather than "OK"
+        verdict = style("FAILED", _BOLD, _RED)
+    header = _GAP.join(
+        [
+            style(clean(target.name), _BOLD),
+            clean(_endpoint(target.host, target.port)),
+            verdict,
+            format_duration(result.duration_s),
+        ]
+    )
+    lines = [header]
+    for stage_result in stage_results(result, interrupted=report_interrupted):
+        lines.extend(_render_stage(stage_result, style, clean, marks))
+    return lines
+
+
+def _render_stage(
+    result: StageResult,
+    style: _Style,
+    clean: Callable[[str], str],
+    marks: Mapping[Status, str],
+) -> list[str]:
+    status = result.status
+    mark = style(marks[status], _MARK_COLOURS[status])
+    name = result.stage.value
+    shows_time = status is not Status.SKIP or result.duration_s > 0
+    duration = format_duration(result.duration_s) if shows_time else ""
+    detail = clean(result.detail)
+    diagnosis = result.diagnosis
+    if status is Status.FAIL and diagnosis is not None and detail == clean(diagnosis.summary):
+        detail = ""  # the summary line below says it
+    if status is Status.SKIP and not detail.lower().startswith("skipped"):
+        detail = f"skipped: {detail}" if detail else "skipped"
+    # Pad only what something follows, so that no line ends in spaces (coloured or not).
+    if detail:
+        duration = duration.ljust(_DURATION_WIDTH)
+    line = f"{_INDENT}{mark} "
+    if duration or detail:
+        line += style(name.ljust(_NAME_WIDTH), _DIM if status is Status.SKIP else "")
+        line += _GAP + style(duration, _DIM)
+    else:
+        line += name
+    if detail:
+        line += _GAP + style(detail, _DIM if status is Status.SKIP else "")
+    lines = [line]
+    pad = " " * _DETAIL_COLUMN
+    if status is Status.FAIL and diagnosis is not None:
+        code = style(clean(diagnosis.code), _BOLD, _RED)
+        summary = clean(diagnosis.summary)
+        lines.append(f"{pad}{code}: {summary}" if summary else f"{pad}{code}")
+        hint = clean(diagnosis.hint)
+        if hint:
+            lines.append(f"{pad}{style('hint:', _BOLD)} {hint}")
+    for warning in result.warnings:
+        text = clean(warning)
+        if text:
+            lines.append(f"{pad}{style('!', _BOLD, _YELLOW)} {style(text, _YELLOW)}")
+    return lines
+
+
+def _summary_line(report: Report, style: _Style) -> str:
+    total = len(report.targets)
+    ok = sum(1 for result in report.targets if result.ok)
+    failed = sum(1 for result in report.targets if result.failure is not None)
+    unfinished = total - ok - failed
+    noun = "target" if total == 1 else "targets"
+    parts = [f"{ok} ok", f"{failed} failed"]
+    if unfinished:
+        parts.append(f"{unfinished} not finished")
+    line = f"{total} {noun}: {', '.join(parts)} ({format_duration(report.duration_s)})"
+    if report.interrupted:
+        line += ", interrupted"
+    return style(line, _BOLD, _GREEN if report.ok else _RED)

@@ -1,0 +1,134 @@
+"""The JSON report (``--json``): the whole run as data, for scripts, dashboards and ``jq``.
+
+The layout is DESIGN §7, version 1: the run (``ok``, ``started_at`` in UTC, ``duration_s``,
+``interrupted``), then per target its identity and verdict, and per stage its status, duration,
+one-line detail, diagnosis (``code``/``summary``/``hint``, or null) and the structured ``facts``
+the stage gathered (addresses tried, banner, host key fingerprint, allowed auth methods…).
+Durations are seconds rounded to milliseconds. Every string is cleaned with
+`sanitize.clean_text` and facts are reduced to plain JSON types, so the document always
+serialises; credentials never appear (only the names of the configured auth methods do).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+from preflight.model import Diagnosis, Report, StageResult, TargetResult
+from preflight.report import auth_methods, iso_utc, report_secrets, stage_results
+from preflight.report.files import write_atomically
+from preflight.report.sanitize import clean_text
+
+__all__ = ["SCHEMA_VERSION", "to_dict", "to_json", "write_json"]
+
+SCHEMA_VERSION = 1
+
+_MAX_TEXT = 2000  # detail, summary, hint, a warning, one string fact
+_MAX_SHORT = 500  # names, hosts, codes, keys
+_MAX_DEPTH = 8  # nesting of facts; deeper values (or cycles) are written as text
+_MAX_ITEMS = 1000  # elements of one list or mapping in facts
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    """The report as plain JSON-compatible data (dicts, lists, str, int, float, bool, None)."""
+    secrets = report_secrets(report)
+
+    def text(value: str | bytes | bytearray, max_len: int = _MAX_TEXT) -> str:
+        return clean_text(value, max_len=max_len, secrets=secrets)
+
+    def line(value: str, max_len: int = _MAX_TEXT) -> str:
+        return clean_text(value, max_len=max_len, one_line=True, secrets=secrets)
+
+    def fact(value: Any, depth: int = 0) -> Any:
+        if value is None or isinstance(value, bool | int):
+            return value
+        if isinstance(value, float):
+            return value if math.isfinite(value) else str(value)
+        if isinstance(value, str | bytes | bytearray):
+            return text(value)
+        if depth < _MAX_DEPTH:
+            if isinstance(value, dict):
+                items = list(value.items())[:_MAX_ITEMS]
+                return {line(str(key), _MAX_SHORT): fact(item, depth + 1) for key, item in items}
+            if isinstance(value, list | tuple | set | frozenset):
+                elements = list(value)[:_MAX_ITEMS]
+                if isinstance(value, set | frozenset):
+                    elements.sort(key=str)
+                return [fact(element, depth + 1) for element in elements]
+        return text(str(value))
+
+    def diagnosis(found: Diagnosis | None) -> dict[str, str] | None:
+        if found is None:
+            return None
+        return {
+            "code": line(found.code, _MAX_SHORT),
+            "summary": line(found.summary),
+            "hint": line(found.hint),
+        }
+
+    def stage(result: StageResult) -> dict[str, Any]:
+        return {
+            "stage": result.stage.value,
+            "status": result.status.value,
+            "duration_s": _seconds(result.duration_s),
+            "detail": line(result.detail),
+            "diagnosis": diagnosis(result.diagnosis),
+            "facts": fact(dict(result.facts)),
+            "warnings": [line(warning) for warning in result.warnings],
+        }
+
+    def target(result: TargetResult) -> dict[str, Any]:
+        configured = result.target
+        failure = result.failure
+        failed = None
+        if failure is not None:
+            code = failure.diagnosis.code if failure.diagnosis is not None else None
+            failed = {
+                "stage": failure.stage.value,
+                "code": line(code, _MAX_SHORT) if code is not None else None,
+            }
+        return {
+            "name": line(configured.name, _MAX_SHORT),
+            "host": line(configured.host, _MAX_SHORT),
+            "port": configured.port,
+            "user": line(configured.user, _MAX_SHORT) if configured.user is not None else None,
+            "ok": result.ok,
+            "interrupted": result.interrupted,
+            "duration_s": _seconds(result.duration_s),
+            "origin": line(configured.origin, _MAX_SHORT) if configured.origin else None,
+            "failure": failed,
+            "auth_methods_configured": auth_methods(configured),
+            "stages": [
+                stage(found) for found in stage_results(result, interrupted=report.interrupted)
+            ],
+        }
+
+    return {
+        "version": SCHEMA_VERSION,
+        "ok": report.ok,
+        "started_at": iso_utc(report.started_at, timespec="milliseconds"),
+        "duration_s": _seconds(report.duration_s),
+        "interrupted": report.interrupted,
+        "targets": [target(result) for result in report.targets],
+    }
+
+
+def to_json(report: Report) -> str:
+    """The JSON document as text: UTF-8-ready, indented, ending in a newline."""
+    return json.dumps(to_dict(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_json(report: Report, path: str | os.PathLike[str]) -> None:
+    """Write the JSON report to `path` atomically (see `files.write_atomically`)."""
+    write_atomically(path, to_json(report))
+
+
+def _seconds(value: float) -> float | None:
+    """Seconds rounded to milliseconds; None for a value that is not a finite number."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return round(seconds, 3) if math.isfinite(seconds) else None

@@ -1,0 +1,246 @@
+"""The JUnit XML report (``--junit``), for the test view of GitLab, GitHub and Jenkins.
+
+One ``<testsuite>`` per target and one ``<testcase>`` per configured stage, in order, with
+``classname`` ``preflight.<target>`` and ``name`` the stage (DESIGN §7). A failed stage carries a
+``<failure>`` whose ``type`` is the diagnosis code and whose ``message`` is ``code: summary``;
+because GitLab shows only the failure *body*, the body repeats the summary and adds the hint and
+every detail (the target, the facts the stage gathered, warnings). A skipped stage carries its
+reason, a passed one its detail as ``system-out``. The elements are built with the `junit-xml`
+package; this module then sets the times to millisecond precision (the suite time is the
+target's wall time, not a sum of floats) and serialises with ElementTree. Every string is cleaned
+by `sanitize.clean_text` first, so a hostile banner cannot make the file invalid; the output
+validates against the JUnit XSD in ``tests/data/junit.xsd``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
+
+from junit_xml import TestCase, TestSuite
+
+from preflight.model import Report, StageResult, Status, Target, TargetResult
+from preflight.report import iso_utc, report_secrets, stage_results
+from preflight.report.files import write_atomically
+from preflight.report.sanitize import clean_text
+
+__all__ = ["CLASSNAME_PREFIX", "to_xml", "write_junit"]
+
+CLASSNAME_PREFIX = "preflight."
+
+_MAX_NAME = 200  # suite, classname and test names
+_MAX_LINE = 1000  # one attribute or one line of a body
+_MAX_VALUE = 4000  # one (possibly multi-line) fact in a body
+_MAX_BODY = 32000  # a whole failure body or system-out
+_MAX_DEPTH = 6  # nesting of facts written as "key.sub: value"
+_MAX_ITEMS = 200  # elements of one list or mapping in facts
+
+
+class _Clean(Protocol):
+    def __call__(self, value: str | bytes, *, max_len: int = ..., one_line: bool = ...) -> str: ...
+
+
+def to_xml(report: Report) -> str:
+    """The JUnit XML document for `report`, with an XML declaration and a final newline."""
+    secrets = report_secrets(report)
+
+    def clean(value: str | bytes, *, max_len: int = _MAX_LINE, one_line: bool = True) -> str:
+        return clean_text(value, max_len=max_len, one_line=one_line, secrets=secrets)
+
+    hostname = _hostname(clean)
+    timestamp = iso_utc(report.started_at)
+    root = ET.Element("testsuites", {"name": "preflight"})
+    totals = dict.fromkeys(("tests", "failures", "errors", "disabled"), 0)
+    used_suites: set[str] = set()
+    for result in report.targets:
+        suite_name = _unique(clean(result.target.name, max_len=_MAX_NAME) or "target", used_suites)
+        rows = stage_results(result, interrupted=report.interrupted)
+        cases = _test_cases(result, rows, suite_name, clean)
+        suite = TestSuite(
+            suite_name,
+            cases,
+            hostname=hostname,
+            timestamp=timestamp,
+            properties=_properties(result.target, clean),
+        )
+        element = suite.build_xml_doc()
+        element.set("time", _seconds(result.duration_s))
+        for case_element, row in zip(element.iter("testcase"), rows, strict=True):
+            case_element.set("time", _seconds(row.duration_s))
+        for key in totals:
+            totals[key] += int(element.get(key, "0"))
+        root.append(element)
+    for key, value in totals.items():
+        root.set(key, str(value))
+    root.set("time", _seconds(report.duration_s))
+    ET.indent(root, space="  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_junit(report: Report, path: str | os.PathLike[str]) -> None:
+    """Write the JUnit report to `path` atomically (see `files.write_atomically`)."""
+    write_atomically(path, to_xml(report))
+
+
+def _test_cases(
+    result: TargetResult, rows: list[StageResult], suite_name: str, clean: _Clean
+) -> list[TestCase]:
+    classname = CLASSNAME_PREFIX + suite_name
+    used_names: set[str] = set()
+    cases = []
+    for row in rows:
+        case = TestCase(
+            _unique(row.stage.value, used_names),
+            classname=classname,
+            elapsed_sec=row.duration_s,
+        )
+        if row.status is Status.FAIL:
+            diagnosis = row.diagnosis
+            code = clean(diagnosis.code, max_len=_MAX_NAME) if diagnosis else ""
+            summary = clean(diagnosis.summary) if diagnosis else ""
+            code = code or f"{row.stage.value}.failed"
+            summary = summary or clean(row.detail) or "failed"
+            case.add_failure_info(
+                message=clean(f"{code}: {summary}"),
+                output=_failure_body(result.target, row, summary, clean),
+                failure_type=code,
+            )
+        elif row.status is Status.SKIP:
+            case.add_skipped_info(message=clean(row.detail) or "skipped")
+        else:
+            output = _body(_detail_lines(row, clean), clean)
+            case.stdout = output or None
+        cases.append(case)
+    return cases
+
+
+def _failure_body(target: Target, row: StageResult, summary: str, clean: _Clean) -> str:
+    """Summary, ``hint: …``, then the details: what GitLab shows of a failed test."""
+    lines = [summary]
+    if row.diagnosis is not None:
+        hint = clean(row.diagnosis.hint)
+        if hint:
+            lines.append(f"hint: {hint}")
+    lines.append("")
+    lines.append(f"target: {_describe_target(target, clean)}")
+    lines.extend(_detail_lines(row, clean, summary=summary))
+    return _body(lines, clean)
+
+
+def _detail_lines(row: StageResult, clean: _Clean, *, summary: str = "") -> list[str]:
+    lines = []
+    detail = clean(row.detail)
+    if detail and detail != summary:
+        lines.append(f"detail: {detail}")
+    for key, value in list(row.facts.items())[:_MAX_ITEMS]:
+        lines.extend(_fact_lines(clean(str(key), max_len=_MAX_NAME), value, clean, 0))
+    for warning in row.warnings:
+        text = clean(warning)
+        if text:
+            lines.append(f"warning: {text}")
+    return lines
+
+
+def _fact_lines(key: str, value: Any, clean: _Clean, depth: int) -> Iterator[str]:
+    """One fact as ``key: value`` lines; nested mappings and lists become ``key.sub``/``key[i]``."""
+    if depth < _MAX_DEPTH:
+        if isinstance(value, Mapping):
+            if not value:
+                yield f"{key}: (none)"
+            for sub, item in list(value.items())[:_MAX_ITEMS]:
+                sub_key = clean(str(sub), max_len=_MAX_NAME)
+                yield from _fact_lines(f"{key}.{sub_key}", item, clean, depth + 1)
+            return
+        if isinstance(value, list | tuple | set | frozenset):
+            items = list(value)[:_MAX_ITEMS]
+            if isinstance(value, set | frozenset):
+                items.sort(key=str)
+            if not items:
+                yield f"{key}: (none)"
+            elif all(_is_scalar(item) for item in items):
+                yield f"{key}: " + ", ".join(_scalar(item, clean) for item in items)
+            else:
+                for index, item in enumerate(items):
+                    if isinstance(item, Mapping) and item and all(map(_is_scalar, item.values())):
+                        # e.g. one address tried: "address=203.0.113.7:22, result=timeout"
+                        pairs = list(item.items())[:_MAX_ITEMS]
+                        yield f"{key}[{index}]: " + ", ".join(
+                            f"{clean(str(sub), max_len=_MAX_NAME)}={_scalar(value, clean)}"
+                            for sub, value in pairs
+                        )
+                    else:
+                        yield from _fact_lines(f"{key}[{index}]", item, clean, depth + 1)
+            return
+    text = _scalar(value, clean, one_line=False)
+    if "\n" in text:
+        yield f"{key}:"
+        yield from (f"  {line}" for line in text.split("\n"))
+    else:
+        yield f"{key}: {text}"
+
+
+def _is_scalar(value: Any) -> bool:
+    return not isinstance(value, Mapping | list | tuple | set | frozenset)
+
+
+def _scalar(value: Any, clean: _Clean, *, one_line: bool = True) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bytearray):
+        value = bytes(value)
+    elif not isinstance(value, str | bytes):
+        value = str(value)
+    return clean(value, max_len=_MAX_VALUE, one_line=one_line)
+
+
+def _describe_target(target: Target, clean: _Clean) -> str:
+    user = f"{target.user}@" if target.user else ""
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    where = f"{user}{host}:{target.port}"
+    if target.origin:
+        where += f", defined at {target.origin}"
+    return clean(f"{target.name} ({where})")
+
+
+def _properties(target: Target, clean: _Clean) -> dict[str, str]:
+    properties = {"host": clean(target.host, max_len=_MAX_NAME), "port": str(target.port)}
+    if target.user:
+        properties["user"] = clean(target.user, max_len=_MAX_NAME)
+    if target.origin:
+        properties["origin"] = clean(target.origin, max_len=_MAX_NAME)
+    return properties
+
+
+def _body(lines: list[str], clean: _Clean) -> str:
+    return clean("\n".join(lines).strip("\n"), max_len=_MAX_BODY, one_line=False)
+
+
+def _unique(name: str, used: set[str]) -> str:
+    candidate = name
+    number = 2
+    while candidate in used:
+        candidate = f"{name}#{number}"
+        number += 1
+    used.add(candidate)
+    return candidate
+
+
+def _seconds(value: float) -> str:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if not seconds >= 0 or seconds == float("inf"):  # NaN, negative, infinite
+        seconds = 0.0
+    return f"{seconds:.3f}"
+
+
+def _hostname(clean: _Clean) -> str | None:
+    try:
+        name = socket.gethostname()
+    except OSError:
+        return None
+    return clean(name, max_len=_MAX_NAME) or None
