@@ -168,9 +168,12 @@ def first_line(data: bytes, limit: int = 120) -> str:
 def _banner(exc: BaseException, ctx: Context) -> Diagnosis:
     where = ctx.endpoint
     if isinstance(exc, errors.StageTimeout):
+        so_far = ctx.facts.get("received_so_far")
+        partial = f" (only {len(so_far)} bytes of it: {so_far!r})" if so_far else ""
         return Diagnosis(
             "banner.timeout",
-            f"TCP to {where} opened but no SSH identification arrived in {exc.waited:.1f}s",
+            f"TCP to {where} opened but no SSH identification arrived in {exc.waited:.1f}s"
+            f"{partial}",
             "Something accepts connections but does not speak: a tarpit, a proxy or load "
             "balancer holding the connection, or a service that waits for the client to speak "
             "first (HTTP, TLS). Check what listens on this port.",

@@ -69,10 +69,12 @@ async def probe(conn: Connection, budget: Budget) -> Passed:
                     loop.sock_recv(conn.sock, READ_SIZE), budget.remaining()
                 )
             except TimeoutError:
-                if lines or pending:
+                if lines or (pending and not _may_become_identification(pending)):
                     raise BannerNotSSH(
                         bytes(received), lines, _silent_reason(lines, budget)
                     ) from None
+                if pending:  # a trickle: the identification was still arriving
+                    conn.facts["received_so_far"] = pending.decode("utf-8", errors="replace")
                 raise StageTimeout(
                     "the identification line", budget.elapsed(), by_deadline=budget.cut_by_deadline
                 ) from None
@@ -121,6 +123,10 @@ def _check_unterminated(pending: bytes, received: bytes, lines: list[bytes]) -> 
         raise BannerNotSSH(
             received, lines, f"it sent a line of more than {MAX_LINE} bytes without a newline"
         )
+
+
+def _may_become_identification(partial: bytes) -> bool:
+    return partial.startswith(b"SSH-") or b"SSH-".startswith(partial)
 
 
 def _silent_reason(lines: list[bytes], budget: Budget) -> str:
