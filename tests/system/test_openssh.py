@@ -1,0 +1,122 @@
+"""preflight against the reference server: a real OpenSSH sshd on a high loopback port.
+
+Key authentication as root with the server's own host keys, verified through a known_hosts file
+written from them; a second server with the sftp subsystem switched off. These are the verdicts
+users will see against production servers, so they are checked against the real thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from preflight.model import (
+    ALL_STAGES,
+    AuthConfig,
+    HostKeyConfig,
+    Secret,
+    Stage,
+    Status,
+    Target,
+    Timeouts,
+)
+from preflight.runner import check
+
+from .conftest import SshdFactory
+from .sshd import OpenSSHServer, generate_client_key
+
+TIMEOUTS = Timeouts(dns=3, tcp=3, banner=5, auth=10, sftp=10)
+
+
+def openssh_target(server: OpenSSHServer, key_path: Path, known_hosts: Path) -> Target:
+    return Target(
+        name="openssh",
+        host=server.host,
+        port=server.port,
+        user="root",
+        stages=ALL_STAGES,
+        timeouts=TIMEOUTS,
+        deadline=30,
+        auth=AuthConfig(key=Secret(str(key_path)), key_source=f"file {key_path}"),
+        host_key=HostKeyConfig(known_hosts=str(known_hosts), policy="strict"),
+        sftp_path=".",
+    )
+
+
+def known_hosts_for(server: OpenSSHServer, tmp_path: Path) -> Path:
+    path = tmp_path / "known_hosts"
+    path.write_text("\n".join(server.known_hosts_lines()) + "\n")
+    return path
+
+
+def verdict(target: Target) -> tuple[Stage | None, str | None]:
+    result = check([target]).targets[0]
+    failure = result.failure
+    if failure is None:
+        assert [s.status for s in result.stages] == [Status.PASS] * len(target.stages)
+        return None, None
+    assert failure.diagnosis is not None
+    return failure.stage, failure.diagnosis.code
+
+
+def test_all_five_stages_pass_with_key_auth(sshd_server, client_key, tmp_path):
+    target = openssh_target(sshd_server, client_key[0], known_hosts_for(sshd_server, tmp_path))
+    result = check([target]).targets[0]
+    assert result.ok, [(s.stage, s.diagnosis) for s in result.stages]
+    banner, auth, sftp = result.stages[2], result.stages[3], result.stages[4]
+    assert banner.facts["banner"].startswith("SSH-2.0-OpenSSH")
+    fingerprint = auth.facts["host_key"]["fingerprint"]
+    assert fingerprint in sshd_server.host_key_fingerprints.values()
+    assert auth.facts["method"] == "publickey"
+    assert "publickey" in auth.facts["allowed_methods"]
+    assert sftp.facts["resolved_path"] == "/root"
+
+
+def test_key_not_authorized_is_auth_denied(sshd_server, tmp_path):
+    stranger, _ = generate_client_key(tmp_path / "stranger")
+    target = openssh_target(sshd_server, stranger, known_hosts_for(sshd_server, tmp_path))
+    assert verdict(target) == (Stage.AUTH, "auth.denied")
+
+
+def test_password_offered_where_only_keys_are_allowed_is_method_not_allowed(sshd_server, tmp_path):
+    target = replace(
+        openssh_target(sshd_server, tmp_path / "unused", known_hosts_for(sshd_server, tmp_path)),
+        auth=AuthConfig(password=Secret("correct horse battery")),
+    )
+    assert verdict(target) == (Stage.AUTH, "auth.method_not_allowed")
+
+
+def test_sftp_subsystem_off_is_sftp_unavailable(sshd_factory: SshdFactory, client_key, tmp_path):
+    server = sshd_factory(authorized_keys=[client_key[1]], sftp=False)
+    target = openssh_target(server, client_key[0], known_hosts_for(server, tmp_path))
+    assert verdict(target) == (Stage.SFTP, "sftp.unavailable")
+
+
+def test_known_hosts_entry_with_another_key_is_host_key_mismatch(
+    sshd_factory: SshdFactory, sshd_server, client_key, tmp_path
+):
+    impostor = sshd_factory(authorized_keys=[client_key[1]])
+    # known_hosts lists the *other* server's keys under this server's name and port.
+    lines = [
+        line.replace(f"]:{impostor.port} ", f"]:{sshd_server.port} ")
+        for line in impostor.known_hosts_lines()
+    ]
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("\n".join(lines) + "\n")
+    target = openssh_target(sshd_server, client_key[0], known_hosts)
+    assert verdict(target) == (Stage.AUTH, "auth.host_key_mismatch")
+
+
+def test_unknown_host_is_host_key_unknown_under_strict(sshd_server, client_key, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    target = openssh_target(sshd_server, client_key[0], empty)
+    assert verdict(target) == (Stage.AUTH, "auth.host_key_unknown")
+
+
+def test_missing_directory_is_sftp_not_found(sshd_server, client_key, tmp_path):
+    target = replace(
+        openssh_target(sshd_server, client_key[0], known_hosts_for(sshd_server, tmp_path)),
+        sftp_path="/no/such/directory",
+    )
+    assert verdict(target) == (Stage.SFTP, "sftp.not_found")

@@ -1,0 +1,339 @@
+"""Every diagnosis code that loopback can produce, produced by a real server behaving that way.
+
+Each test starts a lab server (preflight.lab) that misbehaves in one specific way, checks it
+through the real runner, and asserts the stage that failed, its code, and that it failed within
+its timeout + 1 s. The dns codes that need a resolver of our own (nxdomain, no_address, timeout)
+and tcp.unreachable live in tests/system, where a network namespace provides one.
+"""
+
+from __future__ import annotations
+
+import pytest
+from checking import FAST, assert_fails, assert_passes, check_one, make_target
+
+from preflight import lab
+from preflight.model import ALL_STAGES, AuthConfig, HostKeyConfig, Secret, Stage, Timeouts
+
+SSH_BANNER = b"SSH-2.0-OpenSSH_9.6\r\n"
+
+
+# --- the healthy path ----------------------------------------------------------------------------
+
+
+def test_healthy_sftp_server_passes_all_five_stages(sftp_server, key_auth):
+    result = check_one(make_target(sftp_server, auth=key_auth, sftp_path="upload"))
+    assert_passes(result)
+    sftp = result.stages[-1]
+    assert sftp.facts["resolved_path"] == "/upload"
+    auth = result.stages[3]
+    assert auth.facts["host_key"]["fingerprint"] == sftp_server.fingerprint
+    assert auth.facts["method"] == "publickey"
+
+
+def test_password_authentication_passes(sftp_server):
+    auth = AuthConfig(password=Secret("s3cret-pass"))
+    assert_passes(check_one(make_target(sftp_server, user="operator", auth=auth)))
+
+
+def test_a_port_check_runs_only_the_stages_asked_for():
+    with lab.Greeter(SSH_BANNER) as server:
+        result = check_one(make_target(server, stages=ALL_STAGES[:3]))
+    assert_passes(result)
+    assert result.stages[-1].facts["banner"] == "SSH-2.0-OpenSSH_9.6"
+
+
+# --- tcp -----------------------------------------------------------------------------------------
+
+
+def test_silently_dropped_syn_is_tcp_timeout_within_the_tcp_timeout():
+    with lab.DroppingPort() as port:
+        failure = assert_fails(check_one(make_target(port)), Stage.TCP, "tcp.timeout")
+    assert failure.duration_s >= FAST.tcp * 0.9
+    assert "silently dropped" in failure.diagnosis.summary
+    assert failure.facts["attempts"][0]["result"] == "timeout"
+
+
+def test_closed_port_is_tcp_refused():
+    with lab.RefusedPort() as port:
+        failure = assert_fails(check_one(make_target(port)), Stage.TCP, "tcp.refused")
+        assert f"127.0.0.1:{port.port}" in failure.diagnosis.summary
+
+
+def test_tcp_falls_through_a_dropping_address_to_a_working_one(sftp_server, key_auth):
+    # "localhost" would be ambiguous; two literal addresses of one name are a system test.
+    # Here: the tcp stage's own loop, given two addresses by hand through the dns stage.
+    import asyncio
+    import socket
+
+    from preflight.deadline import Budget
+    from preflight.stages import Address, Connection, tcp
+
+    async def connect() -> Connection:
+        with lab.DroppingPort() as dropping:
+            conn = Connection(make_target(sftp_server))
+            conn.addresses = [
+                Address(socket.AF_INET, ("127.0.0.1", dropping.port)),
+                Address(socket.AF_INET, ("127.0.0.1", sftp_server.port)),
+            ]
+            conn.facts = {}
+            await tcp.probe(conn, Budget.start(1.0, float("inf")))
+            return conn
+
+    conn = asyncio.run(connect())
+    try:
+        results = [a["result"] for a in conn.facts["attempts"]]
+        assert results == ["timeout", "connected"]
+        assert conn.peer is not None and conn.peer.sockaddr[1] == sftp_server.port
+    finally:
+        conn.close()
+
+
+# --- banner --------------------------------------------------------------------------------------
+
+
+def test_tarpit_is_banner_timeout():
+    with lab.Tarpit() as tarpit:
+        failure = assert_fails(check_one(make_target(tarpit)), Stage.BANNER, "banner.timeout")
+    assert failure.duration_s >= FAST.banner * 0.9
+
+
+def test_byte_trickling_banner_fails_at_the_banner_timeout_not_later():
+    # paramiko restarts banner_timeout on every recv: this server would hold it for 21 s.
+    with lab.Trickle(interval=0.2) as trickle:
+        failure = assert_fails(check_one(make_target(trickle)), Stage.BANNER, "banner.timeout")
+    assert "SSH-" in failure.diagnosis.summary  # says what had arrived so far
+
+
+def test_connection_closed_before_identification_is_banner_closed():
+    with lab.CloseOnAccept() as server:
+        assert_fails(check_one(make_target(server)), Stage.BANNER, "banner.closed")
+
+
+def test_connection_reset_before_identification_is_banner_closed():
+    with lab.CloseOnAccept(reset=True) as server:
+        failure = assert_fails(check_one(make_target(server)), Stage.BANNER, "banner.closed")
+    assert "reset" in failure.diagnosis.summary
+
+
+@pytest.mark.parametrize(
+    ("greeting", "then", "shown"),
+    [
+        (b"HTTP/1.1 400 Bad Request\r\n\r\n", "close", "HTTP/1.1 400 Bad Request"),
+        (b"220 mail.example.com ESMTP Postfix\r\n", "silence", "220 mail.example.com"),
+        (b"\x16\x03\x01\x00\xa5\x01\x00", "silence", ""),
+        (b"hello\r\n", "close", "hello"),
+        (b"A" * 65536, "silence", "AAAA"),
+    ],
+    ids=["http", "smtp", "tls", "chatter-then-close", "64KiB-line"],
+)
+def test_other_protocols_are_banner_not_ssh(greeting, then, shown):
+    with lab.Greeter(greeting, then=then) as server:
+        failure = assert_fails(check_one(make_target(server)), Stage.BANNER, "banner.not_ssh")
+    assert shown in failure.diagnosis.summary
+
+
+def test_lines_before_the_identification_are_allowed():
+    chatter = b"".join(b"notice %d: welcome\r\n" % i for i in range(20))
+    with lab.Greeter(chatter + SSH_BANNER) as server:
+        result = check_one(make_target(server, stages=ALL_STAGES[:3]))
+    assert_passes(result)
+    assert result.stages[-1].facts["pre_banner_lines"] == 20
+
+
+def test_ssh1_only_server_is_banner_incompatible():
+    with lab.Greeter(b"SSH-1.5-OldServer\r\n") as server:
+        assert_fails(check_one(make_target(server)), Stage.BANNER, "banner.incompatible")
+
+
+# --- auth ----------------------------------------------------------------------------------------
+
+
+def test_stall_after_kexinit_is_auth_kex_timeout():
+    # paramiko cancels its handshake timeout once KEXINIT arrives: without the watchdog this hangs.
+    with lab.KexStall() as server:
+        assert_fails(check_one(make_target(server)), Stage.AUTH, "auth.kex_timeout")
+
+
+def test_close_during_key_exchange_is_auth_kex_failed():
+    with lab.KexStall(then="close") as server:
+        assert_fails(check_one(make_target(server)), Stage.AUTH, "auth.kex_failed")
+
+
+def test_no_common_algorithm_is_auth_kex_failed():
+    kexinit = lab.kexinit_packet(kex=("diffie-hellman-group1-sha1-nonexistent",))
+    with lab.Greeter(SSH_BANNER + kexinit) as server:
+        failure = assert_fails(check_one(make_target(server)), Stage.AUTH, "auth.kex_failed")
+    assert "no common algorithm" in failure.diagnosis.summary
+
+
+def test_unknown_host_key_under_strict_policy_shows_fingerprint_and_pin_line(sftp_server, key_auth):
+    strict = HostKeyConfig(known_hosts=None, policy="strict")
+    failure = assert_fails(
+        check_one(make_target(sftp_server, auth=key_auth, host_key=strict)),
+        Stage.AUTH,
+        "auth.host_key_unknown",
+    )
+    assert sftp_server.fingerprint in failure.diagnosis.summary
+    assert sftp_server.known_hosts_line() in failure.diagnosis.hint
+
+
+def test_unknown_host_key_under_warn_policy_passes_with_a_warning(sftp_server, key_auth):
+    warn = HostKeyConfig(known_hosts=None, policy="warn")
+    result = check_one(make_target(sftp_server, auth=key_auth, host_key=warn))
+    assert_passes(result)
+    assert any(sftp_server.fingerprint in w for w in result.stages[3].warnings)
+
+
+def test_known_hosts_entry_with_another_key_is_host_key_mismatch(sftp_server, key_auth):
+    other = lab.generate_ed25519()
+    stale = f"[127.0.0.1]:{sftp_server.port} {other.get_name()} {other.get_base64()}\n"
+    host_key = HostKeyConfig(known_hosts=stale, policy="warn")  # a mismatch fails even under warn
+    failure = assert_fails(
+        check_one(make_target(sftp_server, auth=key_auth, host_key=host_key)),
+        Stage.AUTH,
+        "auth.host_key_mismatch",
+    )
+    assert lab.fingerprint(other) in failure.diagnosis.summary
+    assert sftp_server.fingerprint in failure.diagnosis.summary
+
+
+def test_known_hosts_file_and_pinned_fingerprint_both_verify(sftp_server, key_auth, tmp_path):
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(sftp_server.known_hosts_line() + "\n")
+    by_file = HostKeyConfig(known_hosts=str(known_hosts), policy="strict")
+    by_pin = HostKeyConfig(known_hosts=None, fingerprints=(sftp_server.fingerprint,))
+    for host_key in (by_file, by_pin):
+        assert_passes(check_one(make_target(sftp_server, auth=key_auth, host_key=host_key)))
+
+
+def test_nothing_to_authenticate_with_names_the_unset_variables(sftp_server):
+    auth = AuthConfig(unset=("SFTP_PASSWORD", "SSH_PRIVATE_KEY"))
+    failure = assert_fails(
+        check_one(make_target(sftp_server, auth=auth)), Stage.AUTH, "auth.no_credentials"
+    )
+    assert "${SFTP_PASSWORD}" in failure.diagnosis.summary
+
+
+def test_missing_key_file_is_no_credentials(sftp_server, tmp_path):
+    auth = AuthConfig(key=Secret(str(tmp_path / "id_missing")), key_source="file id_missing")
+    failure = assert_fails(
+        check_one(make_target(sftp_server, auth=auth)), Stage.AUTH, "auth.no_credentials"
+    )
+    assert "id_missing" in failure.diagnosis.summary
+
+
+def test_unreadable_key_is_bad_key_naming_the_source_not_the_content(sftp_server):
+    garbage = "-----BEGIN OPENSSH PRIVATE KEY-----\nbm90IGEga2V5\n-----END OPENSSH PRIVATE KEY-----"
+    auth = AuthConfig(key=Secret(garbage), key_source="variable SSH_PRIVATE_KEY")
+    failure = assert_fails(
+        check_one(make_target(sftp_server, auth=auth)), Stage.AUTH, "auth.bad_key"
+    )
+    assert "variable SSH_PRIVATE_KEY" in failure.diagnosis.summary
+    assert "bm90IGEga2V5" not in repr(failure)
+
+
+def test_encrypted_key_without_passphrase_is_bad_key(sftp_server, client_key):
+    encrypted = lab.private_key_text(client_key, passphrase="open sesame")
+    auth = AuthConfig(key=Secret(encrypted), key_source="variable SSH_PRIVATE_KEY")
+    failure = assert_fails(
+        check_one(make_target(sftp_server, auth=auth)), Stage.AUTH, "auth.bad_key"
+    )
+    assert "passphrase" in failure.diagnosis.summary
+
+
+def test_encrypted_key_with_wrong_passphrase_is_bad_key(sftp_server, client_key):
+    encrypted = lab.private_key_text(client_key, passphrase="open sesame")
+    auth = AuthConfig(key=Secret(encrypted), passphrase=Secret("wrong"), key_source="variable K")
+    failure = assert_fails(
+        check_one(make_target(sftp_server, auth=auth)), Stage.AUTH, "auth.bad_key"
+    )
+    assert "passphrase is wrong" in failure.diagnosis.summary
+
+
+def test_encrypted_key_with_right_passphrase_authenticates(sftp_server, client_key):
+    encrypted = lab.private_key_text(client_key, passphrase="open sesame")
+    auth = AuthConfig(key=Secret(encrypted), passphrase=Secret("open sesame"))
+    assert_passes(check_one(make_target(sftp_server, auth=auth)))
+
+
+def test_password_offered_to_a_key_only_account_is_method_not_allowed(client_key):
+    with lab.SFTPServer(authorized_keys={"deploy": [client_key]}) as server:
+        auth = AuthConfig(password=Secret("hunter2-hunter2"))
+        failure = assert_fails(
+            check_one(make_target(server, auth=auth)), Stage.AUTH, "auth.method_not_allowed"
+        )
+    assert "publickey" in failure.diagnosis.summary
+    assert failure.facts["allowed_methods"] == ["publickey"]
+
+
+def test_wrong_password_is_auth_denied(sftp_server):
+    auth = AuthConfig(password=Secret("not-the-password"))
+    assert_fails(
+        check_one(make_target(sftp_server, user="operator", auth=auth)), Stage.AUTH, "auth.denied"
+    )
+
+
+def test_key_not_in_authorized_keys_is_auth_denied(sftp_server):
+    stranger = AuthConfig(key=Secret(lab.private_key_text(lab.generate_ed25519())))
+    assert_fails(check_one(make_target(sftp_server, auth=stranger)), Stage.AUTH, "auth.denied")
+
+
+def test_server_that_never_answers_authentication_is_auth_timeout(client_key, key_auth):
+    with lab.SFTPServer(authorized_keys={"deploy": [client_key]}, stall="auth") as server:
+        assert_fails(check_one(make_target(server, auth=key_auth)), Stage.AUTH, "auth.timeout")
+
+
+# --- sftp ----------------------------------------------------------------------------------------
+
+
+def test_sftp_subsystem_switched_off_is_sftp_unavailable(client_key, key_auth):
+    with lab.SFTPServer(authorized_keys={"deploy": [client_key]}, subsystem=False) as server:
+        assert_fails(check_one(make_target(server, auth=key_auth)), Stage.SFTP, "sftp.unavailable")
+
+
+def test_missing_directory_is_sftp_not_found(sftp_server, key_auth):
+    failure = assert_fails(
+        check_one(make_target(sftp_server, auth=key_auth, sftp_path="/no/such/dir")),
+        Stage.SFTP,
+        "sftp.not_found",
+    )
+    assert "/no/such/dir" in failure.diagnosis.summary
+
+
+def test_unlistable_directory_is_sftp_permission_denied(sftp_server, key_auth):
+    assert_fails(
+        check_one(make_target(sftp_server, auth=key_auth, sftp_path="/private")),
+        Stage.SFTP,
+        "sftp.permission_denied",
+    )
+
+
+@pytest.mark.parametrize("stall", ["subsystem", "version", "listdir"])
+def test_stalled_sftp_server_is_sftp_timeout(client_key, key_auth, stall):
+    # invoke_subsystem has no timeout at all in paramiko: the watchdog is what ends it.
+    with lab.SFTPServer(authorized_keys={"deploy": [client_key]}, stall=stall) as server:
+        assert_fails(check_one(make_target(server, auth=key_auth)), Stage.SFTP, "sftp.timeout")
+
+
+# --- deadline ------------------------------------------------------------------------------------
+
+
+def test_target_deadline_cuts_a_stage_short_as_deadline_exceeded():
+    slow_tcp = Timeouts(dns=2, tcp=10, banner=2, auth=2, sftp=2)
+    with lab.DroppingPort() as port:
+        result = check_one(make_target(port, timeouts=slow_tcp, deadline=1.0))
+    failure = result.failure
+    assert failure is not None and failure.diagnosis is not None
+    assert (failure.stage, failure.diagnosis.code) == (Stage.TCP, "deadline.exceeded")
+    assert failure.duration_s <= 1.0 + 1.0
+    assert "target's deadline (1s)" in failure.diagnosis.summary
+
+
+def test_run_deadline_caps_every_target():
+    with lab.Tarpit() as tarpit:
+        target = make_target(tarpit, timeouts=Timeouts(dns=2, tcp=2, banner=30, auth=2, sftp=2))
+        result = check_one(target, deadline=1.0)
+    failure = result.failure
+    assert failure is not None and failure.diagnosis is not None
+    assert (failure.stage, failure.diagnosis.code) == (Stage.BANNER, "deadline.exceeded")
+    assert "--deadline 1s" in failure.diagnosis.summary

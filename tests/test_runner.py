@@ -1,0 +1,123 @@
+"""The runner: concurrency, skip chaining, interruption, and leaving nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from checking import FAST, make_target
+
+from preflight import lab
+from preflight.model import ALL_STAGES, Stage, Status, Timeouts
+from preflight.runner import RunOptions, check, run_checks
+
+
+def test_many_targets_behind_a_dropping_firewall_fail_in_about_one_tcp_timeout():
+    # A pool of 32 threads would take targets/32 timeouts; the event loop takes one.
+    with lab.DroppingPort() as dropping:
+        targets = [make_target(dropping, name=f"t{i}", stages=ALL_STAGES[:2]) for i in range(200)]
+        started = time.monotonic()
+        report = check(targets)
+        elapsed = time.monotonic() - started
+    codes = {t.failure.diagnosis.code for t in report.targets if t.failure and t.failure.diagnosis}
+    assert codes == {"tcp.timeout"}
+    assert elapsed < FAST.tcp + 3.0, elapsed
+
+
+def test_later_stages_are_skipped_with_the_reason():
+    with lab.RefusedPort() as refused:
+        result = check([make_target(refused)]).targets[0]
+    assert [s.status for s in result.stages] == [
+        Status.PASS,
+        Status.FAIL,
+        Status.SKIP,
+        Status.SKIP,
+        Status.SKIP,
+    ]
+    assert all("tcp failed" in s.detail for s in result.stages[2:])
+
+
+def test_report_keeps_target_order_and_reports_each_target():
+    with lab.RefusedPort() as refused, lab.Tarpit() as tarpit:
+        targets = [make_target(tarpit, name="slow"), make_target(refused, name="fast")]
+        report = check(targets)
+    assert [t.target.name for t in report.targets] == ["slow", "fast"]
+    assert not report.ok
+
+
+def test_cancelled_run_still_returns_a_complete_report_marked_interrupted():
+    async def cancel_soon() -> object:
+        with lab.Tarpit() as tarpit:
+            slow = Timeouts(dns=2, tcp=2, banner=30, auth=2, sftp=2)
+            task = asyncio.create_task(run_checks([make_target(tarpit, timeouts=slow)]))
+            await asyncio.sleep(0.5)
+            task.cancel()
+            return await task
+
+    started = time.monotonic()
+    report = asyncio.run(cancel_soon())
+    assert time.monotonic() - started < 5
+    assert report.interrupted and not report.ok
+    result = report.targets[0]
+    assert [s.status for s in result.stages[:2]] == [Status.PASS, Status.PASS]
+    assert result.stages[2].stage is Stage.BANNER
+    assert "interrupted" in result.stages[2].detail
+    assert len(result.stages) == len(ALL_STAGES)
+
+
+def test_jobs_limit_serialises_ssh_sessions_without_failing_them(sftp_server, key_auth):
+    targets = [make_target(sftp_server, name=f"t{i}", auth=key_auth) for i in range(6)]
+    report = asyncio.run(run_checks(targets, RunOptions(jobs=2)))
+    assert report.ok, [(t.target.name, t.failure) for t in report.targets]
+
+
+def _fd_count() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_run_of_misbehaving_targets_leaves_no_sockets_or_threads(client_key, key_auth):
+    with (
+        lab.DroppingPort() as dropping,
+        lab.RefusedPort() as refused,
+        lab.Tarpit() as tarpit,
+        lab.KexStall() as kex,
+        lab.SFTPServer(authorized_keys={"deploy": [client_key]}, stall="subsystem") as stall,
+    ):
+        servers = [dropping, refused, tarpit, kex, stall]
+        targets = [
+            make_target(s, name=f"{type(s).__name__}-{i}", auth=key_auth)
+            for i in range(4)
+            for s in servers
+        ]
+        check(targets[:5])  # warm up: imports, paramiko's first use
+        time.sleep(0.5)
+        fds, threads = _fd_count(), threading.active_count()
+        check(targets)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (
+            _fd_count() > fds or threading.active_count() > threads
+        ):
+            time.sleep(0.1)
+        assert _fd_count() <= fds
+        assert threading.active_count() <= threads
+
+
+def test_paramiko_is_not_imported_when_no_ssh_stage_runs():
+    with lab.Greeter(b"SSH-2.0-OpenSSH_9.6\r\n") as server:
+        code = (
+            "import sys\n"
+            "from preflight.model import Target, ALL_STAGES\n"
+            "from preflight.runner import check\n"
+            f"r = check([Target(name='x', host='127.0.0.1', port={server.port}, "
+            "stages=ALL_STAGES[:3])])\n"
+            "assert r.ok, r\n"
+            "print('paramiko' in sys.modules)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+        )
+    assert out.stdout.strip() == "False"
