@@ -85,8 +85,7 @@ def test_failing_target_reads_as_specified() -> None:
     assert text == (
         "sftp-dr  sftp-dr.example.com:2222  FAILED at tcp  3.02s\n"
         "  ✓ dns     0.012s  sftp-dr.example.com → 203.0.113.7\n"
-        "  ✗ tcp     3.00s\n"
-        f"                    tcp.timeout: {samples.TCP_SUMMARY}\n"
+        f"  ✗ tcp     3.00s   tcp.timeout: {samples.TCP_SUMMARY}\n"
         f"                    hint: {samples.TCP_HINT}\n"
         "  – banner          skipped: tcp failed\n"
         "  – auth            skipped: tcp failed\n"
@@ -111,7 +110,7 @@ def test_stage_columns_are_aligned() -> None:
     lines = render(samples.failing_report(), color=False).splitlines()
     stage_lines = [line for line in lines if line[:4].strip() in {"✓", "✗", "–"}]
     with_detail = [line for line in stage_lines if len(line) > 20]
-    assert len(with_detail) == 9  # the failed tcp stage has no detail
+    assert len(with_detail) == 10  # the failed tcp stage shows its verdict in the column
     for line in with_detail:  # every detail starts in the same column
         assert line[18:20] == "  " and line[20] != " "
 
@@ -256,7 +255,7 @@ def test_a_detail_repeating_the_summary_is_not_printed_twice() -> None:
     result.stages[1].detail = samples.TCP_SUMMARY
     text = render(single(result), color=False)
     assert text.count(samples.TCP_SUMMARY) == 1
-    assert "  ✗ tcp     3.00s\n" in text
+    assert f"  ✗ tcp     3.00s   tcp.timeout: {samples.TCP_SUMMARY}\n" in text
 
 
 def test_a_reason_that_already_says_skipped_is_not_prefixed_again() -> None:

@@ -190,27 +190,35 @@ def _render_stage(
     duration = format_duration(result.duration_s) if shows_time else ""
     detail = clean(result.detail)
     diagnosis = result.diagnosis
-    if status is Status.FAIL and diagnosis is not None and detail == clean(diagnosis.summary):
-        detail = ""  # the summary line below says it
+    verdict = ""
+    if status is Status.FAIL and diagnosis is not None:
+        code = style(clean(diagnosis.code), _BOLD, _RED)
+        summary = clean(diagnosis.summary)
+        verdict = f"{code}: {summary}" if summary else code
+        if detail == summary:
+            detail = ""  # the verdict says it
     if status is Status.SKIP and not detail.lower().startswith("skipped"):
         detail = f"skipped: {detail}" if detail else "skipped"
     # Pad only what something follows, so that no line ends in spaces (coloured or not).
-    if detail:
+    # A failure's verdict goes on the stage line itself unless a separate detail is there.
+    inline = detail or verdict
+    if inline:
         duration = duration.ljust(_DURATION_WIDTH)
     line = f"{_INDENT}{mark} "
-    if duration or detail:
+    if duration or inline:
         line += style(name.ljust(_NAME_WIDTH), _DIM if status is Status.SKIP else "")
         line += _GAP + style(duration, _DIM)
     else:
         line += name
     if detail:
         line += _GAP + style(detail, _DIM if status is Status.SKIP else "")
+    elif verdict:
+        line += _GAP + verdict
     lines = [line]
     pad = " " * _DETAIL_COLUMN
+    if verdict and detail:
+        lines.append(f"{pad}{verdict}")
     if status is Status.FAIL and diagnosis is not None:
-        code = style(clean(diagnosis.code), _BOLD, _RED)
-        summary = clean(diagnosis.summary)
-        lines.append(f"{pad}{code}: {summary}" if summary else f"{pad}{code}")
         hint = clean(diagnosis.hint)
         if hint:
             lines.append(f"{pad}{style('hint:', _BOLD)} {hint}")
