@@ -1,0 +1,899 @@
+"""The config layer: `checks.yaml` (DESIGN §6) and command-line TARGETs into merged `Target`s.
+
+`load_config` / `parse_config` read the file with a line-tracking YAML reader (`yamlnodes`),
+check every key and value against the schema, expand `${VAR}` / `${VAR:-default}` from the
+environment, and merge built-in defaults ← the file's `defaults:` ← each target (nested mappings
+key by key; an explicit `null` goes back to the built-in default). Whatever is wrong with the file
+— unreadable, not UTF-8, not YAML, unknown key, wrong type, out of range, duplicate target — is
+raised as one `ConfigError` carrying `FILE:LINE: message`, which the CLI prints before exiting 2;
+no other exception leaves this module for bad input. Credentials are only ever taken from
+environment variables, kept in `Secret`s, and never put into a message: an unset credential
+variable is not an error here (the `auth` stage reports `auth.no_credentials`), but a password
+written literally in the file is. `builtin_defaults` gives the defaults when there is no file, and
+`target_from_spec` turns `user@host:port` or `sftp://user@host:port/path` into a `Target`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import getpass
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final, NamedTuple, NoReturn
+from urllib.parse import unquote
+
+from preflight.model import (
+    ALL_STAGES,
+    AuthConfig,
+    HostKeyConfig,
+    HostKeyPolicyName,
+    Secret,
+    Stage,
+    Target,
+    Timeouts,
+)
+from preflight.yamlnodes import YamlError, YMap, YNode, YScalar, YSeq, paused_gc, read_yaml
+
+__all__ = [
+    "COMMAND_LINE",
+    "Config",
+    "ConfigError",
+    "builtin_defaults",
+    "load_config",
+    "parse_config",
+    "target_from_spec",
+]
+
+COMMAND_LINE: Final = "command line"  # ConfigError.file for a bad TARGET argument
+
+CONFIG_VERSION: Final = 1
+MAX_TIMEOUT: Final = 3600.0
+MAX_DEADLINE: Final = 86400.0
+
+# Environment variables picked up when the config does not mention the key at all.
+ENV_PASSWORD: Final = "SFTP_PASSWORD"
+ENV_KEY: Final = "SSH_PRIVATE_KEY"
+ENV_PASSPHRASE: Final = "SSH_KEY_PASSPHRASE"
+ENV_KNOWN_HOSTS: Final = "SSH_KNOWN_HOSTS"
+DEFAULT_KNOWN_HOSTS: Final = "~/.ssh/known_hosts"
+
+_POLICIES: Final[tuple[HostKeyPolicyName, ...]] = ("strict", "warn", "off")
+_KEY_TEXT_MARK: Final = "PRIVATE KEY-----"
+
+# Schema: the scalar keys, and the nested mappings with their sub-keys (merged key by key).
+_SCALAR_KEYS: Final = ("port", "user", "stages", "deadline")
+_SECTIONS: Final[dict[str, tuple[str, ...]]] = {
+    "timeouts": ("dns", "tcp", "banner", "auth", "sftp"),
+    "auth": ("password", "key", "passphrase", "agent"),
+    "host_key": ("known_hosts", "fingerprints", "policy"),
+    "sftp": ("path",),
+}
+_TARGET_KEYS: Final = ("name", "host", *_SCALAR_KEYS, *_SECTIONS)
+_DEFAULTS_KEYS: Final = (*_SCALAR_KEYS, *_SECTIONS)
+_TOP_KEYS: Final = ("version", "defaults", "targets")
+_SECTION_EXAMPLES: Final = {
+    "timeouts": "{dns: 3, tcp: 3, banner: 5, auth: 10, sftp: 10}",
+    "auth": "{password: ${SFTP_PASSWORD}}",
+    "host_key": "{policy: strict}",
+    "sftp": "{path: /upload}",
+}
+
+_REF_TOKEN = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
+_REF_BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+_SINGLE_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}")
+_FINGERPRINT = re.compile(r"SHA256:([A-Za-z0-9+/]{43})=?")
+_DIGITS = re.compile(r"[0-9]+")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+_BAD_HOST_CHAR = re.compile(r"[\s/\\\[\]]")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+class ConfigError(Exception):
+    """The configuration (file or command-line target) is unusable; printed as FILE:LINE: message.
+
+    Messages name the key path (`targets[2].port`), what was expected and what was found, and
+    never contain a credential."""
+
+    def __init__(self, file: str, line: int, message: str) -> None:
+        super().__init__(file, line, message)
+        self.file = file
+        self.line = line
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded config file: its targets with every default merged in, and the merged defaults
+    (as a Target named "defaults" with an empty host) for targets given on the command line."""
+
+    path: str
+    targets: tuple[Target, ...]
+    defaults: Target
+
+
+# --------------------------------------------------------------------------- public functions
+
+
+def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Read and check a config file; every problem is a `ConfigError`."""
+    filename = os.fspath(path)
+    try:
+        with open(filename, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise ConfigError(filename, 1, "config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(filename, 1, "is a directory, not a config file") from None
+    except PermissionError:
+        raise ConfigError(filename, 1, "cannot read the config file: permission denied") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(filename, 1, f"cannot read the config file: {reason}") from None
+    return parse_config(data, filename, environ)
+
+
+def parse_config(
+    text: str | bytes, filename: str, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Check config text (bytes must be UTF-8) as if read from `filename`."""
+    env = os.environ if environ is None else environ
+    if isinstance(text, bytes):
+        text = _decode(text, filename)
+    text = text.removeprefix("\ufeff")
+    with paused_gc():
+        try:
+            root = read_yaml(text)
+        except YamlError as exc:
+            raise ConfigError(filename, exc.line, exc.message) from None
+        return _Parser(filename, env).config(root)
+
+
+def builtin_defaults(environ: Mapping[str, str] | None = None) -> Target:
+    """The defaults when there is no config file (credentials from the usual CI variables)."""
+    env = os.environ if environ is None else environ
+    return _build_target(_builtin_values(env), "defaults", "", None)
+
+
+def target_from_spec(spec: str, defaults: Target) -> Target:
+    """A command-line TARGET with `defaults` for everything it does not say.
+
+    Accepted: `host`, `host:port`, `user@host`, `user@host:port`, `[2001:db8::1]:2222`, a bare
+    IPv6 address, `ssh://user@host:port` and `sftp://user@host:port/path` (sets the SFTP path;
+    `/~/dir` is relative to the login directory). The target is named by the spec as typed."""
+
+    def fail(message: str) -> NoReturn:
+        raise ConfigError(COMMAND_LINE, 1, f"target '{spec}': {message}")
+
+    if not spec or spec != spec.strip():
+        fail("expected host, host:port, user@host:port or sftp://user@host:port/path")
+    netloc = spec
+    sftp_path = defaults.sftp_path
+    is_url = False
+    scheme = _SCHEME.match(spec)
+    if scheme:
+        is_url = True
+        if scheme[1].lower() not in ("sftp", "ssh"):
+            fail(f"unknown scheme '{scheme[1]}://' (use sftp://user@host:port/path or ssh://…)")
+        rest = spec[scheme.end() :]
+        if "?" in rest or "#" in rest:
+            fail("a URL query or fragment is not supported")
+        netloc, slash, url_path = rest.partition("/")
+        if slash:
+            if scheme[1].lower() == "ssh":
+                if url_path:
+                    fail("an ssh:// URL takes no path; use sftp://host/path to list a directory")
+            else:
+                sftp_path = _sftp_url_path("/" + url_path)
+    userinfo, at, hostport = netloc.rpartition("@")
+    user = defaults.user
+    if at:
+        if ":" in userinfo:
+            # Do not repeat the spec: it holds a password.
+            raise ConfigError(
+                COMMAND_LINE,
+                1,
+                "a password in a TARGET would show in process lists and CI logs; "
+                f"remove it and set {ENV_PASSWORD} instead",
+            )
+        user = unquote(userinfo) if is_url else userinfo
+        if not user:
+            fail("empty user name before '@'")
+    host, port_text = _split_host_port(hostport, fail)
+    if is_url:
+        host = unquote(host)
+    if not host:
+        fail("empty host name")
+    problem = _host_problem(host)
+    if problem:
+        fail(f"host '{host}' {problem}")
+    port = defaults.port
+    if port_text is not None:
+        if port_text.startswith("/"):
+            fail("scp-style host:/path is not supported; use sftp://host/path")
+        if not _DIGITS.fullmatch(port_text) or not 1 <= int(port_text) <= 65535:
+            fail(f"port must be a number 1..65535, got '{port_text}'")
+        port = int(port_text)
+    return replace(
+        defaults,
+        name=spec,
+        host=host,
+        port=port,
+        user=user,
+        sftp_path=sftp_path,
+        origin=COMMAND_LINE,
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _decode(data: bytes, filename: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        message = (
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at column {column}); "
+            "save the file as UTF-8"
+        )
+        raise ConfigError(filename, line, message) from None
+
+
+def _split_host_port(hostport: str, fail: Callable[[str], NoReturn]) -> tuple[str, str | None]:
+    if hostport.startswith("["):
+        inside, bracket, after = hostport[1:].partition("]")
+        if not bracket:
+            fail("missing ']' after an IPv6 address")
+        if after and not after.startswith(":"):
+            fail("expected ':PORT' after ']'")
+        try:
+            ipaddress.IPv6Address(inside)
+        except ValueError:
+            fail(f"'{inside}' in [brackets] is not an IPv6 address")
+        return inside, after[1:] if after else None
+    if hostport.count(":") >= 2:
+        return hostport, None  # a bare IPv6 address; use [addr]:port for a port
+    host, colon, port = hostport.partition(":")
+    if not host:
+        fail("empty host name")
+    return host, port if colon else None
+
+
+def _sftp_url_path(path: str) -> str:
+    """URL path → SFTP path; `/~/dir` (draft-ietf-secsh-scp-sftp-ssh-uri) is home-relative."""
+    path = unquote(path)
+    if path in ("/~", "/~/"):
+        return "."
+    if path.startswith("/~/"):
+        return path[3:]
+    return path
+
+
+def _host_problem(host: str) -> str | None:
+    """Why `host` (not empty, brackets removed) cannot be a host name or address, as a phrase
+    to follow the host in a message ("… looks like a URL"); None if it can."""
+    if "://" in host:
+        return "looks like a URL; give only the host name (port, user and path are separate)"
+    if "@" in host:
+        return "contains '@'; give the user name separately"
+    if not host.isprintable() or _BAD_HOST_CHAR.search(host):
+        return "is not a valid host name or IP address"
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            if host.count(":") == 1:
+                return "looks like HOST:PORT; give the port separately"
+            return "is not a valid IPv6 address"
+    return None
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"did you mean '{match[0]}'?" if match else ""
+
+
+def _expand_user(path: str, environ: Mapping[str, str]) -> str:
+    if path == "~" or path.startswith("~/"):
+        home = environ.get("HOME") or os.path.expanduser("~")
+        return home + path[1:]
+    return os.path.expanduser(path) if path.startswith("~") else path
+
+
+def _display_name(host: str, port: int) -> str:
+    if port == 22:
+        return host
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class _Clear:
+    """An explicit `null`: the key goes back to its built-in default."""
+
+    def __repr__(self) -> str:
+        return "CLEAR"
+
+
+CLEAR: Final = _Clear()
+
+
+class _Ref(NamedTuple):
+    name: str
+    missing: bool  # unset or empty, and no non-empty default
+
+
+class _Text(NamedTuple):
+    """A string value after `${VAR}` expansion, with the text as written. (A NamedTuple, not a
+    dataclass: one is made for every string of the file.)"""
+
+    value: str
+    raw: str
+    refs: tuple[_Ref, ...] = ()
+
+    def shown(self) -> str:
+        """The value for a message: as written; an expansion is never shown (it may be secret)."""
+        if self.refs:
+            return f"'{_short(self.raw)}' (expanded from the environment; value not shown)"
+        return f"'{_short(self.raw)}'"
+
+
+@dataclass(frozen=True)
+class _Cred:
+    """A resolved credential field."""
+
+    secret: Secret | None = None
+    unset: tuple[str, ...] = ()
+    source: str | None = None  # for the key: "file PATH" or "variable NAME"
+
+
+def _got(node: YNode) -> str:
+    if isinstance(node, YMap):
+        return "a mapping"
+    if isinstance(node, YSeq):
+        return "a list"
+    assert isinstance(node, YScalar)
+    if node.value is None:
+        return "null"
+    if isinstance(node.value, str):
+        return f"'{_short(node.value)}'"
+    return _short(node.raw)
+
+
+def _key_value(value: str, name: str | None, environ: Mapping[str, str]) -> _Cred:
+    """`key` after expansion: key text (from variable `name`) or a path to a key file."""
+    if _KEY_TEXT_MARK in value:
+        return _Cred(Secret(value), source=f"variable {name}" if name else "variable")
+    path = _expand_user(value, environ)
+    return _Cred(Secret(path), source=f"file {path}")
+
+
+def _builtin_values(environ: Mapping[str, str]) -> dict[str, Any]:
+    def from_env(name: str) -> _Cred:
+        value = environ.get(name)
+        return _Cred(Secret(value), source=f"variable {name}") if value else _Cred()
+
+    key_text = environ.get(ENV_KEY)
+    timeouts = Timeouts()
+    return {
+        "port": 22,
+        "user": _default_user(environ),
+        "stages": ALL_STAGES,
+        "deadline": 30.0,
+        **{f"timeouts.{stage}": timeouts.for_stage(stage) for stage in ALL_STAGES},
+        "auth.password": from_env(ENV_PASSWORD),
+        "auth.key": _key_value(key_text, ENV_KEY, environ) if key_text else _Cred(),
+        "auth.passphrase": from_env(ENV_PASSPHRASE),
+        "auth.agent": False,
+        "host_key.known_hosts": environ.get(ENV_KNOWN_HOSTS) or DEFAULT_KNOWN_HOSTS,
+        "host_key.fingerprints": (),
+        "host_key.policy": "strict",
+        "sftp.path": ".",
+    }
+
+
+def _default_user(environ: Mapping[str, str]) -> str | None:
+    user = environ.get("USER")
+    if user:
+        return user
+    try:
+        return getpass.getuser() or None
+    except (OSError, KeyError, ImportError):  # no passwd entry (containers), no pwd module
+        return None
+
+
+def _merge(values: dict[str, Any], layer: dict[str, Any], builtin: dict[str, Any]) -> None:
+    """Apply a parsed `defaults:` or target layer over `values` in place."""
+    for key, value in layer.items():
+        if value is CLEAR:
+            if key in _SECTIONS:
+                for sub in _SECTIONS[key]:
+                    values[f"{key}.{sub}"] = builtin[f"{key}.{sub}"]
+            else:
+                values[key] = builtin[key]
+        else:
+            values[key] = value
+
+
+def _build_target(
+    values: dict[str, Any],
+    name: str,
+    host: str,
+    origin: str | None,
+    shared: dict[tuple[Any, ...], Any] | None = None,
+) -> Target:
+    """A Target from merged flat values. `shared` lets targets of one file share equal (frozen)
+    parts instead of building thousands of identical ones."""
+    cache: dict[tuple[Any, ...], Any] = {} if shared is None else shared
+    timeouts_key = ("timeouts", *(values[f"timeouts.{stage}"] for stage in ALL_STAGES))
+    timeouts = cache.get(timeouts_key)
+    if timeouts is None:
+        timeouts = cache[timeouts_key] = Timeouts(*timeouts_key[1:])
+    creds: tuple[_Cred, _Cred, _Cred] = (
+        values["auth.password"],
+        values["auth.key"],
+        values["auth.passphrase"],
+    )
+    auth_key = ("auth", *creds, values["auth.agent"])
+    auth = cache.get(auth_key)
+    if auth is None:
+        password, key, passphrase = creds
+        auth = cache[auth_key] = AuthConfig(
+            password=password.secret,
+            key=key.secret,
+            passphrase=passphrase.secret,
+            agent=values["auth.agent"],
+            unset=tuple(dict.fromkeys(var for cred in creds for var in cred.unset)),
+            key_source=key.source if key.secret is not None else None,
+        )
+    host_key_key = (
+        "host_key",
+        values["host_key.known_hosts"],
+        values["host_key.fingerprints"],
+        values["host_key.policy"],
+    )
+    host_key = cache.get(host_key_key)
+    if host_key is None:
+        host_key = cache[host_key_key] = HostKeyConfig(*host_key_key[1:])
+    return Target(
+        name=name,
+        host=host,
+        port=values["port"],
+        user=values["user"],
+        stages=values["stages"],
+        timeouts=timeouts,
+        deadline=values["deadline"],
+        auth=auth,
+        host_key=host_key,
+        sftp_path=values["sftp.path"],
+        origin=origin,
+    )
+
+
+# --------------------------------------------------------------------------- the file parser
+
+
+_FieldParser = Callable[["_Parser", YNode, int, str], Any]
+
+# Keys whose explicit `null` is a value rather than "back to the built-in default": no
+# known_hosts file, and no credential (not even the one the environment would supply).
+_NULL_VALUES: Final[dict[str, Any]] = {
+    "host_key.known_hosts": None,
+    "auth.password": _Cred(),
+    "auth.key": _Cred(),
+    "auth.passphrase": _Cred(),
+}
+
+
+class _Parser:
+    """Walks the YAML tree of one file; `fail` raises ConfigError at a line of that file."""
+
+    def __init__(self, filename: str, environ: Mapping[str, str]) -> None:
+        self.filename = filename
+        self.environ = environ
+        self.shared: dict[tuple[Any, ...], Any] = {}
+
+    def fail(self, line: int, message: str) -> NoReturn:
+        raise ConfigError(self.filename, line, message)
+
+    # -- document structure
+
+    def config(self, root: YNode | None) -> Config:
+        if root is None:
+            self.fail(1, "empty file: expected 'version: 1' and a list of 'targets'")
+        if not isinstance(root, YMap):
+            self.fail(
+                root.line,
+                "expected a mapping with 'version' and 'targets' at the top level, "
+                f"got {_got(root)}",
+            )
+        entries = root.entries
+        if "version" in entries:
+            self.version(*entries["version"])
+        self.check_keys(root, _TOP_KEYS, "", extension_prefix="x-")
+        if "version" not in entries:
+            self.fail(root.line, "missing 'version: 1' (the version of this file's format)")
+        if "targets" not in entries:
+            self.fail(root.line, "missing 'targets' (a list of hosts to check)")
+        builtin = _builtin_values(self.environ)
+        values = dict(builtin)
+        defaults_origin = None
+        if "defaults" in entries:
+            line, node = entries["defaults"]
+            defaults_origin = f"{self.filename}:{line}"
+            if not (isinstance(node, YScalar) and node.value is None):
+                if not isinstance(node, YMap):
+                    self.fail(line, f"defaults: expected a mapping, got {_got(node)}")
+                _merge(values, self.layer(node, "defaults", _DEFAULTS_KEYS), builtin)
+        defaults = _build_target(values, "defaults", "", defaults_origin)
+        targets = self.targets(*entries["targets"], values, builtin)
+        return Config(path=self.filename, targets=targets, defaults=defaults)
+
+    def version(self, line: int, node: YNode) -> None:
+        value = node.value if isinstance(node, YScalar) else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value != CONFIG_VERSION:
+                self.fail(
+                    line,
+                    f"version: unsupported version {value}; this preflight reads version "
+                    f"{CONFIG_VERSION}",
+                )
+            return
+        self.fail(line, f"version: expected the number {CONFIG_VERSION}, got {_got(node)}")
+
+    def check_keys(
+        self, node: YMap, allowed: tuple[str, ...], path: str, extension_prefix: str | None = None
+    ) -> None:
+        """Reject unknown keys; `extension_prefix` keys (top-level `x-…`, a home for anchors,
+        as in Compose files) are allowed and ignored."""
+        for key, (line, _value) in node.entries.items():
+            if key in allowed or (extension_prefix and key.startswith(extension_prefix)):
+                continue
+            where = f"{path}: unknown key" if path else "unknown key"
+            homes = [s for s, subs in _SECTIONS.items() if key in subs and s in allowed]
+            if path == "defaults" and key in ("name", "host"):
+                hint = "it is set per target, not in defaults"
+            elif hint := _suggest(key, allowed):
+                pass
+            elif homes:
+                hint = f"it belongs under '{homes[0]}:'"
+            else:
+                hint = "expected one of: " + ", ".join(allowed)
+            self.fail(line, f"{where} '{key}' ({hint})")
+
+    def targets(
+        self, line: int, node: YNode, defaults: dict[str, Any], builtin: dict[str, Any]
+    ) -> tuple[Target, ...]:
+        is_null = isinstance(node, YScalar) and node.value is None
+        if not (is_null or isinstance(node, YSeq)):
+            self.fail(line, f"targets: expected a list of targets, got {_got(node)}")
+        items = node.items if isinstance(node, YSeq) else []
+        if not items:
+            self.fail(line, "targets: expected at least one target")
+        result: list[Target] = []
+        seen: dict[str, int] = {}
+        for index, item in enumerate(items):
+            path = f"targets[{index}]"
+            if not isinstance(item, YMap):
+                example = ""
+                if isinstance(item, YScalar) and isinstance(item.value, str):
+                    example = f" (write '- host: {_short(item.value)}')"
+                self.fail(
+                    item.line, f"{path}: expected a mapping with 'host', got {_got(item)}{example}"
+                )
+            target = self.target(item, path, defaults, builtin)
+            name_line = item.entries["name"][0] if "name" in item.entries else item.line
+            if target.name in seen:
+                self.fail(
+                    name_line,
+                    f"{path}: duplicate target name '{_short(target.name)}' (first defined at "
+                    f"line {seen[target.name]}); give each target a distinct 'name'",
+                )
+            seen[target.name] = name_line
+            result.append(target)
+        return tuple(result)
+
+    def target(
+        self, node: YMap, path: str, defaults: dict[str, Any], builtin: dict[str, Any]
+    ) -> Target:
+        layer = self.layer(node, path, _TARGET_KEYS)
+        if "host" not in node.entries:
+            self.fail(node.line, f"{path}: missing 'host' (the name or address to check)")
+        host_line, host_node = node.entries["host"]
+        host = self.host(host_node, host_line, f"{path}.host")
+        values = dict(defaults)
+        _merge(values, layer, builtin)
+        name = _display_name(host, values["port"])
+        name_entry = node.entries.get("name")
+        if name_entry is not None:
+            name_node = name_entry[1]
+            if not (isinstance(name_node, YScalar) and name_node.value is None):
+                name = self.string(name_node, name_entry[0], f"{path}.name").value
+        return _build_target(values, name, host, f"{self.filename}:{node.line}", self.shared)
+
+    def layer(self, node: YMap, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+        """Parse the merge-able keys of a `defaults:` or target mapping into flat keys."""
+        self.check_keys(node, allowed, path)
+        layer: dict[str, Any] = {}
+        for key, (line, value) in node.entries.items():
+            if key in ("name", "host"):
+                continue
+            is_null = isinstance(value, YScalar) and value.value is None
+            if key in _SECTIONS:
+                if is_null:
+                    layer[key] = CLEAR
+                    continue
+                section_path = f"{path}.{key}"
+                if not isinstance(value, YMap):
+                    self.fail(
+                        line,
+                        f"{section_path}: expected a mapping like {_SECTION_EXAMPLES[key]}, "
+                        f"got {_got(value)}",
+                    )
+                self.check_keys(value, _SECTIONS[key], section_path)
+                for sub, (sub_line, sub_value) in value.entries.items():
+                    flat = f"{key}.{sub}"
+                    if isinstance(sub_value, YScalar) and sub_value.value is None:
+                        layer[flat] = _NULL_VALUES.get(flat, CLEAR)
+                    else:
+                        layer[flat] = _FIELDS[flat](self, sub_value, sub_line, f"{path}.{flat}")
+            elif is_null:
+                layer[key] = CLEAR
+            else:
+                layer[key] = _FIELDS[key](self, value, line, f"{path}.{key}")
+        return layer
+
+    # -- values
+
+    def expand(self, raw: str, line: int, path: str) -> _Text:
+        """`${VAR}` / `${VAR:-default}` / `$$`; unset variables are reported, not rejected."""
+        if "$" not in raw:
+            return _Text(raw, raw)
+        parts: list[str] = []
+        refs: list[_Ref] = []
+        position = 0
+        for match in _REF_TOKEN.finditer(raw):
+            parts.append(raw[position : match.start()])
+            position = match.end()
+            token = match.group(0)
+            if token == "$$":
+                parts.append("$")
+                continue
+            body = match.group(1)
+            if body is None:
+                self.fail(line, f"{path}: '${{' without a closing '}}'")
+            ref = _REF_BODY.fullmatch(body)
+            if ref is None:
+                self.fail(
+                    line,
+                    f"{path}: bad variable reference '{_short(token)}' "
+                    "(expected ${NAME} or ${NAME:-default})",
+                )
+            name, default = ref.group(1), ref.group(2)
+            value = self.environ.get(name)
+            if not value and default is not None:
+                value = default
+            refs.append(_Ref(name, missing=not value))
+            parts.append(value or "")
+        parts.append(raw[position:])
+        return _Text("".join(parts), raw, tuple(refs))
+
+    def string(self, node: YNode, line: int, path: str, what: str = "a string") -> _Text:
+        """A non-credential string: numbers are taken as written, unset variables are errors."""
+        if isinstance(node, YScalar):
+            if isinstance(node.value, str):
+                text = self.expand(node.value, line, path)
+                for ref in text.refs:
+                    if ref.missing:
+                        state = "empty" if ref.name in self.environ else "not set"
+                        self.fail(
+                            line,
+                            f"{path}: environment variable '{ref.name}' is {state} "
+                            f"(set it, or write ${{{ref.name}:-default}})",
+                        )
+                if not text.value:
+                    self.fail(line, f"{path}: expected {what}, got an empty string")
+                return text
+            if isinstance(node.value, int | float) and not isinstance(node.value, bool):
+                return _Text(node.raw, node.raw)
+        self.fail(line, f"{path}: expected {what}, got {_got(node)}")
+
+    def host(self, node: YNode, line: int, path: str) -> str:
+        text = self.string(node, line, path, "a host name or IP address")
+        host = text.value
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+            try:
+                ipaddress.IPv6Address(host)
+            except ValueError:
+                self.fail(line, f"{path}: {text.shown()} in [brackets] is not an IPv6 address")
+        problem = _host_problem(host)
+        if problem:
+            self.fail(line, f"{path}: {text.shown()} {problem}")
+        return host
+
+    def user(self, node: YNode, line: int, path: str) -> str:
+        return self.string(node, line, path, "a user name").value
+
+    def number_text(self, node: YNode, line: int, path: str, what: str) -> _Text | None:
+        """The text of a number: as written for a YAML number (so `0022` is 22, not octal 18),
+        or after expansion for a string such as `${SFTP_PORT}`; None for other kinds of value."""
+        if not isinstance(node, YScalar) or isinstance(node.value, bool) or node.value is None:
+            return None
+        if isinstance(node.value, str):
+            return self.string(node, line, path, what)
+        return _Text(node.raw, node.raw)
+
+    def port(self, node: YNode, line: int, path: str) -> int:
+        text = self.number_text(node, line, path, "an integer 1..65535")
+        if text is not None and _DIGITS.fullmatch(text.value) and 1 <= int(text.value) <= 65535:
+            return int(text.value)
+        got = _got(node) if text is None or not text.refs else text.shown()
+        self.fail(line, f"{path}: expected an integer 1..65535, got {got}")
+
+    def seconds(self, node: YNode, line: int, path: str, limit: float) -> float:
+        text = self.number_text(node, line, path, "a number of seconds")
+        if text is not None and _NUMBER.fullmatch(text.value) and 0 < float(text.value) <= limit:
+            return float(text.value)
+        got = _got(node) if text is None or not text.refs else text.shown()
+        self.fail(line, f"{path}: expected a number of seconds > 0 and <= {limit:g}, got {got}")
+
+    def timeout(self, node: YNode, line: int, path: str) -> float:
+        return self.seconds(node, line, path, MAX_TIMEOUT)
+
+    def deadline(self, node: YNode, line: int, path: str) -> float:
+        return self.seconds(node, line, path, MAX_DEADLINE)
+
+    def flag(self, node: YNode, line: int, path: str) -> bool:
+        if isinstance(node, YScalar):
+            if isinstance(node.value, bool):
+                return node.value
+            if isinstance(node.value, str):
+                text = self.string(node, line, path, "true or false")
+                word = text.value.strip().lower()
+                if word in ("true", "yes", "on", "1"):
+                    return True
+                if word in ("false", "no", "off", "0"):
+                    return False
+                self.fail(line, f"{path}: expected true or false, got {text.shown()}")
+        self.fail(line, f"{path}: expected true or false, got {_got(node)}")
+
+    def stages(self, node: YNode, line: int, path: str) -> tuple[Stage, ...]:
+        names = ", ".join(ALL_STAGES)
+        if not isinstance(node, YSeq):
+            self.fail(line, f"{path}: expected a list of stages like [dns, tcp], got {_got(node)}")
+        if not node.items:
+            self.fail(line, f"{path}: expected at least one stage, starting with 'dns'")
+        stages: list[Stage] = []
+        for item in node.items:
+            text = self.string(item, item.line, path, f"a stage name ({names})")
+            try:
+                stage = Stage(text.value)
+            except ValueError:
+                hint = _suggest(text.value, list(ALL_STAGES)) or f"expected one of {names}"
+                self.fail(item.line, f"{path}: unknown stage {text.shown()} ({hint})")
+            if stage in stages:
+                self.fail(item.line, f"{path}: '{stage}' is listed twice")
+            expected = ALL_STAGES[len(stages)]
+            if stage is not expected:
+                if not stages:
+                    self.fail(item.line, f"{path}: must start with 'dns', got '{stage}'")
+                missing = ALL_STAGES[len(stages) : ALL_STAGES.index(stage)]
+                needed = " and ".join(f"'{s}'" for s in missing)
+                self.fail(
+                    item.line,
+                    f"{path}: '{stage}' needs {needed} before it (stages run in the order "
+                    f"{names}, each only if the one before passed)",
+                )
+            stages.append(stage)
+        return tuple(stages)
+
+    def credential(self, node: YNode, line: int, path: str) -> _Cred:
+        """`password` / `passphrase`: only a `${VAR}` reference, never the secret itself."""
+        field = path.rsplit(".", 1)[1]
+        variable = ENV_PASSWORD if field == "password" else ENV_PASSPHRASE
+        if isinstance(node, YMap | YSeq):
+            self.fail(line, f"{path}: expected ${{{variable}}}, got {_got(node)}")
+        assert isinstance(node, YScalar)
+        if not (isinstance(node.value, str) and _SINGLE_REF.fullmatch(node.value)):
+            # The literal is not repeated: it is a secret, even if a misplaced one.
+            self.fail(
+                line,
+                f"{path}: a literal {field} in a config file would be committed with it; "
+                f"reference an environment variable instead: {field}: ${{{variable}}}",
+            )
+        text = self.expand(node.value, line, path)
+        ref = text.refs[0]
+        if ref.missing:
+            return _Cred(unset=(ref.name,))
+        return _Cred(Secret(text.value), source=f"variable {ref.name}")
+
+    def key(self, node: YNode, line: int, path: str) -> _Cred:
+        """`key`: a path, or `${VAR}` holding a path or the key text."""
+        if not (isinstance(node, YScalar) and isinstance(node.value, str)):
+            self.fail(line, f"{path}: expected a key file path or ${{{ENV_KEY}}}, got {_got(node)}")
+        if _KEY_TEXT_MARK in node.value:
+            self.fail(
+                line,
+                f"{path}: a private key written in a config file would be committed with it; "
+                f"put it in a CI variable and write key: ${{{ENV_KEY}}}",
+            )
+        text = self.expand(node.value, line, path)
+        missing = tuple(ref.name for ref in text.refs if ref.missing)
+        if missing:
+            return _Cred(unset=missing)
+        if not text.value:
+            self.fail(line, f"{path}: expected a key file path or ${{{ENV_KEY}}}, got ''")
+        return _key_value(text.value, text.refs[0].name if text.refs else None, self.environ)
+
+    def known_hosts(self, node: YNode, line: int, path: str) -> str:
+        return self.string(node, line, path, "a known_hosts path or content").value
+
+    def fingerprints(self, node: YNode, line: int, path: str) -> tuple[str, ...]:
+        if not isinstance(node, YSeq):
+            self.fail(line, f"{path}: expected a list of 'SHA256:…' fingerprints, got {_got(node)}")
+        result: list[str] = []
+        for item in node.items:
+            text = self.string(item, item.line, path, "a 'SHA256:…' fingerprint")
+            match = _FINGERPRINT.fullmatch(text.value.strip())
+            valid = False
+            if match:
+                try:
+                    valid = len(base64.b64decode(match[1] + "=", validate=True)) == 32
+                except binascii.Error:
+                    valid = False
+            if not match or not valid:
+                hint = (
+                    "only SHA256 fingerprints are supported: ssh-keygen -l -E sha256 -f KEYFILE"
+                    if text.value.upper().startswith("MD5:") or text.value.count(":") > 2
+                    else "expected 'SHA256:' and 43 base64 characters, as ssh-keygen -l prints"
+                )
+                self.fail(item.line, f"{path}: malformed fingerprint {text.shown()} ({hint})")
+            fingerprint = "SHA256:" + match[1]
+            if fingerprint not in result:
+                result.append(fingerprint)
+        return tuple(result)
+
+    def policy(self, node: YNode, line: int, path: str) -> HostKeyPolicyName:
+        if isinstance(node, YScalar) and isinstance(node.value, bool):
+            text = _Text(node.raw.lower(), node.raw)  # YAML 1.1 reads a bare `off` as false
+        else:
+            text = self.string(node, line, path, "strict, warn or off")
+        for policy in _POLICIES:
+            if text.value == policy:
+                return policy
+        hint = _suggest(text.value, list(_POLICIES))
+        hint = f" ({hint})" if hint else ""
+        self.fail(line, f"{path}: expected strict, warn or off, got {text.shown()}{hint}")
+
+    def sftp_path(self, node: YNode, line: int, path: str) -> str:
+        return self.string(node, line, path, "a remote directory path").value
+
+
+_FIELDS: Final[dict[str, _FieldParser]] = {
+    "port": _Parser.port,
+    "user": _Parser.user,
+    "stages": _Parser.stages,
+    "deadline": _Parser.deadline,
+    **{f"timeouts.{stage}": _Parser.timeout for stage in ALL_STAGES},
+    "auth.password": _Parser.credential,
+    "auth.key": _Parser.key,
+    "auth.passphrase": _Parser.credential,
+    "auth.agent": _Parser.flag,
+    "host_key.known_hosts": _Parser.known_hosts,
+    "host_key.fingerprints": _Parser.fingerprints,
+    "host_key.policy": _Parser.policy,
+    "sftp.path": _Parser.sftp_path,
+}
