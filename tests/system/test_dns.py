@@ -1,0 +1,108 @@
+"""The dns stage against a resolver we control, through the system resolver, in a namespace.
+
+The namespace gets its own /etc/netns/NAME/resolv.conf pointing at a stub DNS server on its
+loopback (dnsstub.py) and its own hosts file; `preflight check` runs inside it as a process, so
+glibc's real getaddrinfo meets NXDOMAIN, an empty answer, SERVFAIL and silence.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .netns import NetNamespace, _readline_bounded
+
+REPO = Path(__file__).resolve().parents[2]
+STUB = Path(__file__).resolve().parent / "dnsstub.py"
+
+
+@pytest.fixture
+def dns_netns(netns: NetNamespace) -> Iterator[NetNamespace]:
+    netns.write_etc("resolv.conf", "nameserver 127.0.0.1\n")
+    netns.write_etc("hosts", "127.0.0.1 localhost\n::1 dual.test\n127.0.0.1 dual.test\n")
+    stub = netns.popen([sys.executable, str(STUB)], stdout=subprocess.PIPE, text=True)
+    assert stub.stdout is not None
+    assert _readline_bounded(stub.stdout, timeout=10.0).strip() == "ready"
+    yield netns
+
+
+def preflight(ns: NetNamespace, tmp_path: Path, host: str, port: int = 22, **kw: str) -> tuple:
+    config = tmp_path / "checks.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            version: 1
+            defaults:
+              stages: [{kw.get("stages", "dns")}]
+              timeouts: {{dns: 1, tcp: 1}}
+            targets:
+              - {{name: t, host: {host}, port: {port}}}
+            """
+        )
+    )
+    report = tmp_path / "report.json"
+    argv = [sys.executable, "-m", "preflight", "check", "-c", str(config), "--json", str(report)]
+    started = time.monotonic()
+    done = ns.run(argv, timeout=60, check=False, cwd=str(REPO))
+    elapsed = time.monotonic() - started
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, elapsed, json.loads(report.read_text())["targets"][0]
+
+
+def failure(target: dict) -> dict:
+    return next(s for s in target["stages"] if s["status"] == "fail")
+
+
+def test_name_that_resolves_passes(dns_netns, tmp_path):
+    status, _, target = preflight(dns_netns, tmp_path, "ok.test")
+    assert status == 0
+    assert target["stages"][0]["facts"]["addresses"] == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize(
+    ("host", "code", "words"),
+    [
+        ("missing.test", "dns.nxdomain", "does not exist"),
+        ("noaddr.test", "dns.no_address", "no IPv4 or IPv6 address"),
+        ("broken.test", "dns.timeout", "temporary failure"),
+    ],
+)
+def test_resolver_answers_are_told_apart(dns_netns, tmp_path, host, code, words):
+    status, _, target = preflight(dns_netns, tmp_path, host)
+    assert status == 1
+    stage = failure(target)
+    assert stage["diagnosis"]["code"] == code
+    assert words in stage["diagnosis"]["summary"]
+
+
+def test_silent_resolver_fails_at_the_dns_timeout_not_the_resolver_s(dns_netns, tmp_path):
+    # glibc alone waits 5 s per try, twice; preflight stops waiting at 1 s and exits.
+    status, elapsed, target = preflight(dns_netns, tmp_path, "silent.test")
+    assert status == 1
+    assert failure(target)["diagnosis"]["code"] == "dns.timeout"
+    assert elapsed < 1 + 2.0, f"the whole process took {elapsed:.2f}s"
+
+
+def test_dropped_ipv6_address_falls_through_to_ipv4(dns_netns, tmp_path):
+    with dns_netns.start_tcp_listener(send=b"SSH-2.0-OpenSSH_9.6\r\n") as listener:
+        dns_netns.add_nft_rules(
+            "table inet v6drop {\n  chain input {\n"
+            "    type filter hook input priority -10; policy accept;\n"
+            f"    meta nfproto ipv6 tcp dport {listener.port} drop\n  }}\n}}\n"
+        )
+        status, _, target = preflight(
+            dns_netns, tmp_path, "dual.test", listener.port, stages="dns, tcp, banner"
+        )
+    assert status == 0, target
+    attempts = target["stages"][1]["facts"]["attempts"]
+    assert [(a["address"], a["result"]) for a in attempts] == [
+        (f"[::1]:{listener.port}", "timeout"),
+        (f"127.0.0.1:{listener.port}", "connected"),
+    ]

@@ -1,0 +1,308 @@
+"""The command line as a CI job and an on-call engineer use it: exit statuses, files, signals.
+
+Most tests call `cli.run` in-process with injected streams and environment; those that are about
+the process itself (start-up, signals, wall time) run `python -m preflight` as a subprocess.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import junitparser
+import pytest
+
+from preflight import __version__, cli, lab
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(*argv: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    status = cli.run(list(argv), stdout=out, stderr=err, environ=environ or {})
+    return status, out.getvalue(), err.getvalue()
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def lab_config(tmp_path: Path, server: lab.SFTPServer, **extra: str) -> Path:
+    return write(
+        tmp_path / "checks.yaml",
+        f"""\
+        version: 1
+        defaults:
+          user: deploy
+          timeouts: {{tcp: 2, banner: 2, auth: 4, sftp: 4}}
+          auth:
+            key: ${{SSH_PRIVATE_KEY}}
+          host_key:
+            known_hosts: null
+            fingerprints: ["{server.fingerprint}"]
+        targets:
+          - name: lab-sftp
+            host: 127.0.0.1
+            port: {server.port}
+            sftp: {{path: {extra.get("path", "upload")}}}
+        """,
+    )
+
+
+def test_version():
+    status, out, _ = run("--version")
+    assert (status, out.strip()) == (0, f"preflight {__version__}")
+
+
+def test_no_command_prints_help_and_exits_2():
+    status, _, err = run()
+    assert status == 2 and "usage" in err
+
+
+def test_check_passes_against_a_healthy_server_and_writes_both_reports(
+    tmp_path, sftp_server, client_key_text
+):
+    config = lab_config(tmp_path, sftp_server)
+    junit, report = tmp_path / "out" / "report.xml", tmp_path / "out" / "report.json"
+    status, out, err = run(
+        "check",
+        "-c",
+        str(config),
+        "--junit",
+        str(junit),
+        "--json",
+        str(report),
+        environ={"SSH_PRIVATE_KEY": client_key_text},
+    )
+    assert status == 0, out + err
+    assert "lab-sftp" in out and err == ""
+    data = json.loads(report.read_text())
+    assert data["ok"] is True
+    assert [s["status"] for s in data["targets"][0]["stages"]] == ["pass"] * 5
+    suites = list(junitparser.JUnitXml.fromfile(str(junit)))
+    assert [case.name for case in suites[0]] == ["dns", "tcp", "banner", "auth", "sftp"]
+
+
+def test_a_failing_check_exits_1_and_still_writes_reports(tmp_path, sftp_server, client_key_text):
+    config = lab_config(tmp_path, sftp_server, path="/missing")
+    report = tmp_path / "report.json"
+    status, out, _ = run(
+        "check",
+        "-c",
+        str(config),
+        "--json",
+        str(report),
+        environ={"SSH_PRIVATE_KEY": client_key_text},
+    )
+    assert status == 1
+    assert "sftp.not_found" in out
+    data = json.loads(report.read_text())
+    assert data["ok"] is False
+
+
+def test_secrets_never_reach_any_output(tmp_path, sftp_server, client_key_text):
+    password = "pa55-Secret-Value-1234"
+    config = write(
+        tmp_path / "checks.yaml",
+        f"""\
+        version: 1
+        targets:
+          - name: wrong-password
+            host: 127.0.0.1
+            port: {sftp_server.port}
+            user: operator
+            auth: {{password: "${{SFTP_PASSWORD}}"}}
+            host_key: {{policy: "off"}}
+        """,
+    )
+    junit, report = tmp_path / "r.xml", tmp_path / "r.json"
+    status, out, err = run(
+        "check",
+        "-c",
+        str(config),
+        "--junit",
+        str(junit),
+        "--json",
+        str(report),
+        environ={"SFTP_PASSWORD": password},
+    )
+    assert status == 1
+    for text in (out, err, junit.read_text(), report.read_text()):
+        assert password not in text
+    assert "auth.denied" in out
+
+
+def test_command_line_target_without_a_file(tmp_path):
+    with lab.RefusedPort() as refused:
+        status, out, _ = run("check", f"127.0.0.1:{refused.port}", "--stages", "dns,tcp")
+    assert status == 1
+    assert "tcp.refused" in out
+
+
+def test_no_file_and_no_target_is_a_usage_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run("check")
+    assert status == 2
+    assert "no checks.yaml" in err
+
+
+def test_bad_config_exits_2_with_file_and_line(tmp_path):
+    config = write(
+        tmp_path / "checks.yaml",
+        """\
+        version: 1
+        targets:
+          - name: a
+            host: example.com
+            prot: 22
+        """,
+    )
+    status, out, err = run("check", "-c", str(config))
+    assert status == 2
+    assert err.startswith(f"{config}:5: ")
+    assert "Traceback" not in err and out == ""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "127.0.0.1", "--stages", "dns,auth"],
+        ["check", "127.0.0.1", "--stages", "dsn"],
+        ["check", "127.0.0.1", "--deadline", "-1"],
+        ["check", "127.0.0.1", "--jobs", "0"],
+        ["check", "127.0.0.1:99999"],
+        ["check", "--color", "purple", "127.0.0.1"],
+    ],
+)
+def test_bad_arguments_exit_2_without_probing(argv):
+    status, _, err = run(*argv)
+    assert status == 2, err
+    assert "Traceback" not in err
+
+
+def test_only_selects_targets_and_suggests_near_misses(tmp_path):
+    with lab.RefusedPort() as refused:
+        config = write(
+            tmp_path / "checks.yaml",
+            f"""\
+            version: 1
+            defaults: {{stages: [dns, tcp]}}
+            targets:
+              - {{name: alpha, host: 127.0.0.1, port: {refused.port}}}
+              - {{name: beta, host: 127.0.0.1, port: {refused.port}}}
+            """,
+        )
+        status, out, _ = run("check", "-c", str(config), "--only", "beta")
+        assert status == 1 and "beta" in out and "alpha" not in out
+        status, _, err = run("check", "-c", str(config), "--only", "alpah")
+        assert status == 2 and "did you mean 'alpha'" in err
+
+
+def test_validate_reports_targets_without_probing(tmp_path):
+    config = write(
+        tmp_path / "checks.yaml",
+        """\
+        version: 1
+        targets:
+          - {name: one, host: sftp.example.com, port: 2222}
+        """,
+    )
+    status, out, _ = run("validate", "-c", str(config))
+    assert status == 0
+    assert "one: sftp.example.com:2222" in out
+
+
+def test_config_path_from_environment(tmp_path):
+    config = write(tmp_path / "ci.yaml", "version: 1\ntargets: [{host: sftp.example.com}]\n")
+    status, out, _ = run("validate", environ={"PREFLIGHT_CONFIG": str(config)})
+    assert status == 0 and "ci.yaml" in out
+
+
+def test_example_checks_yaml_validates():
+    status, _out, err = run("validate", "-c", str(REPO / "checks.yaml"))
+    assert status == 0, err
+
+
+# --- as a process ------------------------------------------------------------------------------
+
+
+def preflight_process(*argv: str, **kwargs) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("FORCE_COLOR", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "preflight", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **kwargs,
+    )
+
+
+def test_dropping_firewall_fails_the_process_within_tcp_timeout(tmp_path):
+    with lab.DroppingPort() as dropping:
+        config = write(
+            tmp_path / "checks.yaml",
+            f"""\
+            version: 1
+            defaults: {{timeouts: {{tcp: 3}}}}
+            targets: [{{name: dropped, host: 127.0.0.1, port: {dropping.port}}}]
+            """,
+        )
+        started = time.monotonic()
+        proc = preflight_process("check", "-c", str(config), "--junit", str(tmp_path / "j.xml"))
+        _out, err = proc.communicate(timeout=60)
+        elapsed = time.monotonic() - started
+    assert proc.returncode == 1, err
+    assert elapsed < 3 + 2, elapsed  # the bar is 4 s; the margin absorbs a noisy machine
+    assert "tcp.timeout" in (tmp_path / "j.xml").read_text()
+    assert err == ""
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_cancelled_job_writes_reports_and_exits_with_the_signal_status(tmp_path, signum, status):
+    with lab.Tarpit() as tarpit:
+        config = write(
+            tmp_path / "checks.yaml",
+            f"""\
+            version: 1
+            defaults: {{timeouts: {{banner: 60}}, deadline: 120}}
+            targets: [{{name: stuck, host: 127.0.0.1, port: {tarpit.port}}}]
+            """,
+        )
+        junit, report = tmp_path / "r.xml", tmp_path / "r.json"
+        proc = preflight_process(
+            "check", "-c", str(config), "--junit", str(junit), "--json", str(report)
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not tarpit.accepted:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signum)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == status, err
+    data = json.loads(report.read_text())
+    assert data["interrupted"] is True
+    stages = data["targets"][0]["stages"]
+    assert [s["status"] for s in stages[:2]] == ["pass", "pass"]
+    assert "interrupted" in stages[2]["detail"]
+    junitparser.JUnitXml.fromfile(str(junit))
+
+
+def test_no_paramiko_traceback_reaches_stderr(tmp_path):
+    with lab.KexStall(then="close") as kex, lab.Greeter(b"SSH-2.0-x\r\n\x00\xff garbage") as bad:
+        proc = preflight_process(
+            "check", f"127.0.0.1:{kex.port}", f"127.0.0.1:{bad.port}", "--deadline", "10"
+        )
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert err == ""
+    assert "Traceback" not in out
