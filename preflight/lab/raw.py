@@ -173,6 +173,9 @@ class Greeter(ThreadedServer):
         if self.then == "close":
             self.close_gracefully(conn)
         elif self.then == "reset":
+            # Let the greeting land first: on loopback an immediate RST can overtake the
+            # client's connect() and discard the greeting, which is a different failure.
+            self.stopping.wait(0.2)
             self.reset(conn)
         else:
             self.idle(conn)

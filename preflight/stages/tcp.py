@@ -47,6 +47,11 @@ async def _connect(address: Address, budget: Budget) -> socket.socket:
         loop = asyncio.get_running_loop()
         try:
             await asyncio.wait_for(loop.sock_connect(sock, address.sockaddr), budget.remaining())
+        except ConnectionResetError:
+            # The handshake completed (a refusal would be ECONNREFUSED) and the server reset
+            # the connection at once, before connect() returned: TCP works, the service
+            # turned us away. The banner stage reads the EOF and reports that.
+            pass
         except TimeoutError:
             raise StageTimeout(
                 f"an answer from {address}", budget.elapsed(), by_deadline=budget.cut_by_deadline
