@@ -306,3 +306,36 @@ def test_no_paramiko_traceback_reaches_stderr(tmp_path):
     assert proc.returncode == 1
     assert err == ""
     assert "Traceback" not in out
+
+
+def test_warn_policy_passes_with_the_warning_in_every_report(
+    tmp_path, sftp_server, client_key_text
+):
+    config = write(
+        tmp_path / "checks.yaml",
+        f"""\
+        version: 1
+        targets:
+          - name: unpinned
+            host: 127.0.0.1
+            port: {sftp_server.port}
+            user: deploy
+            auth: {{key: "${{SSH_PRIVATE_KEY}}"}}
+            host_key: {{known_hosts: null, policy: warn}}
+        """,
+    )
+    junit, report = tmp_path / "r.xml", tmp_path / "r.json"
+    status, out, _ = run(
+        "check",
+        "-c",
+        str(config),
+        "--junit",
+        str(junit),
+        "--json",
+        str(report),
+        environ={"SSH_PRIVATE_KEY": client_key_text},
+    )
+    assert status == 0, out
+    for text in (out, junit.read_text(), report.read_text()):
+        assert sftp_server.fingerprint in text
+        assert "host_key.policy is warn" in text

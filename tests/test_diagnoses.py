@@ -337,3 +337,13 @@ def test_run_deadline_caps_every_target():
     assert failure is not None and failure.diagnosis is not None
     assert (failure.stage, failure.diagnosis.code) == (Stage.BANNER, "deadline.exceeded")
     assert "--deadline 1s" in failure.diagnosis.summary
+
+
+@pytest.mark.parametrize("make_key", [lab.generate_ed25519, lab.generate_ecdsa, lab.generate_rsa])
+def test_every_key_type_authenticates_from_ci_variable_text(make_key):
+    key = make_key()
+    # What a CI variable often holds after copy-paste: CRLF line ends, no final newline.
+    pasted = lab.private_key_text(key).strip().replace("\n", "\r\n")
+    with lab.SFTPServer(authorized_keys={"deploy": [key]}) as server:
+        result = check_one(make_target(server, auth=AuthConfig(key=Secret(pasted))))
+    assert_passes(result)

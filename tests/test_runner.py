@@ -79,7 +79,7 @@ def _fd_count() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def test_a_run_of_misbehaving_targets_leaves_no_sockets_or_threads(client_key, key_auth):
+def test_200_misbehaving_targets_leave_no_sockets_or_threads(client_key, key_auth):
     with (
         lab.DroppingPort() as dropping,
         lab.RefusedPort() as refused,
@@ -90,13 +90,14 @@ def test_a_run_of_misbehaving_targets_leaves_no_sockets_or_threads(client_key, k
         servers = [dropping, refused, tarpit, kex, stall]
         targets = [
             make_target(s, name=f"{type(s).__name__}-{i}", auth=key_auth)
-            for i in range(4)
+            for i in range(40)
             for s in servers
         ]
         check(targets[:5])  # warm up: imports, paramiko's first use
         time.sleep(0.5)
         fds, threads = _fd_count(), threading.active_count()
-        check(targets)
+        report = check(targets)
+        assert len(report.targets) == 200 and not report.ok
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and (
             _fd_count() > fds or threading.active_count() > threads

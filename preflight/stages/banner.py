@@ -19,7 +19,7 @@ from preflight.errors import BannerClosed, BannerIncompatible, BannerNotSSH, Sta
 from preflight.stages import Connection, Passed
 
 MAX_LINE = 8192  # RFC 4253 allows 255 for the version line; be lenient with chatter lines
-MAX_LINES = 100  # what paramiko and OpenSSH accept before the identification
+MAX_LINES = 1024  # OpenSSH's limit on lines before the identification
 MAX_BYTES = 65536
 READ_SIZE = 4096
 
