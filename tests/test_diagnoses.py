@@ -347,3 +347,12 @@ def test_every_key_type_authenticates_from_ci_variable_text(make_key):
     with lab.SFTPServer(authorized_keys={"deploy": [key]}) as server:
         result = check_one(make_target(server, auth=AuthConfig(key=Secret(pasted))))
     assert_passes(result)
+
+
+def test_a_slow_link_passes_when_the_timeouts_allow_for_it(sftp_server, key_auth):
+    # 300 ms each way: every SSH round trip costs 0.6 s, the whole check several seconds.
+    patient = Timeouts(dns=2, tcp=2, banner=3, auth=10, sftp=10)
+    with lab.LatencyProxy(sftp_server.address, delay=0.3) as far:
+        result = check_one(make_target(far, auth=key_auth, timeouts=patient, deadline=30))
+    assert_passes(result)
+    assert result.stages[2].duration_s >= 0.3  # the banner came over the slow link

@@ -25,6 +25,7 @@ from preflight.lab import (
     Greeter,
     KexStall,
     LabServer,
+    LatencyProxy,
     RefusedPort,
     SFTPServer,
     Tarpit,
@@ -817,3 +818,11 @@ def test_stop_leaves_no_fds_or_threads(
     after = _fds()
     assert not after - fds, sorted(after - fds)
     assert len(after) <= len(fds)
+
+
+def test_latency_proxy_delays_each_direction() -> None:
+    with Greeter(b"SSH-2.0-Far\r\n") as far, LatencyProxy(far.address, delay=0.3) as proxy:
+        started = time.monotonic()
+        with connect(proxy) as client:
+            assert recv_exactly(client, 13) == b"SSH-2.0-Far\r\n"
+        assert 0.3 <= time.monotonic() - started < 2.0

@@ -5,7 +5,8 @@ Every server binds loopback only (``127.0.0.1`` port 0 by default, ``::1`` allow
 leaves no sockets or threads behind. The plain-socket servers in :mod:`preflight.lab.raw` each
 reproduce one network or banner failure; :class:`SFTPServer` (:mod:`preflight.lab.sftp`) is a real
 paramiko SSH/SFTP server that can also stall at a chosen point; :mod:`preflight.lab.keys` makes
-throw-away keys and their OpenSSH private key text.
+throw-away keys and their OpenSSH private key text; :class:`LatencyProxy`
+(:mod:`preflight.lab.proxy`) puts a slow link in front of any of them.
 """
 
 from preflight.lab.base import POLL_INTERVAL, LabServer, ThreadedServer
@@ -16,6 +17,7 @@ from preflight.lab.keys import (
     generate_rsa,
     private_key_text,
 )
+from preflight.lab.proxy import LatencyProxy
 from preflight.lab.raw import (
     CloseOnAccept,
     DroppingPort,
@@ -36,6 +38,7 @@ __all__ = [
     "Greeter",
     "KexStall",
     "LabServer",
+    "LatencyProxy",
     "RefusedPort",
     "SFTPServer",
     "Tarpit",

@@ -7,6 +7,7 @@ users will see against production servers, so they are checked against the real 
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -120,3 +121,22 @@ def test_missing_directory_is_sftp_not_found(sshd_server, client_key, tmp_path):
         sftp_path="/no/such/directory",
     )
     assert verdict(target) == (Stage.SFTP, "sftp.not_found")
+
+
+def test_hashed_known_hosts_written_by_ssh_keygen_verify(sshd_server, client_key, tmp_path):
+    known_hosts = known_hosts_for(sshd_server, tmp_path)
+    subprocess.run(
+        ["ssh-keygen", "-H", "-f", str(known_hosts)], check=True, capture_output=True, timeout=15
+    )
+    assert "|1|" in known_hosts.read_text()
+    target = openssh_target(sshd_server, client_key[0], known_hosts)
+    assert verdict(target) == (None, None)
+
+
+def test_known_hosts_given_as_content_in_a_variable(sshd_server, client_key, tmp_path):
+    content = "\n".join(sshd_server.known_hosts_lines()) + "\n"
+    target = replace(
+        openssh_target(sshd_server, client_key[0], tmp_path / "unused"),
+        host_key=HostKeyConfig(known_hosts=content, policy="strict"),
+    )
+    assert verdict(target) == (None, None)
