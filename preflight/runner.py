@@ -129,7 +129,11 @@ async def _run_stage(
     )
 
 
-async def _check_target(target: Target, result: TargetResult, run: _Run) -> None:
+async def _check_target(
+    target: Target, result: TargetResult, run: _Run, *, keep_open: bool = False
+) -> Connection | None:
+    """Run `target`'s stages into `result`. With `keep_open`, a target that passed keeps its
+    connection (transport, SFTP session), which is returned for the library's callers."""
     started = time.monotonic()
     own_deadline = started + target.deadline
     deadline = min(own_deadline, run.deadline)
@@ -175,7 +179,9 @@ async def _check_target(target: Target, result: TargetResult, run: _Run) -> None
         result.duration_s = time.monotonic() - started
         if holding_slot:
             run.ssh_slots.release()
-        await _close(conn)
+        if not (keep_open and result.ok):
+            await _close(conn)
+    return conn if keep_open and result.ok else None
 
 
 async def _take_slot(run: _Run, deadline: float) -> bool:
@@ -284,6 +290,16 @@ async def run_checks(
         time.monotonic() - started,
         interrupted=interrupted or any(r.interrupted for r in results),
     )
+
+
+async def open_connection(
+    target: Target, *, deadline: float | None = None
+) -> tuple[TargetResult, Connection | None]:
+    """Check one target and, if every stage passed, also return its live connection."""
+    run = _Run(RunOptions(deadline=deadline, jobs=1), time.monotonic())
+    result = TargetResult(target)
+    conn = await _check_target(target, result, run, keep_open=True)
+    return result, conn
 
 
 def check(

@@ -217,7 +217,7 @@ class _FileSystem(paramiko.SFTPServerInterface):
         return virtual_path(path)
 
     def list_folder(self, path: str) -> list[paramiko.SFTPAttributes] | int:
-        if self.lab.stall == "listdir":
+        if self.lab.stall == "listdir" or virtual_path(path) in self.lab.stalling:
             if self.session is not None:
                 self.session.stall()
             return SFTP_FAILURE
@@ -386,7 +386,7 @@ class SFTPServer(ThreadedServer):
     :data:`DEFAULT_USERS` (``lab``/``lab``). ``host_key`` defaults to a generated Ed25519 key.
     ``subsystem=False`` refuses the ``sftp`` subsystem; ``stall`` picks a point where the server
     stops answering; ``unlistable`` paths (as the client names them, e.g. ``"/private"``) cannot be
-    listed (SFTP permission denied).
+    listed (SFTP permission denied); listing a ``stalling`` path never gets an answer.
     """
 
     def __init__(
@@ -399,6 +399,7 @@ class SFTPServer(ThreadedServer):
         subsystem: bool = True,
         stall: Stall | None = None,
         unlistable: Collection[str] = (),
+        stalling: Collection[str] = (),
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -417,6 +418,7 @@ class SFTPServer(ThreadedServer):
         self.subsystem = subsystem
         self.stall: Stall | None = stall
         self.unlistable: frozenset[str] = frozenset(virtual_path(p) for p in unlistable)
+        self.stalling: frozenset[str] = frozenset(virtual_path(p) for p in stalling)
         self._root = root
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._transports: set[paramiko.Transport] = set()

@@ -54,6 +54,7 @@ class Connection:
     handover: bytes = b""
     banner: str | None = None
     transport: paramiko.Transport | None = None
+    sftp: paramiko.SFTPClient | None = None
     # What the running stage has learned so far; the runner gives each stage a fresh dict.
     facts: dict[str, Any] = field(default_factory=dict)
     # Which step the running stage is in ("connect", "kex", "auth"…), for timeout diagnoses.
@@ -64,7 +65,9 @@ class Connection:
         """Close the transport and socket; safe to call from any thread, more than once.
         Closing is also how a hung paramiko call is unblocked (DESIGN §3)."""
         with self._lock:
-            transport, sock = self.transport, self.sock
+            transport, sock, sftp = self.transport, self.sock, self.sftp
+        if sftp is not None:
+            sftp.close()
         if transport is not None:
             transport.close()
         if sock is not None:

@@ -97,6 +97,16 @@ def shutdown(conn: Connection) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+class SFTPSession(paramiko.SFTPClient):
+    """An SFTP client that owns its connection: closing it closes the SSH transport too, so
+    a caller of `preflight.open_sftp` has one thing to close (or one `with` block)."""
+
+    def close(self) -> None:
+        transport = self.sock.get_transport()
+        super().close()
+        transport.close()
+
+
 async def run_guarded(conn: Connection, budget: Budget, work: Callable[[], T]) -> T:
     """Run `work` in a daemon thread; when the budget runs out (or the task is cancelled),
     shut the connection down so the thread ends, and raise `StageTimeout` for `conn.phase`."""
@@ -319,17 +329,18 @@ def _list_directory(conn: Connection, budget: Budget) -> Passed:
         raise SFTPUnavailable(f"the server refused the sftp subsystem ({exc})") from None
     conn.phase = "the SFTP version handshake"
     try:
-        sftp = paramiko.SFTPClient(channel)
+        sftp = SFTPSession(channel)
     except EOFError:
         raise SFTPUnavailable(
             "the channel closed before the SFTP version handshake "
             "(the sftp subsystem is not running)"
         ) from None
+    with conn._lock:
+        conn.sftp = sftp  # closed with the connection, or handed to the library's caller
     conn.phase = f"listdir({path})"
     entries = sftp.listdir(path)
     conn.facts["entries"] = len(entries)
     with contextlib.suppress(OSError):
         conn.facts["resolved_path"] = sftp.normalize(path)
-    sftp.close()
     where = conn.facts.get("resolved_path", path)
     return Passed(f"listed {where}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
