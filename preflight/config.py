@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Final, NamedTuple, NoReturn
 from urllib.parse import unquote
 
+from preflight import keytext
 from preflight.model import (
     ALL_STAGES,
     AuthConfig,
@@ -63,7 +64,6 @@ ENV_KNOWN_HOSTS: Final = "SSH_KNOWN_HOSTS"
 DEFAULT_KNOWN_HOSTS: Final = "~/.ssh/known_hosts"
 
 _POLICIES: Final[tuple[HostKeyPolicyName, ...]] = ("strict", "warn", "off")
-_KEY_TEXT_MARK: Final = "PRIVATE KEY-----"
 
 # Schema: the scalar keys, and the nested mappings with their sub-keys (merged key by key).
 _SCALAR_KEYS: Final = ("port", "user", "stages", "deadline")
@@ -373,11 +373,13 @@ def _got(node: YNode) -> str:
 
 
 def _key_value(value: str, name: str | None, environ: Mapping[str, str]) -> _Cred:
-    """`key` after expansion: key text (from variable `name`) or a path to a key file."""
-    if _KEY_TEXT_MARK in value:
+    """`key` after expansion: key text or a key file path. `name` is the variable the whole
+    value came from (None for a path written in the file); such a value is secret, and is
+    never used in a message, not even when it is a path (keytext decides which it is)."""
+    if keytext.is_key_text(value, from_variable=name is not None):
         return _Cred(Secret(value), source=f"variable {name}" if name else "variable")
     path = _expand_user(value, environ)
-    return _Cred(Secret(path), source=f"file {path}")
+    return _Cred(Secret(path), source=keytext.key_source(path, name))
 
 
 def _builtin_values(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -824,7 +826,7 @@ class _Parser:
         """`key`: a path, or `${VAR}` holding a path or the key text."""
         if not (isinstance(node, YScalar) and isinstance(node.value, str)):
             self.fail(line, f"{path}: expected a key file path or ${{{ENV_KEY}}}, got {_got(node)}")
-        if _KEY_TEXT_MARK in node.value:
+        if keytext.looks_like_key_text(node.value):
             self.fail(
                 line,
                 f"{path}: a private key written in a config file would be committed with it; "
@@ -836,7 +838,8 @@ class _Parser:
             return _Cred(unset=missing)
         if not text.value:
             self.fail(line, f"{path}: expected a key file path or ${{{ENV_KEY}}}, got ''")
-        return _key_value(text.value, text.refs[0].name if text.refs else None, self.environ)
+        whole = len(text.refs) == 1 and re.fullmatch(r"\$\{[^}]*\}", text.raw.strip())
+        return _key_value(text.value, text.refs[0].name if whole else None, self.environ)
 
     def known_hosts(self, node: YNode, line: int, path: str) -> str:
         return self.string(node, line, path, "a known_hosts path or content").value

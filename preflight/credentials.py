@@ -15,6 +15,7 @@ import os
 
 import paramiko
 
+from preflight import keytext
 from preflight.errors import BadKey, NoCredentials
 from preflight.model import AuthConfig
 
@@ -25,12 +26,11 @@ _KEY_CLASSES: tuple[type[paramiko.PKey], ...] = (
 )
 
 
-def looks_like_key_text(value: str) -> bool:
-    return "PRIVATE KEY" in value and "-----" in value
-
-
 def repair_key_text(text: str) -> str:
     """Undo the usual damage done to a key stored in a CI variable."""
+    decoded = keytext.decode_base64_key(text)
+    if decoded is not None:
+        text = decoded
     text = text.strip()
     if "\n" not in text and "\\n" in text:
         text = text.replace("\\n", "\n")
@@ -48,19 +48,22 @@ def load_private_key(auth: AuthConfig) -> paramiko.PKey | None:
         return None
     value = auth.key.reveal()
     source = key_source(auth)
+    from_variable = not source.startswith("file ")
     passphrase = auth.passphrase.reveal() if auth.passphrase else None
-    if looks_like_key_text(value):
+    if keytext.is_key_text(value, from_variable=from_variable):
         text = repair_key_text(value)
     else:
         path = os.path.expanduser(value.strip())
+        # A path that came from a variable is named by the variable, never shown.
+        named = source if from_variable else f"the key file {path}"
         try:
             with open(path, encoding="utf-8", errors="replace") as handle:
                 text = handle.read()
         except FileNotFoundError:
-            raise NoCredentials(auth.unset, missing_file=path) from None
+            raise NoCredentials(auth.unset, missing_file=named) from None
         except OSError as exc:
             raise BadKey(source, f"cannot be read ({exc.strerror})") from None
-        if not looks_like_key_text(text):
+        if not keytext.looks_like_key_text(text):
             raise BadKey(source, "is not a private key (no 'PRIVATE KEY' block)")
         text = repair_key_text(text)
     return _parse(text, passphrase, source)

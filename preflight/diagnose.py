@@ -262,7 +262,7 @@ def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
         )
     if isinstance(exc, errors.NoCredentials):
         if exc.missing_file:
-            what = f"the key file {exc.missing_file} does not exist"
+            what = f"{exc.missing_file} does not exist"
         elif exc.unset:
             what = "unset or empty: " + ", ".join(f"${{{v}}}" for v in exc.unset)
         else:

@@ -112,7 +112,8 @@ class CredentialError(ProbeError):
 
 class NoCredentials(CredentialError):
     """Nothing to authenticate with: `unset` names the variables that were empty or unset,
-    `missing_file` a key path that does not exist."""
+    `missing_file` describes a key file that does not exist ("the key file ~/.ssh/id",
+    or "the file named by ${SSH_PRIVATE_KEY}" when the path itself came from a variable)."""
 
     def __init__(self, unset: tuple[str, ...] = (), missing_file: str | None = None) -> None:
         super().__init__("no credentials")

@@ -66,10 +66,10 @@ def test_key_file_path_loads_and_missing_file_is_no_credentials(tmp_path):
     path.write_text(lab.private_key_text(KEYS["ed25519"]))
     auth = AuthConfig(key=Secret(str(path)), key_source=f"file {path}")
     assert credentials.load_private_key(auth) is not None
-    missing = AuthConfig(key=Secret(str(tmp_path / "nope")), unset=())
+    missing = AuthConfig(key=Secret(str(tmp_path / "nope")), key_source=f"file {tmp_path}/nope")
     with pytest.raises(NoCredentials) as caught:
         credentials.load_private_key(missing)
-    assert caught.value.missing_file == str(tmp_path / "nope")
+    assert caught.value.missing_file == f"the key file {tmp_path / 'nope'}"
 
 
 def test_a_file_that_is_not_a_key_is_bad_key(tmp_path):
@@ -89,3 +89,25 @@ def test_bad_key_message_never_contains_key_material():
         load(text, "wrong")
     body_lines = [ln for ln in text.splitlines() if ln and not ln.startswith("-----")]
     assert not any(ln in str(caught.value) for ln in body_lines)
+
+
+def test_a_missing_key_file_named_by_a_variable_is_not_shown():
+    auth = AuthConfig(key=Secret("/run/secrets/deploy_key"), key_source="the file named by ${K}")
+    with pytest.raises(NoCredentials) as caught:
+        credentials.load_private_key(auth)
+    assert caught.value.missing_file == "the file named by ${K}"
+
+
+def test_base64_encoded_key_from_a_masked_variable_loads():
+    import base64
+
+    key = KEYS["ed25519"]
+    encoded = base64.b64encode(lab.private_key_text(key).encode()).decode()
+    assert load(encoded).asbytes() == key.asbytes()
+
+
+def test_a_mangled_key_from_a_variable_is_bad_key_not_a_file_name():
+    body = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZWQy" * 6
+    with pytest.raises(BadKey) as caught:
+        load(body)
+    assert body[:20] not in str(caught.value)

@@ -80,6 +80,8 @@ def test_no_secret_in_any_output_or_log(tmp_path, captured_logs, client_key):
                     target("missing-passphrase", "{key: '${ENC_KEY}'}"),
                     target("unloadable-key", "{key: '${GARBAGE_KEY}'}"),
                     target("key-refused", "{key: '${STRANGER_KEY}'}"),
+                    target("headerless-key-body", "{key: '${KEY_BODY}'}"),
+                    target("key-path-in-variable", "{key: '${KEY_PATH}'}"),
                     target("stalled-auth", "{password: '${PW}'}", port=stalled.port),
                     target("right-passphrase", "{key: '${ENC_KEY}', passphrase: '${PP}'}"),
                 ]
@@ -93,6 +95,8 @@ def test_no_secret_in_any_output_or_log(tmp_path, captured_logs, client_key):
             "ENC_KEY": encrypted,
             "GARBAGE_KEY": garbage,
             "STRANGER_KEY": stranger,
+            "KEY_BODY": "".join(key_body_lines(stranger)),  # BEGIN/END lines lost in a paste
+            "KEY_PATH": str(tmp_path / "Secret-Key-Path-Name"),
         }
         out, err = io.StringIO(), io.StringIO()
         junit, report = tmp_path / "r.xml", tmp_path / "r.json"
@@ -112,6 +116,7 @@ def test_no_secret_in_any_output_or_log(tmp_path, captured_logs, client_key):
         assert code in outputs["stdout"]
     secrets = [PASSWORD, PASSPHRASE, WRONG_PASSPHRASE, "R2FyYmFnZS1VTklRVUUta2V5LXRleHQ="]
     secrets += key_body_lines(encrypted) + key_body_lines(stranger)
+    secrets += ["Secret-Key-Path-Name"]
     for where, text in outputs.items():
         leaked = [s for s in secrets if s in text]
         assert not leaked, f"{where} contains a secret"

@@ -69,8 +69,8 @@ def auth_methods(target: Target) -> list[str]:
 def report_secrets(report: Report) -> list[str]:
     """Every credential value configured in `report`'s targets, for `sanitize.clean_secrets`.
 
-    A key given as a file path (`key_source` "file …") is not a secret, and redacting it would
-    hide which file is missing; a key given as text (a CI variable) is.
+    A key file path written in checks.yaml (`key_source` "file …") is not a secret, and
+    redacting it would hide which file is missing; anything that came from a variable is.
     """
     values: list[str] = []
     for result in report.targets:
@@ -78,6 +78,6 @@ def report_secrets(report: Report) -> list[str]:
         for secret in (auth.password, auth.passphrase):
             if secret:
                 values.append(secret.reveal())
-        if auth.key and not (auth.key_source or "").startswith("file"):
+        if auth.key and not (auth.key_source or "").startswith("file "):
             values.append(auth.key.reveal())
     return values

@@ -1,0 +1,59 @@
+"""Is a configured key the key itself or the path of a key file? One answer, used everywhere.
+
+A key reaches preflight as a path written in checks.yaml, or through a variable holding either
+a path or the key text — and CI variables hold keys in odd shapes: with CRLF line ends, with
+`\\n` escapes on one line, or base64-encoded (GitLab masks only single-line values). Whatever
+came from a variable is treated as secret: if it is not recognisably a path it is key text, and
+its value is never used in a message, not even as a "file name". Pure functions, no paramiko.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+# What a key file path looks like: one short line, absolute, home- or dot-relative, or a
+# relative name (a base64 key body is longer and has no such start).
+_PATH = re.compile(r"(?:[~/.]|[\w-]+/)[^\n\r\t]{0,510}|[\w.@-]{1,255}")
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]{64,}")
+# A key body without its BEGIN/END lines: long, and only base64 characters (paths have '.',
+# '-' or '_' long before 64 characters).
+_BASE64_BODY = re.compile(r"[A-Za-z0-9+/=]{64,}")
+
+
+def looks_like_key_text(value: str) -> bool:
+    return "PRIVATE KEY" in value and "-----" in value
+
+
+def decode_base64_key(value: str) -> str | None:
+    """The key text inside a base64-encoded key, or None if `value` is not one."""
+    if not _BASE64.fullmatch(value.strip()):
+        return None
+    try:
+        decoded = base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    text = decoded.decode("utf-8", errors="replace")
+    return text if looks_like_key_text(text) else None
+
+
+def is_key_text(value: str, *, from_variable: bool) -> bool:
+    """True when `value` is the key itself. From a variable, anything that is not plainly a
+    path (one short line naming a file) counts as key text, so that a mangled key fails as a
+    bad key and is never printed as a file name."""
+    if looks_like_key_text(value) or decode_base64_key(value) is not None:
+        return True
+    stripped = value.strip()
+    return from_variable and (
+        not _PATH.fullmatch(stripped) or bool(_BASE64_BODY.fullmatch(stripped))
+    )
+
+
+def key_source(value: str, variable: str | None) -> str:
+    """How messages name the key: never by its value when it came from a variable."""
+    if variable is None:
+        return f"file {value}"
+    if is_key_text(value, from_variable=True):
+        return f"variable {variable}"
+    return f"the file named by ${{{variable}}}"
