@@ -280,6 +280,14 @@ def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
             "Store the key in OpenSSH or PEM format with its BEGIN/END lines; for an encrypted "
             "key set auth.passphrase (e.g. ${SSH_KEY_PASSPHRASE}).",
         )
+    if isinstance(exc, errors.AuthMethodNotAllowed) and exc.accepted:
+        return Diagnosis(
+            "auth.method_not_allowed",
+            f"{where} accepted {user}'s {' and '.join(exc.accepted)} but also requires one of: "
+            f"{', '.join(exc.allowed) or 'nothing it names'}",
+            "The server requires several methods (AuthenticationMethods); configure the "
+            "missing credential too (e.g. auth.password as well as auth.key).",
+        )
     if isinstance(exc, errors.AuthMethodNotAllowed):
         return Diagnosis(
             "auth.method_not_allowed",

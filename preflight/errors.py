@@ -132,12 +132,16 @@ class BadKey(CredentialError):
 
 
 class AuthMethodNotAllowed(ProbeError):
-    """The server does not accept any method we could offer."""
+    """The server does not accept any method we could offer, or (`accepted` not empty) it
+    accepted some and requires another that is not configured."""
 
-    def __init__(self, offered: list[str], allowed: list[str]) -> None:
+    def __init__(
+        self, offered: list[str], allowed: list[str], accepted: list[str] | None = None
+    ) -> None:
         super().__init__(f"offered {offered}, allowed {allowed}")
         self.offered = offered
         self.allowed = allowed
+        self.accepted = accepted or []
 
 
 class AuthDenied(ProbeError):

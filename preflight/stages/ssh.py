@@ -18,6 +18,7 @@ import functools
 import socket
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import paramiko
@@ -33,6 +34,7 @@ from preflight.errors import (
     SFTPUnavailable,
     StageTimeout,
 )
+from preflight.model import AuthConfig
 from preflight.stages import Connection, Passed
 from preflight.threads import in_daemon_thread
 
@@ -255,47 +257,80 @@ def _authenticate(conn: Connection, budget: Budget) -> Passed:
     )
 
 
-def _try_credentials(
-    conn: Connection, transport: paramiko.Transport, user: str, allowed: list[str]
-) -> str:
-    auth = conn.target.auth
-    if not auth.has_credentials:
-        raise NoCredentials(auth.unset)
-    attempts: list[tuple[str, Callable[[], list[str]]]] = []
+@dataclass
+class _Offer:
+    """One credential and the methods that can present it (a password goes as `password` or,
+    where only that is allowed, as `keyboard-interactive`)."""
+
+    credential: str
+    methods: list[tuple[str, Callable[[], list[str]]]]
+
+
+def _password_answers(secret: str) -> Callable[[str, str, list[tuple[str, bool]]], list[str]]:
+    """Answer keyboard-interactive prompts: the password only where a password is asked for,
+    never to an OTP or any other question."""
+
+    def answer(_title: str, _instructions: str, prompts: list[tuple[str, bool]]) -> list[str]:
+        return [secret if "password" in text.lower() else "" for text, _echo in prompts]
+
+    return answer
+
+
+def _offers(auth: AuthConfig, transport: paramiko.Transport, user: str) -> list[_Offer]:
+    offers = []
     key = credentials.load_private_key(auth)
     if key is not None:
-        attempts.append(("publickey", lambda: transport.auth_publickey(user, key)))
+        offers.append(
+            _Offer("key", [("publickey", functools.partial(transport.auth_publickey, user, key))])
+        )
     if auth.agent:
-        attempts.extend(
-            ("publickey", functools.partial(transport.auth_publickey, user, agent_key))
-            for agent_key in paramiko.Agent().get_keys()
+        offers.extend(
+            _Offer(
+                "agent key", [("publickey", functools.partial(transport.auth_publickey, user, k))]
+            )
+            for k in paramiko.Agent().get_keys()
         )
     if auth.password:
         secret = auth.password.reveal()
-        if "password" in allowed:
-            attempts.append(
-                ("password", lambda: transport.auth_password(user, secret, fallback=False))
-            )
-        else:
-            attempts.append(
-                (
-                    "keyboard-interactive",
-                    lambda: transport.auth_interactive(
-                        user, lambda _title, _instr, prompts: [secret for _ in prompts]
-                    ),
-                )
-            )
-    if not attempts:
+        password = functools.partial(transport.auth_password, user, secret, fallback=False)
+        interactive = functools.partial(transport.auth_interactive, user, _password_answers(secret))
+        offers.append(
+            _Offer("password", [("password", password), ("keyboard-interactive", interactive)])
+        )
+    return offers
+
+
+def _try_credentials(
+    conn: Connection, transport: paramiko.Transport, user: str, allowed: list[str]
+) -> str:
+    """Present each configured credential once, in a method the server allows, following a
+    partial success (`AuthenticationMethods publickey,password`) to the methods still needed."""
+    auth = conn.target.auth
+    if not auth.has_credentials:
         raise NoCredentials(auth.unset)
-    offered = list(dict.fromkeys(name for name, _ in attempts))
-    usable = [(name, call) for name, call in attempts if name in allowed]
-    if not usable:
-        raise AuthMethodNotAllowed(offered, allowed)
+    pending = _offers(auth, transport, user)
+    if not pending:
+        raise NoCredentials(auth.unset)
+    offered = list(dict.fromkeys(name for offer in pending for name, _ in offer.methods[:1]))
+    accepted: list[str] = []
     tried: list[str] = []
-    for name, call in usable:
+    while True:
+        choice = next(
+            (
+                (offer, name, call)
+                for offer in pending
+                for name, call in offer.methods
+                if name in allowed
+            ),
+            None,
+        )
+        if choice is None:
+            break
+        offer, name, call = choice
+        pending.remove(offer)
         tried.append(name)
         try:
-            call()
+            still_needed = call()
         except paramiko.BadAuthenticationType as exc:
             allowed = list(exc.allowed_types)
             conn.facts["allowed_methods"] = allowed
@@ -305,7 +340,12 @@ def _try_credentials(
                 raise
             continue
         if transport.is_authenticated():
-            return name
+            return "+".join([*accepted, name])
+        accepted.append(name)  # partial success: the server wants another method as well
+        allowed = list(still_needed)
+        conn.facts["partial_success"] = list(accepted)
+    if accepted or not tried:
+        raise AuthMethodNotAllowed(offered, allowed, accepted=accepted)
     raise AuthDenied(tried, allowed)
 
 

@@ -140,3 +140,19 @@ def test_known_hosts_given_as_content_in_a_variable(sshd_server, client_key, tmp
         host_key=HostKeyConfig(known_hosts=content, policy="strict"),
     )
     assert verdict(target) == (None, None)
+
+
+def test_partial_success_names_the_method_still_required(
+    sshd_factory: SshdFactory, client_key, tmp_path
+):
+    # Two keys required; one configured: the first is accepted and the report says so.
+    server = sshd_factory(
+        authorized_keys=[client_key[1]], extra_config=["AuthenticationMethods publickey,publickey"]
+    )
+    target = openssh_target(server, client_key[0], known_hosts_for(server, tmp_path))
+    failure = check([target]).targets[0].failure
+    assert failure is not None and failure.diagnosis is not None
+    assert failure.diagnosis.code == "auth.method_not_allowed"
+    assert "accepted root's publickey but also requires one of: publickey" in (
+        failure.diagnosis.summary
+    )
