@@ -169,7 +169,10 @@ def _banner(exc: BaseException, ctx: Context) -> Diagnosis:
     where = ctx.endpoint
     if isinstance(exc, errors.StageTimeout):
         so_far = ctx.facts.get("received_so_far")
+        before = ctx.facts.get("lines_before")
         partial = f" (only {len(so_far)} bytes of it: {so_far!r})" if so_far else ""
+        if before:
+            partial += f"; before that it sent {before[0]!r}" + (" …" if len(before) > 1 else "")
         return Diagnosis(
             "banner.timeout",
             f"TCP to {where} opened but no SSH identification arrived in {exc.waited:.1f}s"
@@ -181,9 +184,11 @@ def _banner(exc: BaseException, ctx: Context) -> Diagnosis:
     if isinstance(exc, (errors.BannerClosed, ConnectionResetError)):
         reset = isinstance(exc, ConnectionResetError) or getattr(exc, "reset", False)
         how = "reset" if reset else "closed"
+        lines = getattr(exc, "lines", None)
+        said = f"; it said {first_line(lines[0])!r}" if lines else ""
         return Diagnosis(
             "banner.closed",
-            f"{where} {how} the connection before identifying itself",
+            f"{where} {how} the connection before identifying itself{said}",
             "The server refuses this client before SSH starts: MaxStartups reached, "
             "tcp_wrappers/hosts.deny, fail2ban or a load balancer without a healthy backend. "
             "Check the server's log for this runner's address.",

@@ -121,15 +121,27 @@ def test_connection_reset_before_identification_is_banner_closed():
         (b"HTTP/1.1 400 Bad Request\r\n\r\n", "close", "HTTP/1.1 400 Bad Request"),
         (b"220 mail.example.com ESMTP Postfix\r\n", "silence", "220 mail.example.com"),
         (b"\x16\x03\x01\x00\xa5\x01\x00", "silence", ""),
-        (b"hello\r\n", "close", "hello"),
         (b"A" * 65536, "silence", "AAAA"),
     ],
-    ids=["http", "smtp", "tls", "chatter-then-close", "64KiB-line"],
+    ids=["http", "smtp", "tls", "64KiB-line"],
 )
 def test_other_protocols_are_banner_not_ssh(greeting, then, shown):
     with lab.Greeter(greeting, then=then) as server:
         failure = assert_fails(check_one(make_target(server)), Stage.BANNER, "banner.not_ssh")
     assert shown in failure.diagnosis.summary
+
+
+def test_a_refusal_in_words_then_close_is_banner_closed_showing_the_words():
+    # What OpenSSH sends when MaxStartups is reached.
+    with lab.Greeter(b"Exceeded MaxStartups\r\n", then="close") as server:
+        failure = assert_fails(check_one(make_target(server)), Stage.BANNER, "banner.closed")
+    assert "it said 'Exceeded MaxStartups'" in failure.diagnosis.summary
+
+
+def test_text_lines_then_silence_is_banner_timeout_showing_the_lines():
+    with lab.Greeter(b"Welcome, please wait\r\n") as server:
+        failure = assert_fails(check_one(make_target(server)), Stage.BANNER, "banner.timeout")
+    assert "Welcome, please wait" in failure.diagnosis.summary
 
 
 def test_lines_before_the_identification_are_allowed():

@@ -69,10 +69,15 @@ async def probe(conn: Connection, budget: Budget) -> Passed:
                     loop.sock_recv(conn.sock, READ_SIZE), budget.remaining()
                 )
             except TimeoutError:
-                if lines or (pending and not _may_become_identification(pending)):
+                # RFC 4253 allows text lines before the identification: a server that sent
+                # some and then fell silent is slow, not something else; garbage is.
+                text_only = _is_text(lines)
+                if not text_only or (pending and not _may_become_identification(pending)):
                     raise BannerNotSSH(
                         bytes(received), lines, _silent_reason(lines, budget)
                     ) from None
+                if lines:
+                    conn.facts["lines_before"] = [_line_text(ln) for ln in lines[:3]]
                 if pending:  # a trickle: the identification was still arriving
                     conn.facts["received_so_far"] = pending.decode("utf-8", errors="replace")
                 raise StageTimeout(
@@ -81,6 +86,10 @@ async def probe(conn: Connection, budget: Budget) -> Passed:
             except ConnectionResetError:
                 raise BannerClosed(bytes(received), lines, reset=True) from None
             if not chunk:
+                if _is_text(lines) and not pending:
+                    # "Exceeded MaxStartups", a tcp_wrappers or fail2ban notice: a refusal
+                    # in words, then the close.
+                    raise BannerClosed(bytes(received), lines)
                 if lines or received:
                     raise BannerNotSSH(
                         bytes(received),
@@ -123,6 +132,15 @@ def _check_unterminated(pending: bytes, received: bytes, lines: list[bytes]) -> 
         raise BannerNotSSH(
             received, lines, f"it sent a line of more than {MAX_LINE} bytes without a newline"
         )
+
+
+def _line_text(line: bytes) -> str:
+    return line.rstrip(b"\r\n").decode("utf-8", errors="replace")
+
+
+def _is_text(lines: list[bytes]) -> bool:
+    """Printable text lines (what RFC 4253 allows before the identification)."""
+    return all(_line_text(line).isprintable() for line in lines)
 
 
 def _may_become_identification(partial: bytes) -> bool:

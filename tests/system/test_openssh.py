@@ -7,6 +7,7 @@ users will see against production servers, so they are checked against the real 
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -156,3 +157,14 @@ def test_partial_success_names_the_method_still_required(
     assert "accepted root's publickey but also requires one of: publickey" in (
         failure.diagnosis.summary
     )
+
+
+def test_maxstartups_refusal_is_banner_closed(sshd_factory: SshdFactory, client_key, tmp_path):
+    server = sshd_factory(authorized_keys=[client_key[1]], extra_config=["MaxStartups 1"])
+    with socket.create_connection((server.host, server.port), timeout=5) as hog:
+        hog.recv(256)  # an unauthenticated connection holds the only start-up slot
+        target = openssh_target(server, client_key[0], known_hosts_for(server, tmp_path))
+        failure = check([target]).targets[0].failure
+    assert failure is not None and failure.diagnosis is not None
+    assert (failure.stage, failure.diagnosis.code) == (Stage.BANNER, "banner.closed")
+    assert "MaxStartups" in failure.diagnosis.summary
