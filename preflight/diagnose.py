@@ -64,6 +64,13 @@ def deadline_exceeded(ctx: Context, phase: str = "") -> Diagnosis:
 
 def _dns(exc: BaseException, ctx: Context) -> Diagnosis:
     host = ctx.host
+    if isinstance(exc, errors.StageTimeout) and exc.phase != "the resolver":
+        return Diagnosis(
+            "dns.timeout",
+            f"no lookup of {host} could start in {exc.waited:.1f}s: waiting for {exc.phase}",
+            "Earlier lookups are hanging: the resolver does not answer at all. Check "
+            "/etc/resolv.conf and that its DNS servers are reachable from this runner.",
+        )
     if isinstance(exc, errors.StageTimeout):
         return Diagnosis(
             "dns.timeout",

@@ -22,6 +22,7 @@ from preflight.stages import Address, Connection, Passed
 from preflight.threads import in_daemon_thread
 
 MAX_LOOKUPS = 32
+SLOT_POLL = 0.05
 
 _slots = threading.BoundedSemaphore(MAX_LOOKUPS)
 _pending: dict[tuple[str, int], asyncio.Future[list[Address]]] = {}
@@ -51,8 +52,29 @@ def _getaddrinfo(host: str, port: int) -> list[Address]:
 
 
 def _lookup(host: str, port: int) -> list[Address]:
-    with _slots:
+    try:
         return _getaddrinfo(host, port)
+    finally:
+        _slots.release()  # taken by _start_lookup before this thread started
+
+
+async def _start_lookup(host: str, port: int, budget: Budget) -> asyncio.Future[list[Address]]:
+    """Start a lookup thread once a slot is free. Slots are taken here, before any thread
+    exists, so the cap is real; a lookup that hangs keeps its slot until getaddrinfo gives
+    up, and a target that cannot get one in time says so rather than blaming the resolver."""
+    while not _slots.acquire(blocking=False):
+        if budget.expired():
+            raise StageTimeout(
+                f"a free resolver slot ({MAX_LOOKUPS} lookups are still waiting for the resolver)",
+                budget.elapsed(),
+                by_deadline=budget.cut_by_deadline,
+            )
+        await asyncio.sleep(min(SLOT_POLL, budget.remaining()))
+    try:
+        return in_daemon_thread(f"preflight-dns-{host}", lambda: _lookup(host, port))
+    except BaseException:
+        _slots.release()
+        raise
 
 
 async def resolve(host: str, port: int, budget: Budget) -> list[Address]:
@@ -63,7 +85,7 @@ async def resolve(host: str, port: int, budget: Budget) -> list[Address]:
     key = (host, port)
     future = _pending.get(key)
     if future is None or future.get_loop() is not loop:
-        future = in_daemon_thread(f"preflight-dns-{host}", lambda: _lookup(host, port))
+        future = await _start_lookup(host, port, budget)
         _pending[key] = future
         future.add_done_callback(lambda f: _pending.get(key) is f and _pending.pop(key))
     try:

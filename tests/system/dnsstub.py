@@ -3,8 +3,8 @@
 `python dnsstub.py` answers UDP queries from a fixed table, one behaviour per name, so that the
 system resolver (glibc, through the namespace's own /etc/netns/NAME/resolv.conf) meets each
 failure the dns stage must tell apart: an address, NXDOMAIN, a name with no address (NOERROR, no
-answers), SERVFAIL, and a query that is never answered. Prints "ready" once bound. Standard
-library only, because it runs as a separate process.
+answers), SERVFAIL, and a query that is never answered (any name starting with "silent").
+Prints "ready" once bound. Standard library only, because it runs as a separate process.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ def answer(packet: bytes) -> bytes | None:
         if qtype == TYPE_A:
             address = socket.inet_aton(ADDRESSES[name])
             records = b"\xc0\x0c" + struct.pack(">HHIH", TYPE_A, 1, 60, 4) + address
-    elif name in BEHAVIOUR:
-        behaviour = BEHAVIOUR[name]
+    elif name in BEHAVIOUR or name.startswith("silent"):
+        behaviour = BEHAVIOUR.get(name)
         if behaviour is None:
             return None  # never answer
         rcode = behaviour

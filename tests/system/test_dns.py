@@ -106,3 +106,23 @@ def test_dropped_ipv6_address_falls_through_to_ipv4(dns_netns, tmp_path):
         (f"[::1]:{listener.port}", "timeout"),
         (f"127.0.0.1:{listener.port}", "connected"),
     ]
+
+
+def test_hung_lookups_hold_their_slots_and_queued_targets_say_so(dns_netns, tmp_path):
+    # 40 names the resolver never answers fill every lookup slot for as long as glibc waits;
+    # a target queued behind them is told that, not that its own name went unanswered.
+    config = tmp_path / "checks.yaml"
+    hung = "\n".join(f"  - {{name: hung-{i}, host: silent-{i}.test}}" for i in range(40))
+    config.write_text(
+        "version: 1\ndefaults: {stages: [dns], timeouts: {dns: 1}}\n"
+        f"targets:\n{hung}\n  - {{name: queued, host: ok.test}}\n"
+    )
+    report = tmp_path / "report.json"
+    argv = [sys.executable, "-m", "preflight", "check", "-c", str(config), "--json", str(report)]
+    done = dns_netns.run(argv, timeout=60, check=False, cwd=str(REPO))
+    assert done.returncode == 1, done.stderr
+    targets = {t["name"]: t for t in json.loads(report.read_text())["targets"]}
+    queued = failure(targets["queued"])["diagnosis"]
+    assert queued["code"] == "dns.timeout"
+    assert "could start" in queued["summary"]
+    assert failure(targets["hung-0"])["diagnosis"]["summary"].startswith("the resolver gave no")
