@@ -340,7 +340,17 @@ def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
             "The server gave up on the handshake: usually no common algorithm (see the "
             "server's log for 'no matching'), sometimes MaxStartups or an intrusion filter.",
         )
-    return _unexpected(exc, ctx, "auth.error")
+    if in_kex:
+        return _unexpected(exc, ctx, "auth.kex_failed")
+    if isinstance(exc, (EOFError, OSError)) or _is_paramiko(exc, "SSHException"):
+        return Diagnosis(
+            "auth.denied",
+            f"{where} ended the session during {ctx.phase or 'authentication'} ({_describe(exc)})",
+            "The server dropped the connection instead of answering: too many failed "
+            "attempts, an intrusion filter (fail2ban), or the account is refused "
+            "(AllowUsers/DenyUsers). Check the server's auth log for this runner's address.",
+        )
+    return _unexpected(exc, ctx, "auth.denied")
 
 
 # --- sftp --------------------------------------------------------------------------------------

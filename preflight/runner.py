@@ -101,10 +101,13 @@ async def _run_stage(
     if budget.expired():
         return failed(StageTimeout("a chance to start", 0.0, by_deadline=True))
     probe = _probe_for(stage)
+    backstop = asyncio.timeout(max(0.0, deadline - time.monotonic()) + BACKSTOP_GRACE)
     try:
-        async with asyncio.timeout(max(0.0, deadline - time.monotonic()) + BACKSTOP_GRACE):
+        async with backstop:
             passed: Passed = await probe(conn, budget)
-    except TimeoutError:
+    except TimeoutError as exc:
+        if not backstop.expired():
+            return failed(exc)  # raised by the probe itself, not the backstop
         log.warning(
             "%s %s: the runner's backstop fired; the stage ignored its budget", target.name, stage
         )

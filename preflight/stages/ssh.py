@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import socket
 import threading
 from collections.abc import Callable
@@ -47,6 +48,10 @@ PARAMIKO_SLACK = 5.0
 POLL = 0.05
 
 LOG_CHANNEL = "preflight.paramiko"
+# paramiko logs socket errors and tracebacks; failures reach the user as diagnoses instead.
+# A NullHandler keeps Python's last-resort handler from printing them to stderr in library
+# use too; an application that wants them attaches its own handler to "preflight".
+logging.getLogger(LOG_CHANNEL).addHandler(logging.NullHandler())
 
 # known_hosts key types → the host key algorithms that produce them.
 _ALGORITHMS_FOR_KEY_TYPE = {
@@ -116,10 +121,13 @@ async def run_guarded(conn: Connection, budget: Budget, work: Callable[[], T]) -
     try:
         return await asyncio.wait_for(asyncio.shield(future), budget.remaining())
     except TimeoutError:
+        if future.done() and not future.cancelled() and future.exception() is not None:
+            # The work failed on its own (e.g. a socket timeout), not stopped by the watchdog.
+            raise future.exception() from None  # type: ignore[misc]
         phase, waited = conn.phase, budget.elapsed()
         shutdown(conn)
-        with contextlib.suppress(BaseException):
-            await asyncio.wait_for(asyncio.shield(future), UNBLOCK_GRACE)
+        # Give the thread a moment to come back, for the record; an interruption still wins.
+        await asyncio.wait([future], timeout=UNBLOCK_GRACE)
         cause = future.exception() if future.done() and not future.cancelled() else None
         raise StageTimeout(phase, waited, by_deadline=budget.cut_by_deadline, cause=cause) from None
     except asyncio.CancelledError:
