@@ -174,10 +174,19 @@ def target_from_spec(spec: str, defaults: Target) -> Target:
 
     if not spec or spec != spec.strip():
         fail("expected host, host:port, user@host:port or sftp://user@host:port/path")
+    scheme = _SCHEME.match(spec)
+    before_at = spec[scheme.end() if scheme else 0 :].rpartition("@")[0]
+    if ":" in before_at:
+        # Checked before anything else can fail and repeat the spec: it holds a password.
+        raise ConfigError(
+            COMMAND_LINE,
+            1,
+            "a password in a TARGET would show in process lists and CI logs; "
+            f"remove it and set {ENV_PASSWORD} instead",
+        )
     netloc = spec
     sftp_path = defaults.sftp_path
     is_url = False
-    scheme = _SCHEME.match(spec)
     if scheme:
         is_url = True
         if scheme[1].lower() not in ("sftp", "ssh"):
@@ -195,14 +204,6 @@ def target_from_spec(spec: str, defaults: Target) -> Target:
     userinfo, at, hostport = netloc.rpartition("@")
     user = defaults.user
     if at:
-        if ":" in userinfo:
-            # Do not repeat the spec: it holds a password.
-            raise ConfigError(
-                COMMAND_LINE,
-                1,
-                "a password in a TARGET would show in process lists and CI logs; "
-                f"remove it and set {ENV_PASSWORD} instead",
-            )
         user = unquote(userinfo) if is_url else userinfo
         if not user:
             fail("empty user name before '@'")

@@ -860,7 +860,15 @@ def test_bad_target_spec(spec: str, message: str) -> None:
     assert str(info.value) == f"command line:1: {message}"
 
 
-@pytest.mark.parametrize("spec", ["ingest:hunter2@host", "sftp://ingest:hunter2@host:22/x"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "ingest:hunter2@host",
+        "sftp://ingest:hunter2@host:22/x",
+        "sftp://deploy:hunter2#x@host/upload",  # would fail as a URL fragment first
+        "sftp://deploy:hunter2/x@host/x",  # would fail as a bad port first
+    ],
+)
 def test_password_in_target_spec_is_refused_without_repeating_it(spec: str) -> None:
     with pytest.raises(ConfigError) as info:
         target_from_spec(spec, SPEC_DEFAULTS)
