@@ -4,7 +4,10 @@ The program (`run`) is separate from error handling (`main`), and the streams an
 injected, so tests call `run([...], stdout=..., stderr=..., environ=...)` without a subprocess.
 Exit statuses (DESIGN §5) are an `ExitStatus`; reports are written on success, on failure and on
 interruption alike. SIGINT and SIGTERM (how CI cancels a job) cancel the run, which still returns
-a report of what finished; the exit is then 130 or 143. Nothing here probes or formats itself.
+a report of what finished; the exit is then 130 or 143. ``check --shard I/N`` checks one shard
+of the targets (`shard`), ``merge`` combines the shards' JSON reports into one; under GitLab CI
+or GitHub Actions the reports are folded and published for that system (`report.ci`), and every
+run names its vantage point (`vantage`). Nothing here probes or formats itself.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from typing import TextIO
 
 from preflight import __version__
 from preflight.model import ALL_STAGES, Report, Stage, Target
+from preflight.shard import Shard, ShardError, merge_reports, parse_shard, shard_from_environ
+from preflight.shard import select as shard_select
 
 
 class ExitStatus(enum.IntEnum):
@@ -87,7 +92,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="dns,tcp,...",
         help="run only these stages (from dns, in order)",
     )
+    check.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="check only shard I of N (targets sorted by name, dealt out round-robin); "
+        "under GitLab parallel: it defaults to $CI_NODE_INDEX/$CI_NODE_TOTAL",
+    )
     check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+    merge = commands.add_parser(
+        "merge", help="combine the JSON reports of several runs (shards) into one report"
+    )
+    merge.add_argument("reports", nargs="+", metavar="REPORT.json", help="JSON reports to merge")
+    merge.add_argument("--junit", metavar="FILE", help="write the merged JUnit XML report")
+    merge.add_argument("--json", metavar="FILE", help="write the merged JSON report")
+    merge.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
     validate = commands.add_parser("validate", help="check the configuration, probe nothing")
     _add_config_option(validate)
@@ -130,6 +150,13 @@ def _positive_int(text: str) -> int:
     if not 1 <= value <= 10000:
         raise argparse.ArgumentTypeError(f"must be between 1 and 10000, got {text}")
     return value
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return parse_shard(text)
+    except ShardError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _stage_list(text: str) -> tuple[Stage, ...]:
@@ -244,11 +271,25 @@ def run_with_signals(
 
 
 def write_reports(
-    report: Report, *, junit: str | None, json_path: str | None, stdout: TextIO, color: bool
+    report: Report,
+    *,
+    junit: str | None,
+    json_path: str | None,
+    stdout: TextIO,
+    color: bool,
+    environ: Mapping[str, str] | None = None,
+    stderr: TextIO | None = None,
+    vantage_line: str | None = None,
 ) -> None:
-    from preflight.report import console
+    """Write the console report and the requested files. With `environ`, the console report is
+    folded for the CI system there (GitLab sections, GitHub groups), names the vantage point, and
+    GitHub also gets annotations and the step summary."""
+    from preflight.report import ci, console
 
-    console.write_console(report, stdout, color=color)
+    if environ is None:
+        console.write_console(report, stdout, color=color)
+    else:
+        ci.write_console(report, stdout, color=color, environ=environ, vantage_line=vantage_line)
     if junit:
         from preflight.report import junit as junit_report
 
@@ -257,6 +298,8 @@ def write_reports(
         from preflight.report import json_report
 
         json_report.write_json(report, json_path)
+    if environ is not None:
+        ci.publish(report, stdout, stderr or sys.stderr, environ)
 
 
 def _exit_for(report: Report, signum: int | None) -> ExitStatus:
@@ -270,21 +313,100 @@ def _exit_for(report: Report, signum: int | None) -> ExitStatus:
 def _command_check(
     args: argparse.Namespace, stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]
 ) -> ExitStatus:
+    from preflight import vantage
     from preflight.report.console import color_enabled
 
     targets = _select_targets(args, environ)
     if not targets:
         raise UsageError("nothing to check: the selection is empty")
+    shard = _shard_for(args, environ)
+    if shard is not None:
+        selected = len(targets)
+        targets = shard_select(targets, shard)
+        if not targets:
+            stdout.write(
+                f"shard {shard}: no targets ({selected} target{'s' if selected != 1 else ''} "
+                f"dealt to {shard.total} shards); nothing to check\n"
+            )
     _raise_fd_limit()
     report, signum = run_with_signals(targets, args.deadline, args.jobs)
+    here = vantage.detect(environ, shard=str(shard) if shard else None)
+    vantage.stamp(report, here)
     write_reports(
         report,
         junit=args.junit,
         json_path=args.json,
         stdout=stdout,
         color=color_enabled(stdout, args.color, environ),
+        environ=environ,
+        stderr=stderr,
+        vantage_line=vantage.describe(report, here),
     )
     return _exit_for(report, signum)
+
+
+def _shard_for(args: argparse.Namespace, environ: Mapping[str, str]) -> Shard | None:
+    """--shard, or under GitLab parallel: the job's CI_NODE_INDEX/CI_NODE_TOTAL."""
+    if args.shard is not None:
+        return args.shard if args.shard.total > 1 else None
+    try:
+        shard = shard_from_environ(environ)
+    except ShardError as exc:
+        raise UsageError(str(exc)) from None
+    return shard if shard is not None and shard.total > 1 else None
+
+
+def _command_merge(
+    args: argparse.Namespace, stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]
+) -> ExitStatus:
+    from preflight import vantage
+    from preflight.report.console import color_enabled
+    from preflight.report.json_reader import ReportFormatError, read_json
+
+    reports = []
+    for path in args.reports:
+        try:
+            reports.append(read_json(path))
+        except OSError as exc:
+            raise UsageError(f"{path}: {exc.strerror or exc}") from None
+        except ReportFormatError as exc:
+            raise UsageError(f"{path}: not a preflight JSON report: {exc}") from None
+    merged = merge_reports(reports)
+    for warning in _missing_shards(merged):
+        stderr.write(f"preflight merge: {warning}\n")
+    write_reports(
+        merged,
+        junit=args.junit,
+        json_path=args.json,
+        stdout=stdout,
+        color=color_enabled(stdout, args.color, environ),
+        environ=environ,
+        stderr=stderr,
+        vantage_line=vantage.describe(merged),
+    )
+    return ExitStatus.OK if merged.ok else ExitStatus.CHECK_FAILED
+
+
+def _missing_shards(report: Report) -> list[str]:
+    """Shards the merged targets say existed but that no input came from."""
+    from preflight import vantage
+
+    seen: dict[int, set[int]] = {}
+    for result in report.targets:
+        try:
+            shard = parse_shard(str(vantage.of_target(result).get("shard", "")))
+        except ShardError:
+            continue
+        seen.setdefault(shard.total, set()).add(shard.index)
+    warnings = []
+    for total, indexes in sorted(seen.items()):
+        missing = [str(Shard(i, total)) for i in range(1, total + 1) if i not in indexes]
+        if missing:
+            warnings.append(
+                f"no targets from shard {', '.join(missing)} among the reports: if "
+                f"{'it' if len(missing) == 1 else 'they'} had targets, they are missing here"
+            )
+    return warnings
 
 
 def _command_validate(
@@ -342,6 +464,8 @@ def run(
     try:
         if args.command == "check":
             return _command_check(args, stdout, stderr, environ)
+        if args.command == "merge":
+            return _command_merge(args, stdout, stderr, environ)
         if args.command == "validate":
             return _command_validate(args, stdout, environ)
         if args.command == "demo":

@@ -109,7 +109,10 @@ def _test_cases(
                 failure_type=code,
             )
         elif row.status is Status.SKIP:
-            case.add_skipped_info(message=clean(row.detail) or "skipped")
+            # GitLab shows a skipped test's element *content* (an empty <skipped/> with only
+            # attributes reaches its view as a hash, not text): the reason goes in both.
+            reason = clean(row.detail) or "skipped"
+            case.add_skipped_info(message=reason, output=reason)
         else:
             output = _body(_detail_lines(row, clean), clean)
             case.stdout = output or None

@@ -1,0 +1,114 @@
+"""CI-aware output: what changes when preflight runs inside GitLab CI or GitHub Actions.
+
+`ci_system` reads which one from the environment (``GITLAB_CI=true``, ``GITHUB_ACTIONS=true``).
+`write_console` writes the console report in that system's folding format (`gitlab` sections,
+`github` groups; the plain `console` report elsewhere) followed by the vantage line
+(`preflight.vantage.describe`). `publish` adds what only GitHub has: ``::error`` annotations on
+stdout and the Markdown summary appended to ``$GITHUB_STEP_SUMMARY``. `console_blocks` is what both
+folding formats build on: the console report cut into one block of lines per target.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Mapping
+from typing import Literal, TextIO
+
+from preflight.model import Report
+from preflight.report.sanitize import clean_text
+
+__all__ = ["CISystem", "ci_system", "console_blocks", "publish", "write_console"]
+
+CISystem = Literal["gitlab", "github"]
+_MARKS = "✓✗–"
+
+
+def ci_system(environ: Mapping[str, str]) -> CISystem | None:
+    """The CI system this process runs in, as far as preflight formats output for it."""
+    if environ.get("GITLAB_CI", "").lower() == "true":
+        return "gitlab"
+    if environ.get("GITHUB_ACTIONS", "").lower() == "true":
+        return "github"
+    return None
+
+
+def console_blocks(report: Report, *, color: bool, ascii_only: bool) -> tuple[list[list[str]], str]:
+    """The console report as one list of lines per target, and the closing summary line.
+
+    `console.render` separates targets by one empty line and never emits an empty line inside a
+    target (every value is cleaned to one line), which is what makes the cut exact.
+    """
+    from preflight.report import console
+
+    text = console.render(report, color=color, ascii_only=ascii_only)
+    parts = text.rstrip("\n").split("\n\n")
+    if len(parts) != len(report.targets) + 1:  # pragma: no cover - guards the contract above
+        raise ValueError(f"console report has {len(parts) - 1} blocks for {len(report.targets)}")
+    return [part.split("\n") for part in parts[:-1]], parts[-1]
+
+
+def write_console(
+    report: Report,
+    stream: TextIO,
+    *,
+    color: bool,
+    environ: Mapping[str, str],
+    vantage_line: str | None = None,
+) -> None:
+    """The console report, folded for the CI system in `environ`, then the vantage line."""
+    from preflight.report import console, github, gitlab
+
+    ascii_only = not _can_encode(_MARKS, _encoding(stream))
+    system = ci_system(environ)
+    if system == "gitlab":
+        text = gitlab.render_sections(report, color=color, ascii_only=ascii_only)
+    elif system == "github":
+        text = github.render_groups(report, color=color, ascii_only=ascii_only)
+    else:
+        text = console.render(report, color=color, ascii_only=ascii_only)
+    if vantage_line:
+        text += clean_text(vantage_line, max_len=2000, one_line=True) + "\n"
+    _write(stream, text)
+
+
+def publish(report: Report, stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]) -> None:
+    """GitHub Actions only: annotations on `stdout`, the step summary appended to its file.
+
+    A summary that cannot be written is reported on `stderr`; it never changes the verdict.
+    """
+    if ci_system(environ) != "github":
+        return
+    from preflight.report import github
+
+    lines = github.error_annotations(report, workspace=environ.get("GITHUB_WORKSPACE"))
+    if lines:
+        _write(stdout, "".join(line + "\n" for line in lines))
+    path = environ.get("GITHUB_STEP_SUMMARY")
+    if path:
+        try:
+            github.append_step_summary(report, path)
+        except OSError as exc:
+            stderr.write(f"preflight: could not append the step summary to {path}: {exc}\n")
+
+
+def _encoding(stream: TextIO) -> str:
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        return "utf-8"
+    return str(encoding)
+
+
+def _can_encode(text: str, encoding: str) -> bool:
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _write(stream: TextIO, text: str) -> None:
+    encoding = _encoding(stream)
+    stream.write(text.encode(encoding, errors="replace").decode(encoding, errors="replace"))
+    stream.flush()
