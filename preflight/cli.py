@@ -23,7 +23,7 @@ import resource
 import signal
 import sys
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TextIO
 
@@ -239,35 +239,65 @@ def _quiet_libraries() -> None:
         logger.propagate = False
 
 
-def run_with_signals(
-    targets: Sequence[Target], deadline: float | None, jobs: int | None
-) -> tuple[Report, int | None]:
-    """Run the checks; SIGINT/SIGTERM cancel them. Returns the report and the signal, if any."""
-    from preflight.runner import DEFAULT_JOBS, RunOptions, run_checks
+class Signals:
+    """SIGINT and SIGTERM, caught for the whole of a command: the first one cancels the run
+    (through `on_first`, set while the event loop runs); any later one is only recorded, so
+    nothing can cut short the wind-down that records what finished or the writing of the
+    reports — those are what an interrupted CI job still needs (DESIGN §5)."""
 
-    received: list[int] = []
+    WATCHED = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.on_first: Callable[[], object] | None = None
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.received.append(signum)
+        if len(self.received) == 1 and self.on_first is not None:
+            self.on_first()
+
+    @property
+    def first(self) -> int | None:
+        return self.received[0] if self.received else None
+
+    @contextlib.contextmanager
+    def caught(self) -> Iterator[Signals]:
+        try:
+            previous = {signum: signal.signal(signum, self._handle) for signum in self.WATCHED}
+        except ValueError:  # not the main thread (an embedding application): leave them be
+            yield self
+            return
+        try:
+            yield self
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def run_with_signals(
+    targets: Sequence[Target], deadline: float | None, jobs: int | None, signals: Signals
+) -> Report:
+    """Run the checks; the first signal in `signals` cancels them (a report still comes back,
+    marked interrupted)."""
+    from preflight.runner import DEFAULT_JOBS, RunOptions, run_checks
 
     async def main() -> Report:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-
-        def on_signal(signum: int) -> None:
-            received.append(signum)
+        # Signal handlers run between bytecodes of the main thread; call_soon_threadsafe wakes
+        # the loop out of its select().
+        signals.on_first = lambda: loop.call_soon_threadsafe(task.cancel)
+        if signals.received:
             task.cancel()
-
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, on_signal, signum)
         try:
             return await run_checks(
                 targets, RunOptions(deadline=deadline, jobs=jobs or DEFAULT_JOBS)
             )
         finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
+            signals.on_first = None
 
-    report = asyncio.run(main())
-    return report, (received[0] if received else None)
+    return asyncio.run(main())
 
 
 def write_reports(
@@ -280,26 +310,56 @@ def write_reports(
     environ: Mapping[str, str] | None = None,
     stderr: TextIO | None = None,
     vantage_line: str | None = None,
-) -> None:
+) -> list[str]:
     """Write the console report and the requested files. With `environ`, the console report is
     folded for the CI system there (GitLab sections, GitHub groups), names the vantage point, and
-    GitHub also gets annotations and the step summary."""
+    GitHub also gets annotations and the step summary. A file that cannot be written does not
+    stop the others: the problems are returned, one line each."""
     from preflight.report import ci, console
 
     if environ is None:
         console.write_console(report, stdout, color=color)
     else:
         ci.write_console(report, stdout, color=color, environ=environ, vantage_line=vantage_line)
+    problems = []
     if junit:
         from preflight.report import junit as junit_report
 
-        junit_report.write_junit(report, junit)
+        try:
+            junit_report.write_junit(report, junit)
+        except OSError as exc:
+            problems.append(f"could not write the JUnit report to {junit}: {exc.strerror or exc}")
     if json_path:
         from preflight.report import json_report
 
-        json_report.write_json(report, json_path)
+        try:
+            json_report.write_json(report, json_path)
+        except OSError as exc:
+            problems.append(
+                f"could not write the JSON report to {json_path}: {exc.strerror or exc}"
+            )
     if environ is not None:
         ci.publish(report, stdout, stderr or sys.stderr, environ)
+    return problems
+
+
+def _check_report_paths(*paths: str | None) -> None:
+    """Refuse before probing a report path that cannot be written."""
+    from preflight.report.files import unwritable_reason
+
+    for path in paths:
+        reason = unwritable_reason(path) if path else None
+        if reason:
+            raise UsageError(f"cannot write a report to {path}: {reason}")
+
+
+def _finish(status: ExitStatus, problems: list[str], stderr: TextIO) -> ExitStatus:
+    """A run whose report could not be written must not look green."""
+    for problem in problems:
+        stderr.write(f"preflight: {problem}\n")
+    if problems and status is ExitStatus.OK:
+        return ExitStatus.CHECK_FAILED
+    return status
 
 
 def _exit_for(report: Report, signum: int | None) -> ExitStatus:
@@ -328,21 +388,23 @@ def _command_check(
                 f"shard {shard}: no targets ({selected} target{'s' if selected != 1 else ''} "
                 f"dealt to {shard.total} shards); nothing to check\n"
             )
+    _check_report_paths(args.junit, args.json)
     _raise_fd_limit()
-    report, signum = run_with_signals(targets, args.deadline, args.jobs)
-    here = vantage.detect(environ, shard=str(shard) if shard else None)
-    vantage.stamp(report, here)
-    write_reports(
-        report,
-        junit=args.junit,
-        json_path=args.json,
-        stdout=stdout,
-        color=color_enabled(stdout, args.color, environ),
-        environ=environ,
-        stderr=stderr,
-        vantage_line=vantage.describe(report, here),
-    )
-    return _exit_for(report, signum)
+    with Signals().caught() as signals:
+        report = run_with_signals(targets, args.deadline, args.jobs, signals)
+        here = vantage.detect(environ, shard=str(shard) if shard else None)
+        vantage.stamp(report, here)
+        problems = write_reports(
+            report,
+            junit=args.junit,
+            json_path=args.json,
+            stdout=stdout,
+            color=color_enabled(stdout, args.color, environ),
+            environ=environ,
+            stderr=stderr,
+            vantage_line=vantage.describe(report, here),
+        )
+    return _finish(_exit_for(report, signals.first), problems, stderr)
 
 
 def _shard_for(args: argparse.Namespace, environ: Mapping[str, str]) -> Shard | None:
@@ -371,10 +433,11 @@ def _command_merge(
             raise UsageError(f"{path}: {exc.strerror or exc}") from None
         except ReportFormatError as exc:
             raise UsageError(f"{path}: not a preflight JSON report: {exc}") from None
+    _check_report_paths(args.junit, args.json)
     merged = merge_reports(reports)
     for warning in _missing_shards(merged):
         stderr.write(f"preflight merge: {warning}\n")
-    write_reports(
+    problems = write_reports(
         merged,
         junit=args.junit,
         json_path=args.json,
@@ -384,7 +447,7 @@ def _command_merge(
         stderr=stderr,
         vantage_line=vantage.describe(merged),
     )
-    return ExitStatus.OK if merged.ok else ExitStatus.CHECK_FAILED
+    return _finish(ExitStatus.OK if merged.ok else ExitStatus.CHECK_FAILED, problems, stderr)
 
 
 def _missing_shards(report: Report) -> list[str]:
@@ -491,4 +554,9 @@ def run(
 
 
 def main() -> None:
-    sys.exit(run())
+    status = run()
+    # The reports are written: a late Ctrl-C or SIGTERM must not turn this exit status into
+    # a death by signal.
+    for signum in Signals.WATCHED:
+        signal.signal(signum, signal.SIG_IGN)
+    sys.exit(status)

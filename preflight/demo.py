@@ -103,7 +103,7 @@ def start_lab(stack: ExitStack) -> list[DemoCase]:
 
 
 def run_demo(stdout: TextIO, *, junit_path: str | None, color: bool) -> int:
-    from preflight.cli import run_with_signals, write_reports
+    from preflight.cli import Signals, run_with_signals, write_reports
 
     stdout.write(
         "preflight demo: starting lab servers on 127.0.0.1 and checking them "
@@ -111,11 +111,16 @@ def run_demo(stdout: TextIO, *, junit_path: str | None, color: bool) -> int:
         f"{DEMO_TIMEOUTS.auth:g}s)\n\n"
     )
     stdout.flush()
-    with ExitStack() as stack:
-        cases = start_lab(stack)
-        report, signum = run_with_signals([c.target for c in cases], DEMO_DEADLINE * 2, None)
-    write_reports(report, junit=junit_path, json_path=None, stdout=stdout, color=color)
-    if signum is not None or report.interrupted:
+    with Signals().caught() as signals:
+        with ExitStack() as stack:
+            cases = start_lab(stack)
+            report = run_with_signals([c.target for c in cases], DEMO_DEADLINE * 2, None, signals)
+        problems = write_reports(
+            report, junit=junit_path, json_path=None, stdout=stdout, color=color
+        )
+    for problem in problems:
+        stdout.write(f"demo: {problem}\n")
+    if signals.first is not None or report.interrupted:
         return 130
     got = {
         t.target.name: (t.failure.diagnosis.code if t.failure and t.failure.diagnosis else None)
@@ -133,7 +138,7 @@ def run_demo(stdout: TextIO, *, junit_path: str | None, color: bool) -> int:
         )
     if junit_path:
         stdout.write(f"JUnit report: {junit_path}\n")
-    if wrong:
+    if wrong or problems:
         return 1
     stdout.write(
         f"demo: all {len(cases)} targets gave the verdict their lab server was built to produce.\n"

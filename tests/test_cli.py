@@ -235,8 +235,14 @@ def test_example_checks_yaml_validates():
 
 
 def preflight_process(*argv: str, **kwargs) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("FORCE_COLOR", None)
+    # The job these tests run in may itself be a GitHub or GitLab job: keep its variables
+    # away from preflight, which would otherwise publish annotations or pick a shard.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("GITHUB_", "GITLAB_", "CI_NODE_")) and key != "FORCE_COLOR"
+    }
+    env["PYTHONPATH"] = str(REPO)
     return subprocess.Popen(
         [sys.executable, "-m", "preflight", *argv],
         stdout=subprocess.PIPE,
@@ -339,3 +345,42 @@ def test_warn_policy_passes_with_the_warning_in_every_report(
     for text in (out, junit.read_text(), report.read_text()):
         assert sftp_server.fingerprint in text
         assert "host_key.policy is warn" in text
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"), [("/proc/no/such/dir/r.xml", "not writable"), (".", "is a directory")]
+)
+def test_unwritable_report_path_is_refused_before_probing(path, reason):
+    with lab.Tarpit() as tarpit:
+        status, out, err = run("check", f"127.0.0.1:{tarpit.port}", "--junit", path)
+        assert tarpit.accepted == 0  # nothing was probed
+    assert status == 2
+    assert reason in err and out == ""
+
+
+def test_a_second_signal_does_not_lose_the_reports(tmp_path):
+    with lab.Tarpit() as tarpit:
+        config = write(
+            tmp_path / "checks.yaml",
+            f"""\
+            version: 1
+            defaults: {{timeouts: {{banner: 60}}, deadline: 120}}
+            targets: [{{name: stuck, host: 127.0.0.1, port: {tarpit.port}}}]
+            """,
+        )
+        junit, report = tmp_path / "r.xml", tmp_path / "r.json"
+        proc = preflight_process(
+            "check", "-c", str(config), "--junit", str(junit), "--json", str(report)
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not tarpit.accepted:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        for _ in range(3):  # an impatient user, or CI's SIGTERM followed by another
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.02)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert json.loads(report.read_text())["interrupted"] is True
+    junitparser.JUnitXml.fromfile(str(junit))

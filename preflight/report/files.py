@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_atomically"]
+__all__ = ["unwritable_reason", "write_atomically"]
 
 # Reports hold no secrets and are meant to be collected as CI artifacts: readable by everyone,
 # unless the file being replaced had other permissions, which are kept.
@@ -46,3 +46,27 @@ def write_atomically(path: str | os.PathLike[str], text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def unwritable_reason(path: str | os.PathLike[str]) -> str | None:
+    """Why `path` cannot be written as a report, or None if it can. Checked before probing, so
+    that a typo in --junit fails in a second instead of after the whole run. Leaves nothing
+    behind (the test file is anonymous and the missing directories are not created)."""
+    destination = Path(path)
+    if destination.is_dir():
+        return "is a directory"
+    directory = destination.parent
+    while not directory.exists():  # write_atomically will create the missing ones
+        if directory == directory.parent:
+            break
+        directory = directory.parent
+    if not directory.is_dir():
+        return f"{directory} is not a directory"
+    # Try, rather than ask os.access: root passes every permission check, yet cannot write
+    # into /proc or a read-only mount.
+    try:
+        with tempfile.TemporaryFile(dir=directory, prefix=".preflight-probe-"):
+            pass
+    except OSError as exc:
+        return f"{directory} is not writable ({exc.strerror or exc})"
+    return None
