@@ -1,8 +1,18 @@
-"""Fixtures shared by the test suite: client keys and a healthy lab SFTP server."""
+"""Fixtures shared by the test suite: client keys, a healthy lab SFTP server, and a guard.
+
+The guard (autouse) keeps every in-process test on loopback, as DESIGN §9 requires: a name
+lookup of anything but a loopback literal or `localhost`, or a connect to a non-loopback
+address, fails at once with an error naming the test guard instead of leaving the machine.
+Processes that tests start (the CLI, system tests in namespaces) are not covered by it.
+"""
 
 from __future__ import annotations
 
+import errno
+import ipaddress
+import socket
 from collections.abc import Iterator
+from typing import Any
 
 import paramiko
 import pytest
@@ -35,3 +45,41 @@ def sftp_server(client_key: paramiko.PKey) -> Iterator[lab.SFTPServer]:
         unlistable=["/private"],
     ) as server:
         yield server
+
+
+def _is_loopback(host: Any) -> bool:
+    if host is None or host == "localhost":
+        return True
+    text = host.decode() if isinstance(host, bytes) else str(host)
+    try:
+        return ipaddress.ip_address(text.strip("[]").split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_getaddrinfo = socket.getaddrinfo
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _is_loopback(host):
+            raise socket.gaierror(socket.EAI_NONAME, f"test guard: {host!r} is not loopback")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def check(address: Any) -> None:
+        if isinstance(address, tuple) and not _is_loopback(address[0]):
+            raise OSError(errno.EPERM, f"test guard: {address[0]!r} is not loopback")
+
+    def connect(self: socket.socket, address: Any) -> None:
+        check(address)
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        check(address)
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
