@@ -136,7 +136,7 @@ def _tcp(exc: BaseException, ctx: Context) -> Diagnosis:
             f"no answer from {last} in {exc.waited:.1f}s: the SYN was silently dropped{tried}",
             "A firewall or security group is dropping the packets (no reset came back), or the "
             "host is down behind a filter. Ask for this runner's source address to be allowed "
-            "to reach the port; compare with `nc -vz -w 3 HOST PORT` from the same runner.",
+            "to reach the port (the commands below reproduce it from this runner).",
         )
     if isinstance(exc, ConnectionRefusedError):
         return Diagnosis(
@@ -417,8 +417,8 @@ def _unexpected(exc: BaseException, ctx: Context, code: str) -> Diagnosis:
         code,
         f"{ctx.stage} stage failed against {ctx.endpoint} during {ctx.phase or 'the stage'}: "
         f"{_describe(exc)}",
-        "An unusual failure: rerun with the same timeouts; if it persists, compare with "
-        f"`ssh -vvv -p {ctx.port} {ctx.host}` from the same runner.",
+        "An unusual failure: rerun with the same timeouts; if it persists, run the commands "
+        "below from the same runner and compare.",
     )
 
 

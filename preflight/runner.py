@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from preflight import diagnose
+from preflight import diagnose, reproduce
 from preflight.deadline import Budget
 from preflight.errors import StageTimeout
 from preflight.model import SSH_STAGES, Report, Stage, StageResult, Status, Target, TargetResult
@@ -175,6 +175,7 @@ async def _check_target(
             result.stages.append(stage_result)
             if stage_result.status is Status.FAIL:
                 failure = stage_result
+                stage_result.facts["reproduce"] = reproduce.commands(target, stage)
     except asyncio.CancelledError:
         _mark_unfinished(result, run)
         raise

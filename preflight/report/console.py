@@ -222,6 +222,8 @@ def _render_stage(
         hint = clean(diagnosis.hint)
         if hint:
             lines.append(f"{pad}{style('hint:', _BOLD)} {hint}")
+        for command in result.facts.get("reproduce") or ():
+            lines.append(f"{pad}{style('try:', _DIM)} {clean(str(command))}")
     for warning in result.warnings:
         text = clean(warning)
         if text:

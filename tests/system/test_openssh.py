@@ -168,3 +168,16 @@ def test_maxstartups_refusal_is_banner_closed(sshd_factory: SshdFactory, client_
     assert failure is not None and failure.diagnosis is not None
     assert (failure.stage, failure.diagnosis.code) == (Stage.BANNER, "banner.closed")
     assert "MaxStartups" in failure.diagnosis.summary
+
+
+def test_the_reproduce_command_for_auth_agrees_with_preflight(sshd_server, client_key, tmp_path):
+    from preflight import reproduce
+
+    known_hosts = known_hosts_for(sshd_server, tmp_path)
+    stranger, _ = generate_client_key(tmp_path / "stranger")
+    for key, should_pass in ((client_key[0], True), (stranger, False)):
+        target = openssh_target(sshd_server, key, known_hosts)
+        command = reproduce.commands(target, Stage.AUTH)[0]
+        done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=30)
+        assert (done.returncode == 0) is should_pass, (command, done.stderr[-500:])
+        assert (verdict(target) == (None, None)) is should_pass

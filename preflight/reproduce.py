@@ -1,0 +1,71 @@
+"""The commands that reproduce a failed stage by hand, with the same timeouts.
+
+A firewall team does not trust a tool they do not know; they trust `nc` and `ssh -vvv`. For a
+failure at each stage this gives the standard commands an engineer would run from the same
+runner to see the same thing: `getent`/`dig` for dns, `nc -vz -w T` for tcp, `ssh -vvv` with
+`ConnectTimeout` for banner and auth, `sftp -b -` for sftp. Arguments are shell-quoted, and no
+credential is ever part of a command: a key is named by its file only when that path was written
+in checks.yaml, otherwise as a placeholder.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+
+from preflight.model import Stage, Target
+
+
+def _seconds(value: float) -> str:
+    """Whole seconds, rounded up: nc, dig and ssh take integers."""
+    return str(max(1, math.ceil(value)))
+
+
+def _ssh_options(target: Target) -> list[str]:
+    options = [
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        f"ConnectTimeout={_seconds(target.timeouts.tcp)}",
+    ]
+    known_hosts = target.host_key.known_hosts
+    if target.host_key.policy == "off":
+        options += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+    elif known_hosts and "\n" not in known_hosts:
+        options += ["-o", f"UserKnownHostsFile={known_hosts}"]
+    source = target.auth.key_source or ""
+    if source.startswith("file "):
+        options += ["-i", source.removeprefix("file ")]
+    elif target.auth.key:
+        options += ["-i", "KEY_FILE"]  # the key came from a variable: never written out here
+    return options
+
+
+def _destination(target: Target) -> str:
+    host = target.host.strip("[]")
+    return f"{target.user}@{host}" if target.user else host
+
+
+def commands(target: Target, stage: Stage) -> list[str]:
+    """Shell commands reproducing `stage` of `target`, most telling first."""
+    host = target.host.strip("[]")
+    port = str(target.port)
+    quote = shlex.join
+    if stage is Stage.DNS:
+        return [
+            quote(["getent", "ahosts", host]),
+            quote(["dig", f"+time={_seconds(target.timeouts.dns)}", "+tries=1", host]),
+        ]
+    if stage is Stage.TCP:
+        return [quote(["nc", "-vz", "-w", _seconds(target.timeouts.tcp), host, port])]
+    ssh = ["ssh", "-vvv", *_ssh_options(target), "-p", port, _destination(target)]
+    if stage is Stage.BANNER:
+        return [
+            quote(["nc", "-w", _seconds(target.timeouts.banner), host, port]),
+            quote([*ssh, "exit"]),
+        ]
+    if stage is Stage.AUTH:
+        return [quote([*ssh, "exit"])]
+    listing = quote(["echo", f"ls {shlex.quote(target.sftp_path)}"])
+    sftp = ["sftp", "-b", "-", *_ssh_options(target), "-P", port, _destination(target)]
+    return [f"{listing} | {quote(sftp)}"]
