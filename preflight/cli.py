@@ -28,7 +28,7 @@ from dataclasses import replace
 from typing import TextIO
 
 from preflight import __version__
-from preflight.model import ALL_STAGES, Report, Stage, Target
+from preflight.model import ALL_STAGES, Report, Stage, Target, TargetResult
 from preflight.shard import Shard, ShardError, merge_reports, parse_shard, shard_from_environ
 from preflight.shard import select as shard_select
 
@@ -275,7 +275,11 @@ class Signals:
 
 
 def run_with_signals(
-    targets: Sequence[Target], deadline: float | None, jobs: int | None, signals: Signals
+    targets: Sequence[Target],
+    deadline: float | None,
+    jobs: int | None,
+    signals: Signals,
+    on_target_done: Callable[[TargetResult], None] | None = None,
 ) -> Report:
     """Run the checks; the first signal in `signals` cancels them (a report still comes back,
     marked interrupted)."""
@@ -292,7 +296,9 @@ def run_with_signals(
             task.cancel()
         try:
             return await run_checks(
-                targets, RunOptions(deadline=deadline, jobs=jobs or DEFAULT_JOBS)
+                targets,
+                RunOptions(deadline=deadline, jobs=jobs or DEFAULT_JOBS),
+                on_target_done=on_target_done,
             )
         finally:
             signals.on_first = None
@@ -375,6 +381,8 @@ def _command_check(
 ) -> ExitStatus:
     from preflight import vantage
     from preflight.report.console import color_enabled
+    from preflight.report.progress import ProgressLine
+    from preflight.report.progress import wanted as progress_wanted
 
     targets = _select_targets(args, environ)
     if not targets:
@@ -391,7 +399,18 @@ def _command_check(
     _check_report_paths(args.junit, args.json)
     _raise_fd_limit()
     with Signals().caught() as signals:
-        report = run_with_signals(targets, args.deadline, args.jobs, signals)
+        progress = ProgressLine(stderr, len(targets)) if progress_wanted(stderr, environ) else None
+        try:
+            report = run_with_signals(
+                targets,
+                args.deadline,
+                args.jobs,
+                signals,
+                on_target_done=progress.target_done if progress else None,
+            )
+        finally:
+            if progress:
+                progress.close()
         here = vantage.detect(environ, shard=str(shard) if shard else None)
         vantage.stamp(report, here)
         problems = write_reports(
