@@ -99,6 +99,21 @@ def _parser() -> argparse.ArgumentParser:
         help="check only shard I of N (targets sorted by name, dealt out round-robin); "
         "under GitLab parallel: it defaults to $CI_NODE_INDEX/$CI_NODE_TOTAL",
     )
+    check.add_argument(
+        "--attempts",
+        type=_attempt_count,
+        default=1,
+        metavar="N",
+        help="check every target N times and report per stage how often it passed, its "
+        "latency, and targets whose results differ (flaky)",
+    )
+    check.add_argument(
+        "--interval",
+        type=_interval,
+        default=1.0,
+        metavar="S",
+        help="seconds between attempts (default 1)",
+    )
     check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
     merge = commands.add_parser(
@@ -149,6 +164,26 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if not 1 <= value <= 10000:
         raise argparse.ArgumentTypeError(f"must be between 1 and 10000, got {text}")
+    return value
+
+
+def _attempt_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 1000, got {text}")
+    return value
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, got {text}")
     return value
 
 
@@ -280,6 +315,8 @@ def run_with_signals(
     jobs: int | None,
     signals: Signals,
     on_target_done: Callable[[TargetResult], None] | None = None,
+    attempts: int = 1,
+    interval: float = 1.0,
 ) -> Report:
     """Run the checks; the first signal in `signals` cancels them (a report still comes back,
     marked interrupted)."""
@@ -295,11 +332,14 @@ def run_with_signals(
         if signals.received:
             task.cancel()
         try:
-            return await run_checks(
-                targets,
-                RunOptions(deadline=deadline, jobs=jobs or DEFAULT_JOBS),
-                on_target_done=on_target_done,
-            )
+            options = RunOptions(deadline=deadline, jobs=jobs or DEFAULT_JOBS)
+            if attempts > 1:
+                from preflight.attempts import run_attempts
+
+                return await run_attempts(
+                    targets, options, attempts, interval, on_target_done=on_target_done
+                )
+            return await run_checks(targets, options, on_target_done=on_target_done)
         finally:
             signals.on_first = None
 
@@ -407,6 +447,8 @@ def _command_check(
                 args.jobs,
                 signals,
                 on_target_done=progress.target_done if progress else None,
+                attempts=args.attempts,
+                interval=args.interval,
             )
         finally:
             if progress:

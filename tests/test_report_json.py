@@ -36,6 +36,8 @@ TARGET_KEYS = {
     "user",
     "ok",
     "interrupted",
+    "attempts",
+    "flaky",
     "duration_s",
     "origin",
     "failure",

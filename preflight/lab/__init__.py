@@ -6,7 +6,8 @@ leaves no sockets or threads behind. The plain-socket servers in :mod:`preflight
 reproduce one network or banner failure; :class:`SFTPServer` (:mod:`preflight.lab.sftp`) is a real
 paramiko SSH/SFTP server that can also stall at a chosen point; :mod:`preflight.lab.keys` makes
 throw-away keys and their OpenSSH private key text; :class:`LatencyProxy`
-(:mod:`preflight.lab.proxy`) puts a slow link in front of any of them.
+(:mod:`preflight.lab.proxy`) puts a slow link in front of any of them, :class:`Intermittent` one
+that fails every other connection.
 """
 
 from preflight.lab.base import POLL_INTERVAL, LabServer, ThreadedServer
@@ -17,7 +18,7 @@ from preflight.lab.keys import (
     generate_rsa,
     private_key_text,
 )
-from preflight.lab.proxy import LatencyProxy
+from preflight.lab.proxy import Intermittent, LatencyProxy
 from preflight.lab.raw import (
     CloseOnAccept,
     DroppingPort,
@@ -36,6 +37,7 @@ __all__ = [
     "CloseOnAccept",
     "DroppingPort",
     "Greeter",
+    "Intermittent",
     "KexStall",
     "LabServer",
     "LatencyProxy",

@@ -83,3 +83,34 @@ class LatencyProxy(ThreadedServer):
         # Pass the end of the stream on, once everything before it has been delivered.
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
+
+
+class Intermittent(LatencyProxy):
+    """Forward to `upstream`, except every `every`-th connection, which goes silent (or is
+    closed, with `failure="close"`): the fault that happens "only sometimes"."""
+
+    def __init__(
+        self,
+        upstream: tuple[str, int],
+        every: int = 2,
+        failure: str = "silence",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(upstream, delay=0.0, host=host, port=port)
+        if every < 1 or failure not in ("silence", "close"):
+            raise ValueError("every must be >= 1 and failure 'silence' or 'close'")
+        self.every = every
+        self.failure = failure
+        self._count = 0
+        self._count_lock = threading.Lock()
+
+    def handle(self, conn: socket.socket) -> None:
+        with self._count_lock:
+            self._count += 1
+            failing = self._count % self.every == 0
+        if not failing:
+            super().handle(conn)
+        elif self.failure == "silence":
+            self.stopping.wait()  # hold the connection open and say nothing until stop

@@ -155,7 +155,9 @@ def _render_target(
 ) -> list[str]:
     target = result.target
     failure = result.failure
-    if failure is not None:
+    if failure is not None and result.flaky:
+        verdict = style(f"FLAKY at {failure.stage.value}", _BOLD, _RED)
+    elif failure is not None:
         verdict = style(f"FAILED at {failure.stage.value}", _BOLD, _RED)
     elif result.interrupted:
         verdict = style("INTERRUPTED", _BOLD, _YELLOW)
@@ -168,7 +170,8 @@ def _render_target(
             style(clean(target.name), _BOLD),
             clean(_endpoint(target.host, target.port)),
             verdict,
-            format_duration(result.duration_s),
+            format_duration(result.duration_s)
+            + (f" ({result.attempts} attempts)" if result.attempts > 1 else ""),
         ]
     )
     lines = [header]

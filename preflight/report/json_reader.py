@@ -94,6 +94,8 @@ def _target(reader: _Reader) -> TargetResult:
         stages=stages,
         duration_s=_seconds(reader.optional("duration_s", float)),
         interrupted=bool(reader.optional("interrupted", bool)),
+        attempts=reader.optional("attempts", int) or 1,
+        flaky=bool(reader.optional("flaky", bool)),
     )
 
 

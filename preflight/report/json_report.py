@@ -96,6 +96,8 @@ def to_dict(report: Report) -> dict[str, Any]:
             "user": line(configured.user, _MAX_SHORT) if configured.user is not None else None,
             "ok": result.ok,
             "interrupted": result.interrupted,
+            "attempts": result.attempts,
+            "flaky": result.flaky,
             "duration_s": _seconds(result.duration_s),
             "origin": line(configured.origin, _MAX_SHORT) if configured.origin else None,
             "failure": failed,

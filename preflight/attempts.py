@@ -1,0 +1,157 @@
+"""Repeated checks for an intermittent fault: `--attempts N [--interval S]`.
+
+"Not every time, only sometimes": one check can pass while the fault is real. This runs the
+whole set of targets N times, `interval` seconds apart, within the run's deadline, and folds the
+rounds into one `Report`: per target, the stages of a representative attempt (the first that
+failed, so the report shows the failure; else the last), each stage annotated with how often it
+passed and its latency (min / median / p95 / max), and the target marked *flaky* when the
+attempts did not all end the same way. A flaky target fails, its summary saying the pattern
+(e.g. "2 of 5 attempts failed here: ✓✗✓✗✓"). `combine` is pure; `run_attempts` does the waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from preflight.model import Diagnosis, Report, Stage, Status, Target, TargetResult
+from preflight.runner import RunOptions, run_checks
+
+
+def _signature(result: TargetResult) -> tuple[tuple[Stage, Status, str | None], ...]:
+    return tuple(
+        (s.stage, s.status, s.diagnosis.code if s.diagnosis else None) for s in result.stages
+    )
+
+
+def _latency(durations: list[float]) -> dict[str, float]:
+    ordered = sorted(durations)
+    p95 = (
+        statistics.quantiles(ordered, n=20, method="inclusive")[18]
+        if len(ordered) > 1
+        else ordered[0]
+    )
+    return {
+        "min": round(ordered[0], 4),
+        "median": round(statistics.median(ordered), 4),
+        "p95": round(p95, 4),
+        "max": round(ordered[-1], 4),
+    }
+
+
+def _stage_statistics(stage: Stage, rounds: list[TargetResult]) -> dict[str, object]:
+    ran = [s for r in rounds for s in r.stages if s.stage is stage and s.status is not Status.SKIP]
+    codes = Counter(s.diagnosis.code for s in ran if s.diagnosis is not None)
+    statistics_: dict[str, object] = {
+        "passed": sum(s.status is Status.PASS for s in ran),
+        "ran": len(ran),
+        "of": len(rounds),
+    }
+    if ran:
+        statistics_["latency_s"] = _latency([s.duration_s for s in ran])
+    if codes:
+        statistics_["codes"] = dict(codes)
+    return statistics_
+
+
+def _pattern(rounds: list[TargetResult]) -> str:
+    return "".join("✓" if r.ok else "✗" for r in rounds)
+
+
+def combine_target(rounds: list[TargetResult]) -> TargetResult:
+    """Fold one target's attempts into one result (see the module docstring)."""
+    last = rounds[-1]
+    failing = [r for r in rounds if r.failure is not None]
+    chosen = failing[0] if failing else last
+    flaky = len({_signature(r) for r in rounds}) > 1
+    failed_rounds = sum(not r.ok for r in rounds)
+    stages = []
+    for found in chosen.stages:
+        facts = dict(found.facts)
+        facts["attempts"] = _stage_statistics(found.stage, rounds)
+        diagnosis = found.diagnosis
+        if diagnosis is not None and len(rounds) > 1:
+            summary = (
+                f"{failed_rounds} of {len(rounds)} attempts failed ({_pattern(rounds)}); "
+                f"{'the first failure' if flaky else 'each time'}: {diagnosis.summary}"
+            )
+            diagnosis = Diagnosis(diagnosis.code, summary, diagnosis.hint)
+        stages.append(
+            replace(
+                found,
+                facts=facts,
+                diagnosis=diagnosis,
+                detail=diagnosis.summary if diagnosis else found.detail,
+            )
+        )
+    return TargetResult(
+        target=chosen.target,
+        stages=stages,
+        duration_s=sum(r.duration_s for r in rounds),
+        interrupted=any(r.interrupted for r in rounds),
+        attempts=len(rounds),
+        flaky=flaky,
+    )
+
+
+def combine(reports: list[Report]) -> Report:
+    """One report from several rounds over the same targets."""
+    first = reports[0]
+    targets = [
+        combine_target([report.targets[i] for report in reports]) for i in range(len(first.targets))
+    ]
+    return Report(
+        targets,
+        first.started_at,
+        sum(report.duration_s for report in reports),
+        interrupted=any(report.interrupted for report in reports),
+    )
+
+
+async def run_attempts(
+    targets: Sequence[Target],
+    options: RunOptions,
+    attempts: int,
+    interval: float,
+    on_target_done: Callable[[TargetResult], None] | None = None,
+) -> Report:
+    """Run every target `attempts` times, `interval` s apart, all within `options.deadline`."""
+    started = time.monotonic()
+    reports: list[Report] = []
+    interrupted = False
+    for round_number in range(attempts):
+        remaining = (
+            None if options.deadline is None else options.deadline - (time.monotonic() - started)
+        )
+        if remaining is not None and remaining <= 0:
+            break
+        if round_number:
+            pause = interval if remaining is None else min(interval, remaining)
+            try:
+                await asyncio.sleep(pause)
+            except asyncio.CancelledError:  # interrupted between rounds: report what ran
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+                interrupted = True
+                break
+            if remaining is not None:
+                remaining -= pause
+                if remaining <= 0:
+                    break
+        last_round = round_number == attempts - 1
+        report = await run_checks(
+            targets,
+            replace(options, deadline=remaining),
+            on_target_done=on_target_done if last_round else None,
+        )
+        reports.append(report)
+        if report.interrupted:
+            break
+    combined = combine(reports)
+    combined.interrupted = combined.interrupted or interrupted
+    return combined

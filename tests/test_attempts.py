@@ -1,0 +1,141 @@
+"""--attempts: intermittent faults show up as a pattern, per-stage pass rates and latencies."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from datetime import UTC, datetime
+
+import junitparser
+
+from preflight import cli, lab
+from preflight.attempts import combine
+from preflight.model import (
+    ALL_STAGES,
+    Diagnosis,
+    Report,
+    Stage,
+    StageResult,
+    Status,
+    Target,
+    TargetResult,
+)
+
+BANNER = b"SSH-2.0-OpenSSH_9.6\r\n"
+TARGET = Target(name="t", host="127.0.0.1", stages=ALL_STAGES[:2])
+
+
+def round_result(ok: bool, tcp_seconds: float) -> Report:
+    tcp = (
+        StageResult(Stage.TCP, Status.PASS, tcp_seconds, "connected")
+        if ok
+        else StageResult(
+            Stage.TCP,
+            Status.FAIL,
+            tcp_seconds,
+            "dropped",
+            Diagnosis("tcp.timeout", "no answer", "ask the firewall team"),
+        )
+    )
+    stages = [StageResult(Stage.DNS, Status.PASS, 0.001, "literal"), tcp]
+    return Report([TargetResult(TARGET, stages, 0.1)], datetime.now(UTC), 0.1)
+
+
+def test_attempts_that_disagree_make_a_flaky_failure_with_the_pattern():
+    combined = combine(
+        [
+            round_result(True, 0.01),
+            round_result(False, 1.0),
+            round_result(True, 0.03),
+            round_result(False, 1.0),
+        ]
+    )
+    result = combined.targets[0]
+    assert (result.flaky, result.ok, result.attempts) == (True, False, 4)
+    tcp = result.stages[1]
+    assert tcp.status is Status.FAIL  # the representative attempt is the first failure
+    assert tcp.diagnosis.summary.startswith("2 of 4 attempts failed (✓✗✓✗); the first failure:")
+    stats = tcp.facts["attempts"]
+    assert (stats["passed"], stats["ran"], stats["of"]) == (2, 4, 4)
+    assert stats["codes"] == {"tcp.timeout": 2}
+    assert stats["latency_s"]["min"] == 0.01 and stats["latency_s"]["max"] == 1.0
+
+
+def test_attempts_that_all_pass_are_ok_with_latency_statistics():
+    result = combine([round_result(True, s) for s in (0.01, 0.02, 0.03)]).targets[0]
+    assert (result.flaky, result.ok) == (False, True)
+    assert result.stages[1].facts["attempts"]["latency_s"]["median"] == 0.02
+
+
+def test_a_consistent_failure_is_not_flaky():
+    result = combine([round_result(False, 1.0), round_result(False, 1.0)]).targets[0]
+    assert (result.flaky, result.ok) == (False, False)
+    assert "each time" in result.stages[1].diagnosis.summary
+
+
+def test_a_server_failing_every_other_connection_is_reported_flaky(tmp_path):
+    with lab.Greeter(BANNER) as server, lab.Intermittent(server.address, every=2) as flaky:
+        config = tmp_path / "checks.yaml"
+        config.write_text(
+            "version: 1\ndefaults: {stages: [dns, tcp, banner], timeouts: {banner: 1}}\n"
+            f"targets: [{{name: sometimes, host: 127.0.0.1, port: {flaky.port}}}]\n"
+        )
+        junit, report = tmp_path / "r.xml", tmp_path / "r.json"
+        out, err = io.StringIO(), io.StringIO()
+        started = time.monotonic()
+        status = cli.run(
+            [
+                "check",
+                "-c",
+                str(config),
+                "--attempts",
+                "4",
+                "--interval",
+                "0.2",
+                "--junit",
+                str(junit),
+                "--json",
+                str(report),
+            ],
+            stdout=out,
+            stderr=err,
+            environ={},
+        )
+        elapsed = time.monotonic() - started
+    assert status == 1, err.getvalue()
+    assert "FLAKY at banner" in out.getvalue()
+    assert elapsed >= 3 * 0.2  # the interval is honoured between the four rounds
+    target = json.loads(report.read_text())["targets"][0]
+    assert (target["flaky"], target["attempts"]) == (True, 4)
+    banner = target["stages"][2]
+    assert banner["facts"]["attempts"]["passed"] == 2
+    assert "(✓✗✓✗)" in banner["diagnosis"]["summary"]
+    suite = next(iter(junitparser.JUnitXml.fromfile(str(junit))))
+    failed = next(case for case in suite if case.name == "banner")
+    assert "✓✗✓✗" in failed.result[0].text
+
+
+def test_attempts_stay_within_the_run_deadline():
+    with lab.Tarpit() as tarpit:
+        out, err = io.StringIO(), io.StringIO()
+        started = time.monotonic()
+        status = cli.run(
+            [
+                "check",
+                f"127.0.0.1:{tarpit.port}",
+                "--stages",
+                "dns,tcp,banner",
+                "--attempts",
+                "50",
+                "--interval",
+                "0",
+                "--deadline",
+                "2",
+            ],
+            stdout=out,
+            stderr=err,
+            environ={},
+        )
+    assert status == 1
+    assert time.monotonic() - started < 2 + 2
