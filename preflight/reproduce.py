@@ -11,6 +11,7 @@ in checks.yaml, otherwise as a placeholder.
 from __future__ import annotations
 
 import math
+import os
 import shlex
 
 from preflight.model import Stage, Target
@@ -32,7 +33,8 @@ def _ssh_options(target: Target) -> list[str]:
     if target.host_key.policy == "off":
         options += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
     elif known_hosts and "\n" not in known_hosts:
-        options += ["-o", f"UserKnownHostsFile={known_hosts}"]
+        # Expanded here: quoting would stop the shell from expanding a leading ~.
+        options += ["-o", f"UserKnownHostsFile={os.path.expanduser(known_hosts)}"]
     source = target.auth.key_source or ""
     if source.startswith("file "):
         options += ["-i", source.removeprefix("file ")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
 
 import pytest
 import report_samples as samples
@@ -263,3 +264,11 @@ def test_a_reason_that_already_says_skipped_is_not_prefixed_again() -> None:
     result.stages[2].detail = "skipped: tcp failed"
     text = render(single(result), color=False)
     assert "  – banner          skipped: tcp failed\n" in text
+
+
+def test_a_target_named_as_its_endpoint_is_not_named_twice() -> None:
+    result = samples.tcp_timeout_result()
+    result.target = replace(result.target, name="sftp-dr.example.com:2222")
+    header = render(single(result), color=False).splitlines()[0]
+    assert header.startswith("sftp-dr.example.com:2222  FAILED at tcp")
+    assert header.count("sftp-dr.example.com") == 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Callable, Mapping
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
 from preflight.model import Report, Stage, StageResult, Status, TargetResult
 from preflight.report import report_secrets, stage_results
@@ -165,10 +165,12 @@ def _render_target(
         verdict = style("OK", _BOLD, _GREEN)
     else:  # not reachable with today's model; say something true rather than "OK"
         verdict = style("FAILED", _BOLD, _RED)
+    endpoint = clean(_endpoint(target.host, target.port))
+    name = clean(target.name)
     header = _GAP.join(
         [
-            style(clean(target.name), _BOLD),
-            clean(_endpoint(target.host, target.port)),
+            style(name, _BOLD),
+            *([endpoint] if endpoint != name else []),  # a TARGET typed as host:port
             verdict,
             format_duration(result.duration_s)
             + (f" ({result.attempts} attempts)" if result.attempts > 1 else ""),
@@ -221,6 +223,9 @@ def _render_stage(
     pad = " " * _DETAIL_COLUMN
     if verdict and detail:
         lines.append(f"{pad}{verdict}")
+    statistics = result.facts.get("attempts")
+    if isinstance(statistics, dict) and statistics.get("of", 1) > 1 and statistics.get("ran"):
+        lines.append(f"{pad}{style(_attempts_line(statistics), _DIM)}")
     if status is Status.FAIL and diagnosis is not None:
         hint = clean(diagnosis.hint)
         if hint:
@@ -232,6 +237,20 @@ def _render_stage(
         if text:
             lines.append(f"{pad}{style('!', _BOLD, _YELLOW)} {style(text, _YELLOW)}")
     return lines
+
+
+def _attempts_line(statistics: Mapping[str, Any]) -> str:
+    """`3/4 attempts passed · latency min 0.001s median 0.002s p95 3.00s max 3.00s`."""
+    text = f"{statistics.get('passed', 0)}/{statistics.get('of', 0)} attempts passed"
+    latency = statistics.get("latency_s")
+    if isinstance(latency, dict):
+        parts = [
+            f"{key} {format_duration(float(latency[key]))}"
+            for key in ("min", "median", "p95", "max")
+            if key in latency
+        ]
+        text += " · latency " + " ".join(parts)
+    return text
 
 
 def _summary_line(report: Report, style: _Style) -> str:
