@@ -25,7 +25,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import TextIO
+from typing import Any, TextIO
 
 from preflight import __version__
 from preflight.model import ALL_STAGES, Report, Stage, Target, TargetResult
@@ -68,13 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", metavar="FILE", help="write a JSON report")
     check.add_argument(
         "--deadline",
-        type=_positive_float,
+        type=_deadline_seconds,
         metavar="S",
         help="hard limit for the whole run, in seconds",
     )
     check.add_argument(
         "--jobs",
-        type=_positive_int,
+        type=_job_count,
         metavar="N",
         help="targets in the SSH stages at once (default 32)",
     )
@@ -147,44 +147,30 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 < value <= 86400:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 86400 seconds, got {text}")
-    return value
+def _ranged(
+    kind: type[int] | type[float], low: float, high: float, *, above: bool = False
+) -> Callable[[str], Any]:
+    """An argparse type: a `kind` number from `low` (excluded when `above`) to `high`."""
+    what, unit = ("a whole number", "") if kind is int else ("a number of seconds", " seconds")
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not ((low < value) if above else (low <= value)) or not value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be between {low:g} and {high:g}{unit}, got {text}"
+            )
+        return value
+
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 1 <= value <= 10000:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 10000, got {text}")
-    return value
-
-
-def _attempt_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 1000, got {text}")
-    return value
-
-
-def _interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, got {text}")
-    return value
+_deadline_seconds = _ranged(float, 0, 86400, above=True)
+_job_count = _ranged(int, 1, 10000)
+_attempt_count = _ranged(int, 1, 1000)
+_interval = _ranged(float, 0, 3600)
 
 
 def _shard(text: str) -> Shard:
