@@ -3,8 +3,9 @@
 "Not every time, only sometimes": one check can pass while the fault is real. This runs the
 whole set of targets N times, `interval` seconds apart, within the run's deadline, and folds the
 rounds into one `Report`: per target, the stages of a representative attempt (the first that
-failed, so the report shows the failure; else the last), each stage annotated with how often it
-passed and its latency (min / median / p95 / max), and the target marked *flaky* when the
+failed, so the report shows the failure; else the last), each stage annotated in
+`facts["rounds"]` with how often it passed and its latency (min / median / p95 / max), and the
+target marked *flaky* when the
 attempts did not all end the same way. A flaky target fails, its summary saying the pattern
 (e.g. "2 of 5 attempts failed here: ✓✗✓✗✓"). `combine` is pure; `run_attempts` does the waiting.
 """
@@ -72,7 +73,7 @@ def combine_target(rounds: list[TargetResult]) -> TargetResult:
     stages = []
     for found in chosen.stages:
         facts = dict(found.facts)
-        facts["attempts"] = _stage_statistics(found.stage, rounds)
+        facts["rounds"] = _stage_statistics(found.stage, rounds)
         diagnosis = found.diagnosis
         if diagnosis is not None and len(rounds) > 1:
             summary = (

@@ -153,8 +153,8 @@ class StageResult:
 @dataclass
 class TargetResult:
     """One target's outcome. With `--attempts N` (`attempts` > 1) `stages` are those of one
-    representative attempt (the first that failed, else the last), each stage's `facts` hold
-    the statistics over all attempts, and `flaky` says the attempts did not all agree."""
+    representative attempt (the first that failed, else the last), each stage's `facts["rounds"]`
+    holds the statistics over all attempts, and `flaky` says the attempts did not all agree."""
 
     target: Target
     stages: list[StageResult] = field(default_factory=list)

@@ -56,7 +56,7 @@ def test_attempts_that_disagree_make_a_flaky_failure_with_the_pattern():
     tcp = result.stages[1]
     assert tcp.status is Status.FAIL  # the representative attempt is the first failure
     assert tcp.diagnosis.summary.startswith("2 of 4 attempts failed (✓✗✓✗); the first failure:")
-    stats = tcp.facts["attempts"]
+    stats = tcp.facts["rounds"]
     assert (stats["passed"], stats["ran"], stats["of"]) == (2, 4, 4)
     assert stats["codes"] == {"tcp.timeout": 2}
     assert stats["latency_s"]["min"] == 0.01 and stats["latency_s"]["max"] == 1.0
@@ -65,7 +65,7 @@ def test_attempts_that_disagree_make_a_flaky_failure_with_the_pattern():
 def test_attempts_that_all_pass_are_ok_with_latency_statistics():
     result = combine([round_result(True, s) for s in (0.01, 0.02, 0.03)]).targets[0]
     assert (result.flaky, result.ok) == (False, True)
-    assert result.stages[1].facts["attempts"]["latency_s"]["median"] == 0.02
+    assert result.stages[1].facts["rounds"]["latency_s"]["median"] == 0.02
 
 
 def test_a_consistent_failure_is_not_flaky():
@@ -109,7 +109,7 @@ def test_a_server_failing_every_other_connection_is_reported_flaky(tmp_path):
     target = json.loads(report.read_text())["targets"][0]
     assert (target["flaky"], target["attempts"]) == (True, 4)
     banner = target["stages"][2]
-    assert banner["facts"]["attempts"]["passed"] == 2
+    assert banner["facts"]["rounds"]["passed"] == 2
     assert "(✓✗✓✗)" in banner["diagnosis"]["summary"]
     suite = next(iter(junitparser.JUnitXml.fromfile(str(junit))))
     failed = next(case for case in suite if case.name == "banner")
@@ -139,3 +139,13 @@ def test_attempts_stay_within_the_run_deadline():
         )
     assert status == 1
     assert time.monotonic() - started < 2 + 2
+
+
+def test_round_statistics_do_not_hide_the_tcp_stage_s_own_attempts():
+    rounds = [round_result(False, 1.0), round_result(True, 0.01)]
+    rounds[0].targets[0].stages[1].facts["attempts"] = [
+        {"address": "[::1]:22", "result": "timeout"}
+    ]
+    tcp = combine(rounds).targets[0].stages[1]
+    assert tcp.facts["attempts"] == [{"address": "[::1]:22", "result": "timeout"}]
+    assert tcp.facts["rounds"]["of"] == 2

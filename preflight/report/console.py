@@ -223,7 +223,7 @@ def _render_stage(
     pad = " " * _DETAIL_COLUMN
     if verdict and detail:
         lines.append(f"{pad}{verdict}")
-    statistics = result.facts.get("attempts")
+    statistics = result.facts.get("rounds")
     if isinstance(statistics, dict) and statistics.get("of", 1) > 1 and statistics.get("ran"):
         lines.append(f"{pad}{style(_attempts_line(statistics), _DIM)}")
     if status is Status.FAIL and diagnosis is not None:
