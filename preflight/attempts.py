@@ -5,9 +5,9 @@ whole set of targets N times, `interval` seconds apart, within the run's deadlin
 rounds into one `Report`: per target, the stages of a representative attempt (the first that
 failed, so the report shows the failure; else the last), each stage annotated in
 `facts["rounds"]` with how often it passed and its latency (min / median / p95 / max), and the
-target marked *flaky* when the
-attempts did not all end the same way. A flaky target fails, its summary saying the pattern
-(e.g. "2 of 5 attempts failed here: ✓✗✓✗✓"). `combine` is pure; `run_attempts` does the waiting.
+target marked *flaky* when the attempts did not all end the same way. A flaky target fails, its
+summary giving the pattern ("2 of 4 attempts failed (✓✗✓✗)"). `combine` is pure;
+`run_attempts` does the waiting.
 """
 
 from __future__ import annotations
