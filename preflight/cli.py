@@ -58,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="check the targets of checks.yaml (or TARGETs)")
     _add_config_option(check)
     check.add_argument(
+        "-F",
+        "--ssh-config",
+        metavar="FILE",
+        help="OpenSSH client config for TARGETs given here (default: ~/.ssh/config and "
+        "/etc/ssh/ssh_config, as ssh reads them; 'none' for none); with -F it also applies to "
+        "the targets of checks.yaml",
+    )
+    check.add_argument(
         "targets",
         nargs="*",
         metavar="TARGET",
@@ -218,12 +226,19 @@ def _select_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> lis
                 "no checks.yaml here and no TARGET given: pass -c FILE, set "
                 "PREFLIGHT_CONFIG, or name a host (preflight check HOST)"
             )
-        loaded = config.load_config(path, environ)
+        # -F applies OpenSSH client config to the file's targets too; without it, only those
+        # with `ssh_config:` get it, so CI runs do not depend on a runner's ~/.ssh/config.
+        loaded = config.load_config(path, environ, ssh_config=args.ssh_config)
     defaults = loaded.defaults if loaded else config.builtin_defaults(environ)
     by_name = {t.name: t for t in loaded.targets} if loaded else {}
     if args.targets:
+        # A TARGET typed here is what `ssh TARGET` would reach: OpenSSH client config applies.
+        ssh = config.open_ssh_config(args.ssh_config, environ)
+        defaults_set = loaded.defaults_set if loaded else frozenset()
         targets = [
-            by_name[spec] if spec in by_name else config.target_from_spec(spec, defaults)
+            by_name[spec]
+            if spec in by_name
+            else config.target_from_spec(spec, defaults, ssh, defaults_set=defaults_set)
             for spec in args.targets
         ]
     else:

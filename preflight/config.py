@@ -27,13 +27,15 @@ from dataclasses import dataclass, replace
 from typing import Any, Final, NamedTuple, NoReturn
 from urllib.parse import unquote
 
-from preflight import keytext
+from preflight import keytext, sshconfig
 from preflight.model import (
     ALL_STAGES,
     AuthConfig,
+    Hop,
     HostKeyConfig,
     HostKeyPolicyName,
     Secret,
+    SettingSource,
     Stage,
     Target,
     Timeouts,
@@ -66,7 +68,7 @@ DEFAULT_KNOWN_HOSTS: Final = "~/.ssh/known_hosts"
 _POLICIES: Final[tuple[HostKeyPolicyName, ...]] = ("strict", "warn", "off")
 
 # Schema: the scalar keys, and the nested mappings with their sub-keys (merged key by key).
-_SCALAR_KEYS: Final = ("port", "user", "stages", "deadline")
+_SCALAR_KEYS: Final = ("port", "user", "stages", "deadline", "jump", "ssh_config")
 _SECTIONS: Final[dict[str, tuple[str, ...]]] = {
     "timeouts": ("dns", "tcp", "banner", "auth", "sftp"),
     "auth": ("password", "key", "passphrase", "agent"),
@@ -82,6 +84,9 @@ _SECTION_EXAMPLES: Final = {
     "host_key": "{policy: strict}",
     "sftp": "{path: /upload}",
 }
+# A `jump:` mapping (one jump host); `auth` and `host_key` take the sub-keys of the sections.
+_HOP_KEYS: Final = ("host", "port", "user", "auth", "host_key")
+MAX_JUMP_HOPS: Final = sshconfig.MAX_JUMP_HOPS
 
 _REF_TOKEN = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
 _REF_BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
@@ -117,13 +122,21 @@ class Config:
     path: str
     targets: tuple[Target, ...]
     defaults: Target
+    # Flat keys (`port`, `auth.key`…) the file's `defaults:` sets, to say where a value came from.
+    defaults_set: frozenset[str] = frozenset()
 
 
 # --------------------------------------------------------------------------- public functions
 
 
-def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
-    """Read and check a config file; every problem is a `ConfigError`."""
+def load_config(
+    path: str | os.PathLike[str],
+    environ: Mapping[str, str] | None = None,
+    *,
+    ssh_config: str | None = None,
+) -> Config:
+    """Read and check a config file; every problem is a `ConfigError`. `ssh_config` is the
+    command line's `-F FILE` (or `none`): it then applies to every target of the file."""
     filename = os.fspath(path)
     try:
         with open(filename, "rb") as handle:
@@ -137,13 +150,19 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ConfigError(filename, 1, f"cannot read the config file: {reason}") from None
-    return parse_config(data, filename, environ)
+    return parse_config(data, filename, environ, ssh_config=ssh_config)
 
 
 def parse_config(
-    text: str | bytes, filename: str, environ: Mapping[str, str] | None = None
+    text: str | bytes,
+    filename: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    ssh_config: str | None = None,
 ) -> Config:
-    """Check config text (bytes must be UTF-8) as if read from `filename`."""
+    """Check config text (bytes must be UTF-8) as if read from `filename`. OpenSSH client
+    config applies to a target with `ssh_config: true` (or a path), or to every target when
+    `ssh_config` (`-F FILE`) is given; `ssh_config="none"` turns it off for all."""
     env = os.environ if environ is None else environ
     if isinstance(text, bytes):
         text = _decode(text, filename)
@@ -153,7 +172,7 @@ def parse_config(
             root = read_yaml(text)
         except YamlError as exc:
             raise ConfigError(filename, exc.line, exc.message) from None
-        return _Parser(filename, env).config(root)
+        return _Parser(filename, env, ssh_config).config(root)
 
 
 def builtin_defaults(environ: Mapping[str, str] | None = None) -> Target:
@@ -162,8 +181,35 @@ def builtin_defaults(environ: Mapping[str, str] | None = None) -> Target:
     return _build_target(_builtin_values(env), "defaults", "", None)
 
 
-def target_from_spec(spec: str, defaults: Target) -> Target:
+def open_ssh_config(
+    option: str | None, environ: Mapping[str, str] | None = None
+) -> sshconfig.SshConfig | None:
+    """The OpenSSH client configuration `ssh` would read: `option` is `-F FILE` (which must
+    exist), `none` for no configuration at all, or None for ~/.ssh/config then
+    /etc/ssh/ssh_config (either may be missing)."""
+    env = os.environ if environ is None else environ
+    if option is not None and option.strip().lower() == "none":
+        return None
+    if option is None:
+        files = sshconfig.SshConfig.default_files()
+    else:
+        files = (sshconfig.ConfigFile(_expand_user(option, env), user=True, required=True),)
+    home = env.get("HOME") or os.path.expanduser("~")
+    return sshconfig.SshConfig(files, home=home, local_user=_default_user(env) or "", environ=env)
+
+
+def target_from_spec(
+    spec: str,
+    defaults: Target,
+    ssh_config: sshconfig.SshConfig | None = None,
+    *,
+    defaults_set: frozenset[str] = frozenset(),
+) -> Target:
     """A command-line TARGET with `defaults` for everything it does not say.
+
+    With `ssh_config`, what OpenSSH client config says for the host applies too: the TARGET's
+    own user and port win over it, and it wins over `defaults` (`defaults_set` names the keys
+    the file's `defaults:` set, so the report can say where each value came from).
 
     Accepted: `host`, `host:port`, `user@host`, `user@host:port`, `[2001:db8::1]:2222`, a bare
     IPv6 address, `ssh://user@host:port` and `sftp://user@host:port/path` (sets the SFTP path;
@@ -222,7 +268,7 @@ def target_from_spec(spec: str, defaults: Target) -> Target:
         if not _DIGITS.fullmatch(port_text) or not 1 <= int(port_text) <= 65535:
             fail(f"port must be a number 1..65535, got '{port_text}'")
         port = int(port_text)
-    return replace(
+    target = replace(
         defaults,
         name=spec,
         host=host,
@@ -230,6 +276,18 @@ def target_from_spec(spec: str, defaults: Target) -> Target:
         user=user,
         sftp_path=sftp_path,
         origin=COMMAND_LINE,
+    )
+    if ssh_config is None:
+        return target
+    explicit = {"user"} if at else set()
+    if port_text is not None:
+        explicit.add("port")
+    return _apply_ssh_config(
+        target,
+        ssh_config,
+        explicit=frozenset(explicit),
+        explicit_origin=COMMAND_LINE,
+        base_source=_base_source(defaults, defaults_set),
     )
 
 
@@ -404,6 +462,8 @@ def _builtin_values(environ: Mapping[str, str]) -> dict[str, Any]:
         "host_key.fingerprints": (),
         "host_key.policy": "strict",
         "sftp.path": ".",
+        "jump": (),
+        "ssh_config": False,
     }
 
 
@@ -470,6 +530,13 @@ def _build_target(
     host_key = cache.get(host_key_key)
     if host_key is None:
         host_key = cache[host_key_key] = HostKeyConfig(*host_key_key[1:])
+    jump: tuple[Hop, ...] = ()
+    if values["jump"]:
+        password, key, passphrase = creds
+        inherited = _without_password(auth, key.unset + passphrase.unset)
+        jump = tuple(
+            _build_hop(spec, values["user"], inherited, host_key) for spec in values["jump"]
+        )
     return Target(
         name=name,
         host=host,
@@ -482,6 +549,327 @@ def _build_target(
         host_key=host_key,
         sftp_path=values["sftp.path"],
         origin=origin,
+        jump=jump,
+    )
+
+
+# --------------------------------------------------------------------------- jump hosts, ssh_config
+
+
+class _HopSpec(NamedTuple):
+    """A `jump:` entry as written; it becomes a `Hop` once the target's values are known.
+    `auth`/`host_key` hold the mapping's flat keys (`auth.key`…), None when not given."""
+
+    host: str
+    port: int | None
+    user: str | None
+    auth: dict[str, Any] | None
+    host_key: dict[str, Any] | None
+    origin: str
+
+
+def _without_password(auth: AuthConfig, unset: tuple[str, ...]) -> AuthConfig:
+    """The target's credentials a jump host inherits: its key and agent, never its password
+    (a password is meant for the server it was issued for; give a jump host its own)."""
+    return AuthConfig(
+        key=auth.key,
+        passphrase=auth.passphrase,
+        agent=auth.agent,
+        unset=unset,
+        key_source=auth.key_source,
+    )
+
+
+def _build_hop(
+    spec: _HopSpec, user: str | None, inherited: AuthConfig, host_key: HostKeyConfig
+) -> Hop:
+    if spec.auth is None:
+        auth = inherited
+    else:
+        creds = [
+            spec.auth.get(f"auth.{name}", _Cred()) for name in ("password", "key", "passphrase")
+        ]
+        creds = [cred if isinstance(cred, _Cred) else _Cred() for cred in creds]
+        password, key, passphrase = creds
+        agent = spec.auth.get("auth.agent", False)
+        auth = AuthConfig(
+            password=password.secret,
+            key=key.secret,
+            passphrase=passphrase.secret,
+            agent=agent if isinstance(agent, bool) else False,
+            unset=tuple(dict.fromkeys(var for cred in creds for var in cred.unset)),
+            key_source=key.source if key.secret is not None else None,
+        )
+    given = spec.host_key or {}
+
+    def pick(key: str, default: Any) -> Any:
+        value = given.get(key, default)
+        return default if value is CLEAR else value
+
+    return Hop(
+        host=spec.host,
+        port=spec.port or 22,
+        user=spec.user or user,
+        auth=auth,
+        host_key=HostKeyConfig(
+            known_hosts=pick("host_key.known_hosts", host_key.known_hosts),
+            fingerprints=pick("host_key.fingerprints", ()),
+            policy=pick("host_key.policy", host_key.policy),
+        ),
+        origin=spec.origin,
+    )
+
+
+# ssh_config's StrictHostKeyChecking → host_key.policy: `accept-new` accepts an unknown key
+# and refuses a changed one (preflight's warn); `no`/`off` accept both (off); `ask` cannot ask.
+_STRICTNESS: Final[dict[str, HostKeyPolicyName]] = {
+    "yes": "strict",
+    "ask": "strict",
+    "accept-new": "warn",
+    "no": "off",
+}
+
+# Flat config keys → the names of the settings that OpenSSH client config can also set.
+_SSH_SETTINGS: Final = {
+    "port": "port",
+    "user": "user",
+    "auth.key": "key",
+    "host_key.known_hosts": "known_hosts",
+    "host_key.policy": "policy",
+    "timeouts.tcp": "timeouts.tcp",
+    "jump": "jump",
+}
+
+
+def _base_source(defaults: Target, defaults_set: frozenset[str]) -> Callable[[str], str]:
+    """Where a setting not given for the target itself came from: the file's `defaults:`,
+    the environment (the credential variables), or preflight's built-in default."""
+
+    def source(key: str) -> str:
+        if key in defaults_set and defaults.origin:
+            return f"defaults ({defaults.origin})"
+        if key == "auth.key" and (defaults.auth.key_source or "").startswith("variable"):
+            return "environment"
+        return "built-in default"
+
+    return source
+
+
+def _first_existing(paths: tuple[str, ...]) -> str | None:
+    return next((path for path in paths if os.path.exists(path)), paths[0] if paths else None)
+
+
+def _with_identity(
+    auth: AuthConfig, found: sshconfig.HostConfig, ssh: sshconfig.SshConfig
+) -> tuple[AuthConfig, str | None]:
+    """The key `ssh` would offer first: the first IdentityFile that exists (or the first one
+    named, so that a missing file is reported), else — when nothing else is configured — the
+    first of ssh's default identity files that exists. Returns the origin, None if unchanged."""
+    if found.identity_files:
+        paths = tuple(setting.value for setting in found.identity_files)
+        chosen = _first_existing(paths)
+        origin = next(s.origin for s in found.identity_files if s.value == chosen)
+    elif not auth.has_credentials:
+        defaults = tuple(ssh.expand_home(path) for path in sshconfig.DEFAULT_IDENTITY_FILES)
+        chosen = next((path for path in defaults if os.path.exists(path)), None)
+        origin = "ssh's default identity files"
+        if chosen is None:
+            return auth, None
+    else:
+        return auth, None
+    assert chosen is not None
+    # The full path: messages and reproduce commands must work in any shell, as written.
+    key_source = f"file {chosen}"
+    return replace(auth, key=Secret(chosen), key_source=key_source), origin
+
+
+def _host_key_from_ssh(
+    host_key: HostKeyConfig, found: sshconfig.HostConfig, ssh: sshconfig.SshConfig
+) -> tuple[HostKeyConfig, str | None, str | None]:
+    known_origin = policy_origin = None
+    if found.known_hosts_files is not None:
+        files = found.known_hosts_files.value
+        host_key = replace(host_key, known_hosts=_first_existing(files))
+        known_origin = found.known_hosts_files.origin
+    if found.strict_host_key_checking is not None:
+        policy = _STRICTNESS[found.strict_host_key_checking.value]
+        host_key = replace(host_key, policy=policy)
+        policy_origin = found.strict_host_key_checking.origin
+    return host_key, known_origin, policy_origin
+
+
+def _hop_from_ssh(
+    jump: sshconfig.JumpHost,
+    ssh: sshconfig.SshConfig,
+    inherited: AuthConfig,
+    host_key: HostKeyConfig,
+) -> Hop:
+    """A ProxyJump host as `ssh -J` reaches it: its own HostName, Port, User, IdentityFile,
+    UserKnownHostsFile and StrictHostKeyChecking; the user defaults to the local one."""
+    found = jump.config
+    auth, _ = _with_identity(inherited, found, ssh)
+    hop_host_key, _, _ = _host_key_from_ssh(replace(host_key, fingerprints=()), found, ssh)
+    return Hop(
+        host=found.hostname.value if found.hostname else jump.spec.host,
+        port=jump.spec.port or (found.port.value if found.port else 22),
+        user=jump.spec.user or (found.user.value if found.user else ssh.local_user or None),
+        auth=auth,
+        host_key=hop_host_key,
+        origin=jump.origin,
+    )
+
+
+def _route(hops: tuple[Hop, ...]) -> str:
+    return " → ".join(f"{hop.user}@{hop.endpoint}" if hop.user else hop.endpoint for hop in hops)
+
+
+def _apply_ssh_config(
+    target: Target,
+    ssh: sshconfig.SshConfig,
+    *,
+    explicit: frozenset[str],
+    explicit_origin: str,
+    base_source: Callable[[str], str],
+) -> Target:
+    """`target` with what OpenSSH client config says for its host, in the order of precedence
+    given for the target itself (`explicit`, flat keys) > ssh_config > defaults, and — when the
+    ssh config had anything to say about this host — the source of every setting recorded in
+    `Target.sources`."""
+    try:
+        found = ssh.lookup(
+            target.host,
+            user=target.user if "user" in explicit else None,
+            port=target.port if "port" in explicit else None,
+            default_user=target.user,
+            default_port=target.port,
+        )
+        chain = () if "jump" in explicit else ssh.jump_chain(found)
+    except sshconfig.SshConfigError as exc:
+        raise ConfigError(exc.file, exc.line, exc.message) from None
+    sources: list[SettingSource] = []
+
+    def pick(key: str, current: Any, setting: sshconfig.Setting[Any] | None) -> tuple[Any, str]:
+        if key in explicit:
+            return current, explicit_origin
+        if setting is not None:
+            return setting.value, setting.origin
+        return current, base_source(key)
+
+    host = found.hostname.value if found.hostname else target.host
+    sources.append(
+        SettingSource(
+            "hostname", host, found.hostname.origin if found.hostname else explicit_origin
+        )
+    )
+    port, origin = pick("port", target.port, found.port)
+    sources.append(SettingSource("port", str(port), origin))
+    user, origin = pick("user", target.user, found.user)
+    sources.append(SettingSource("user", user or "(none)", origin))
+
+    auth = target.auth
+    key_origin = explicit_origin
+    if "auth.key" not in explicit:
+        auth, identity_origin = _with_identity(target.auth, found, ssh)
+        key_origin = identity_origin or base_source("auth.key")
+    if auth.key:
+        shown = auth.key_source or "(configured)"
+        if shown.startswith("file "):
+            shown = "file " + ssh.display(shown.removeprefix("file "))
+        sources.append(SettingSource("key", shown, key_origin))
+
+    host_key = target.host_key
+    known_origin = policy_origin = None
+    if not {"host_key.known_hosts", "host_key.policy"} <= explicit:
+        updated, known_origin, policy_origin = _host_key_from_ssh(host_key, found, ssh)
+        if "host_key.known_hosts" not in explicit:
+            host_key = replace(host_key, known_hosts=updated.known_hosts)
+        else:
+            known_origin = None
+        if "host_key.policy" not in explicit:
+            host_key = replace(host_key, policy=updated.policy)
+        else:
+            policy_origin = None
+    known_hosts = host_key.known_hosts
+    shown_known = ssh.display(known_hosts) if known_hosts and "\n" not in known_hosts else None
+    sources.append(
+        SettingSource(
+            "known_hosts",
+            shown_known or ("(content)" if known_hosts else "none"),
+            known_origin
+            or (explicit_origin if "host_key.known_hosts" in explicit else None)
+            or base_source("host_key.known_hosts"),
+        )
+    )
+    sources.append(
+        SettingSource(
+            "host key policy",
+            host_key.policy,
+            policy_origin
+            or (explicit_origin if "host_key.policy" in explicit else None)
+            or base_source("host_key.policy"),
+        )
+    )
+
+    timeouts = target.timeouts
+    seconds, origin = pick(
+        "timeouts.tcp",
+        timeouts.tcp,
+        found.connect_timeout,
+    )
+    timeouts = replace(timeouts, tcp=float(seconds))
+    sources.append(SettingSource("tcp timeout", f"{float(seconds):g}s", origin))
+
+    notes = list(found.notes)
+    jump = target.jump
+    if "jump" in explicit:
+        jump_origin = explicit_origin
+    elif found.proxy_jump is not None:
+        unset = tuple(v for v in target.auth.unset if v != ENV_PASSWORD)
+        inherited = _without_password(target.auth, unset)
+        jump = tuple(_hop_from_ssh(hop, ssh, inherited, target.host_key) for hop in chain)
+        jump_origin = found.proxy_jump.origin
+        for hop in chain:
+            notes.extend(note for note in hop.config.notes if note not in notes)
+    else:
+        jump_origin = base_source("jump")
+    if jump or found.proxy_jump is not None:
+        sources.append(SettingSource("jump", _route(jump) or "none", jump_origin))
+    if found.proxy_command is not None and "jump" not in explicit:
+        notes.append(
+            f"{found.proxy_command.origin}: ProxyCommand is not supported by preflight (it would "
+            "run a command); the host is checked without it, which may not be the way ssh "
+            "reaches it. Use ProxyJump, or checks.yaml `jump:`, for a jump host"
+        )
+    said_something = (
+        any(
+            setting is not None
+            for setting in (
+                found.hostname,
+                found.port,
+                found.user,
+                found.known_hosts_files,
+                found.proxy_jump,
+                found.proxy_command,
+                found.connect_timeout,
+                found.strict_host_key_checking,
+            )
+        )
+        or bool(found.identity_files)
+        or auth is not target.auth
+        or bool(notes)
+    )
+    return replace(
+        target,
+        host=host,
+        port=port,
+        user=user,
+        auth=auth,
+        host_key=host_key,
+        timeouts=timeouts,
+        jump=jump,
+        # Only worth a line in the report when the ssh config had something to say here.
+        sources=tuple(sources) if said_something else (),
+        config_notes=tuple(notes),
     )
 
 
@@ -503,10 +891,17 @@ _NULL_VALUES: Final[dict[str, Any]] = {
 class _Parser:
     """Walks the YAML tree of one file; `fail` raises ConfigError at a line of that file."""
 
-    def __init__(self, filename: str, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self, filename: str, environ: Mapping[str, str], ssh_option: str | None = None
+    ) -> None:
         self.filename = filename
         self.environ = environ
         self.shared: dict[tuple[Any, ...], Any] = {}
+        # The command line's -F FILE / none: applies to every target, whatever the file says.
+        self.ssh_option = ssh_option
+        self.ssh_configs: dict[str | None, sshconfig.SshConfig | None] = {}
+        self.defaults_set: frozenset[str] = frozenset()
+        self.defaults_target: Target | None = None
 
     def fail(self, line: int, message: str) -> NoReturn:
         raise ConfigError(self.filename, line, message)
@@ -539,10 +934,15 @@ class _Parser:
             if not (isinstance(node, YScalar) and node.value is None):
                 if not isinstance(node, YMap):
                     self.fail(line, f"defaults: expected a mapping, got {_got(node)}")
-                _merge(values, self.layer(node, "defaults", _DEFAULTS_KEYS), builtin)
+                layer = self.layer(node, "defaults", _DEFAULTS_KEYS)
+                self.defaults_set = frozenset(layer)
+                _merge(values, layer, builtin)
         defaults = _build_target(values, "defaults", "", defaults_origin)
+        self.defaults_target = defaults
         targets = self.targets(*entries["targets"], values, builtin)
-        return Config(path=self.filename, targets=targets, defaults=defaults)
+        return Config(
+            path=self.filename, targets=targets, defaults=defaults, defaults_set=self.defaults_set
+        )
 
     def version(self, line: int, node: YNode) -> None:
         value = node.value if isinstance(node, YScalar) else None
@@ -624,7 +1024,32 @@ class _Parser:
             name_node = name_entry[1]
             if not (isinstance(name_node, YScalar) and name_node.value is None):
                 name = self.string(name_node, name_entry[0], f"{path}.name").value
-        return _build_target(values, name, host, f"{self.filename}:{node.line}", self.shared)
+        origin = f"{self.filename}:{node.line}"
+        target = _build_target(values, name, host, origin, self.shared)
+        ssh = self.ssh_config_for(values["ssh_config"])
+        if ssh is None:
+            return target
+        assert self.defaults_target is not None
+        return _apply_ssh_config(
+            target,
+            ssh,
+            explicit=frozenset(key for key in layer if key in _SSH_SETTINGS),
+            explicit_origin=origin,
+            base_source=_base_source(self.defaults_target, self.defaults_set),
+        )
+
+    def ssh_config_for(self, setting: bool | str) -> sshconfig.SshConfig | None:
+        """The OpenSSH client config for a target whose `ssh_config` is `setting` (False, True
+        for the usual files, or a path), unless the command line said which (-F)."""
+        if self.ssh_option is not None:
+            option: str | None = self.ssh_option
+        elif setting is False:
+            return None
+        else:
+            option = None if setting is True else str(setting)
+        if option not in self.ssh_configs:
+            self.ssh_configs[option] = open_ssh_config(option, self.environ)
+        return self.ssh_configs[option]
 
     def layer(self, node: YMap, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         """Parse the merge-able keys of a `defaults:` or target mapping into flat keys."""
@@ -885,6 +1310,110 @@ class _Parser:
     def sftp_path(self, node: YNode, line: int, path: str) -> str:
         return self.string(node, line, path, "a remote directory path").value
 
+    def ssh_config(self, node: YNode, line: int, path: str) -> bool | str:
+        """`true` (~/.ssh/config and /etc/ssh/ssh_config, as ssh reads them), `false`, or the
+        path of an ssh config file (relative to this file's directory)."""
+        if isinstance(node, YScalar) and isinstance(node.value, bool):
+            return node.value
+        text = self.string(node, line, path, "true, false or the path of an ssh config file")
+        word = text.value.strip().lower()
+        if word in ("true", "yes", "on"):
+            return True
+        if word in ("false", "no", "off"):
+            return False
+        if word == "none":
+            return False
+        file = _expand_user(text.value, self.environ)
+        if not os.path.isabs(file):
+            file = os.path.join(os.path.dirname(os.path.abspath(self.filename)), file)
+        return file
+
+    def jump(self, node: YNode, line: int, path: str) -> tuple[_HopSpec, ...]:
+        """`jump:` — one jump host (`user@bastion:22`, or a mapping with `host`, `port`, `user`,
+        `auth`, `host_key`), or a list of them crossed in order (a chain)."""
+        if isinstance(node, YSeq):
+            items = [(item, item.line, f"{path}[{n}]") for n, item in enumerate(node.items)]
+        else:
+            items = [(node, line, path)]
+        if len(items) > MAX_JUMP_HOPS:
+            self.fail(line, f"{path}: more than {MAX_JUMP_HOPS} jump hosts")
+        return tuple(self.hop(item, item_line, item_path) for item, item_line, item_path in items)
+
+    def hop(self, node: YNode, line: int, path: str) -> _HopSpec:
+        if isinstance(node, YMap):
+            self.check_keys(node, _HOP_KEYS, path)
+            if "host" not in node.entries:
+                self.fail(node.line, f"{path}: missing 'host' (the jump host's name or address)")
+            host = self.host(node.entries["host"][1], node.entries["host"][0], f"{path}.host")
+            port = user = None
+            if "port" in node.entries:
+                port_line, port_node = node.entries["port"]
+                port = self.port(port_node, port_line, f"{path}.port")
+            if "user" in node.entries:
+                user_line, user_node = node.entries["user"]
+                user = self.user(user_node, user_line, f"{path}.user")
+            return _HopSpec(
+                host,
+                port,
+                user,
+                self.hop_section(node, "auth", path),
+                self.hop_section(node, "host_key", path),
+                f"{self.filename}:{node.line}",
+            )
+        if not (isinstance(node, YScalar) and isinstance(node.value, str)):
+            self.fail(
+                line,
+                f"{path}: expected a jump host like 'user@bastion:22', a mapping with 'host', or "
+                f"a list of them, got {_got(node)}",
+            )
+        text = self.string(node, line, path, "a jump host like 'user@bastion:22'")
+        value = text.value.strip()
+        scheme = _SCHEME.match(value)
+        if ":" in value[scheme.end() if scheme else 0 :].rpartition("@")[0]:
+            # Not repeated: the part before '@' holds a password.
+            self.fail(
+                line,
+                f"{path}: a password in a jump host would be committed with this file; give the "
+                f"jump host an auth mapping with password: ${{{ENV_PASSWORD}}} or a key instead",
+            )
+        spec = sshconfig.parse_jump_spec(value)
+        if spec is None:
+            self.fail(
+                line,
+                f"{path}: {text.shown()} is not a jump host (expected [user@]host[:port] or "
+                "ssh://user@host:port)",
+            )
+        problem = _host_problem(spec.host)
+        if problem:
+            self.fail(line, f"{path}: jump host '{_short(spec.host)}' {problem}")
+        return _HopSpec(spec.host, spec.port, spec.user, None, None, f"{self.filename}:{line}")
+
+    def hop_section(self, node: YMap, key: str, path: str) -> dict[str, Any] | None:
+        """A jump host's `auth` or `host_key` mapping as flat keys; None when not given (the
+        jump host then inherits the target's key and agent, or known_hosts and policy)."""
+        entry = node.entries.get(key)
+        if entry is None:
+            return None
+        line, value = entry
+        section_path = f"{path}.{key}"
+        if isinstance(value, YScalar) and value.value is None:
+            return {}
+        if not isinstance(value, YMap):
+            self.fail(
+                line,
+                f"{section_path}: expected a mapping like {_SECTION_EXAMPLES[key]}, "
+                f"got {_got(value)}",
+            )
+        self.check_keys(value, _SECTIONS[key], section_path)
+        result: dict[str, Any] = {}
+        for sub, (sub_line, sub_value) in value.entries.items():
+            flat = f"{key}.{sub}"
+            if isinstance(sub_value, YScalar) and sub_value.value is None:
+                result[flat] = _NULL_VALUES.get(flat, CLEAR)
+            else:
+                result[flat] = _FIELDS[flat](self, sub_value, sub_line, f"{path}.{flat}")
+        return result
+
 
 _FIELDS: Final[dict[str, _FieldParser]] = {
     "port": _Parser.port,
@@ -900,4 +1429,6 @@ _FIELDS: Final[dict[str, _FieldParser]] = {
     "host_key.fingerprints": _Parser.fingerprints,
     "host_key.policy": _Parser.policy,
     "sftp.path": _Parser.sftp_path,
+    "jump": _Parser.jump,
+    "ssh_config": _Parser.ssh_config,
 }

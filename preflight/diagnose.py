@@ -6,7 +6,10 @@ that was running, the phase inside it, what the stage had already learned (`fact
 was the stage timeout or the deadline that ran out. Stages raise `preflight.errors` exceptions for
 what they recognise and let socket, resolver and paramiko exceptions through untouched; nothing
 else in preflight maps exceptions to codes. paramiko is only consulted if it is already imported,
-so a dns/tcp-only run never loads it.
+so a dns/tcp-only run never loads it. Behind jump hosts the summary names the hop: a jump host's
+own failure starts "jump host bastion:22: …", a failure seen through one "via bastion:22: …", and
+a `direct-tcpip` channel the jump host could not open maps to the tcp (or dns) code its reason
+says, as closely as the SSH reason code and the server's description allow.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class Context:
     address: str | None = None  # the peer, once connected
     facts: dict[str, Any] = field(default_factory=dict)
     deadline_source: str = "the target's deadline"
+    hop_label: str = ""  # a jump host's own stage: its endpoint ("bastion:22")
+    via: str = ""  # the jump hosts this connection goes through ("b1:22 → b2:22")
 
     @property
     def endpoint(self) -> str:
@@ -45,10 +50,29 @@ def diagnose(exc: BaseException, ctx: Context) -> Diagnosis:
     if isinstance(exc, errors.StageTimeout) and exc.by_deadline:
         return deadline_exceeded(ctx, exc.phase)
     translate = _BY_STAGE[ctx.stage]
-    return translate(exc, ctx)
+    return _locate(translate(exc, ctx), ctx)
+
+
+def _locate(diagnosis: Diagnosis, ctx: Context) -> Diagnosis:
+    """Name the hop: "jump host B …" for a jump host's own stage, "via B: …" behind one."""
+    summary = diagnosis.summary
+    if ctx.hop_label and not ctx.via and summary.startswith(ctx.hop_label + " "):
+        summary = f"jump host {summary}"  # "jump host bastion:22 rejected ops with publickey"
+    elif ctx.hop_label:
+        where = f"jump host {ctx.hop_label}" + (f" (via {ctx.via})" if ctx.via else "")
+        summary = f"{where}: {summary}"
+    elif ctx.via:
+        summary = f"via {ctx.via}: {summary}"
+    else:
+        return diagnosis
+    return Diagnosis(diagnosis.code, summary, diagnosis.hint)
 
 
 def deadline_exceeded(ctx: Context, phase: str = "") -> Diagnosis:
+    return _locate(_deadline_exceeded(ctx, phase), ctx)
+
+
+def _deadline_exceeded(ctx: Context, phase: str = "") -> Diagnosis:
     waiting = f" waiting for {phase}" if phase else ""
     return Diagnosis(
         "deadline.exceeded",
@@ -127,6 +151,9 @@ def _attempts_text(ctx: Context) -> str:
 
 
 def _tcp(exc: BaseException, ctx: Context) -> Diagnosis:
+    forward = ctx.facts.get("forward")
+    if forward:
+        return _tcp_through_jump_host(exc, ctx, forward)
     attempts = ctx.facts.get("attempts") or []
     last = attempts[-1]["address"] if attempts else f"{ctx.host}:{ctx.port}"
     tried = _attempts_text(ctx)
@@ -157,6 +184,102 @@ def _tcp(exc: BaseException, ctx: Context) -> Diagnosis:
             "tcp.error",
             f"connecting to {last} failed: {exc.strerror or exc}{tried}",
             "Check the address and the runner's network configuration.",
+        )
+    return _unexpected(exc, ctx, "tcp.error")
+
+
+# SSH_MSG_CHANNEL_OPEN_FAILURE reason codes (RFC 4254 §5.1).
+_ADMINISTRATIVELY_PROHIBITED = 1
+_CONNECT_FAILED = 2
+
+# What a jump host's sshd says when its connection attempt failed (strerror / gai_strerror
+# text, as OpenSSH sends it), in order: the first that matches decides the code.
+_OPEN_FAILURE_WORDS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("refused",), "tcp.refused"),
+    (("timed out",), "tcp.timeout"),
+    (("no route", "unreachable", "network is down", "host is down"), "tcp.unreachable"),
+    (("permission denied",), "tcp.unreachable"),
+    (("name or service not known", "not known", "nodename nor servname"), "dns.nxdomain"),
+    (("no address associated",), "dns.no_address"),
+    (("temporary failure in name resolution",), "dns.timeout"),
+)
+
+
+def _tcp_through_jump_host(exc: BaseException, ctx: Context, forward: dict[str, Any]) -> Diagnosis:
+    """The tcp stage behind a jump host: its `direct-tcpip` channel could not be opened."""
+    to = forward.get("to") or f"{ctx.host}:{ctx.port}"
+    on_jump_host = "`nc -vz -w 3 HOST PORT` run on the jump host"
+    if isinstance(exc, errors.StageTimeout):
+        return Diagnosis(
+            "tcp.timeout",
+            f"no answer from {to} in {exc.waited:.1f}s: the jump host's connection attempt "
+            "was not answered (the SYN is dropped beyond the jump host)",
+            "A firewall between the jump host and the target drops the packets, or the target "
+            f"is down behind a filter; compare with {on_jump_host}. A jump host that is itself "
+            "overloaded can also be slow to answer channel requests.",
+        )
+    if _is_paramiko(exc, "ChannelException"):
+        code = getattr(exc, "code", 0)
+        reason = str((forward.get("refused") or {}).get("reason") or "").strip()
+        said = f" ({reason})" if reason else ""
+        if code == _ADMINISTRATIVELY_PROHIBITED:
+            return Diagnosis(
+                "tcp.unreachable",
+                f"the jump host refused to open a connection to {to}: administratively "
+                f"prohibited{said}",
+                "The jump host's sshd does not allow TCP forwarding for this user "
+                "(AllowTcpForwarding no, DisableForwarding, PermitOpen, or a restrict / "
+                "permitopen option in authorized_keys). Ask its owners to allow forwarding "
+                f"to {to}.",
+            )
+        if code == _CONNECT_FAILED and reason:
+            lowered = reason.lower()
+            found = next(
+                (c for words, c in _OPEN_FAILURE_WORDS if any(w in lowered for w in words)), None
+            )
+            if found == "tcp.refused":
+                return Diagnosis(
+                    "tcp.refused",
+                    f"{to} refused the jump host's connection (TCP reset: {reason})",
+                    "The target is up but nothing listens on this port, or a firewall rejects "
+                    "the jump host: check the port number and that the SSH service is running "
+                    f"there; compare with {on_jump_host}.",
+                )
+            if found == "tcp.timeout":
+                return Diagnosis(
+                    "tcp.timeout",
+                    f"the jump host got no answer from {to} ({reason})",
+                    "A firewall between the jump host and the target drops the packets, or the "
+                    f"target is down behind a filter; compare with {on_jump_host}.",
+                )
+            if found == "tcp.unreachable":
+                return Diagnosis(
+                    "tcp.unreachable",
+                    f"{to} is unreachable from the jump host: {reason}",
+                    "The jump host has no route to the target (or a firewall rejects with "
+                    "ICMP): check the address and the jump host's network.",
+                )
+            if found is not None:  # the jump host could not resolve the name
+                return Diagnosis(
+                    found,
+                    f"the jump host could not resolve {ctx.host}: {reason}",
+                    "The name is resolved by the jump host, not by this runner: check the name "
+                    "and the jump host's resolver (internal names may need the full domain).",
+                )
+        kind = getattr(exc, "text", "") or "unknown reason code"
+        return Diagnosis(
+            "tcp.error",
+            f"the jump host could not open a connection to {to}: "
+            f"{reason or 'it gave no reason'} (channel open failure {code}: {kind})",
+            "Check the jump host's sshd log for this request (the connection attempt, "
+            "MaxSessions, resource limits).",
+        )
+    if isinstance(exc, (EOFError, OSError)) or _is_paramiko(exc, "SSHException"):
+        return Diagnosis(
+            "tcp.error",
+            f"the jump host's SSH connection ended while opening a channel to {to} "
+            f"({_describe(exc)})",
+            "The jump host closed the session: check its sshd log (idle or session limits).",
         )
     return _unexpected(exc, ctx, "tcp.error")
 

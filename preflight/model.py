@@ -105,6 +105,40 @@ class HostKeyConfig:
     policy: HostKeyPolicyName = "strict"
 
 
+def endpoint(host: str, port: int) -> str:
+    """`host:port`, with an IPv6 address in brackets: how hosts are named in messages."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass(frozen=True)
+class Hop:
+    """A jump host on the way to a target (OpenSSH `ProxyJump`, checks.yaml `jump:`): preflight
+    logs in to it and opens a `direct-tcpip` channel through it to the next hop or the target."""
+
+    host: str
+    port: int = 22
+    user: str | None = None
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    host_key: HostKeyConfig = field(default_factory=HostKeyConfig)
+    origin: str | None = None  # where it was configured: "checks.yaml:14", "~/.ssh/config:3"
+
+    @property
+    def endpoint(self) -> str:
+        return endpoint(self.host, self.port)
+
+
+@dataclass(frozen=True)
+class SettingSource:
+    """Where one of a target's settings came from: "port 2222 from ~/.ssh/config:14"."""
+
+    setting: str  # "hostname", "port", "user", "identity file", "jump"…
+    value: str  # never a secret: a key is named by its path or variable
+    source: str  # "~/.ssh/config:14", "command line", "checks.yaml:3", "built-in default"
+
+    def __str__(self) -> str:
+        return f"{self.setting} {self.value} from {self.source}"
+
+
 @dataclass(frozen=True)
 class Target:
     """One host to check, with every default already merged in."""
@@ -120,6 +154,12 @@ class Target:
     host_key: HostKeyConfig = field(default_factory=HostKeyConfig)
     sftp_path: str = "."
     origin: str | None = None  # "checks.yaml:12" where it was defined, for messages
+    # Jump hosts in the order they are crossed; the last one opens the channel to this target.
+    jump: tuple[Hop, ...] = ()
+    # Where the settings came from, when OpenSSH client config was applied (else empty).
+    sources: tuple[SettingSource, ...] = ()
+    # Parts of the OpenSSH client config that were not applied, and why.
+    config_notes: tuple[str, ...] = ()
 
     @property
     def needs_ssh(self) -> bool:
@@ -148,6 +188,13 @@ class StageResult:
     diagnosis: Diagnosis | None = None
     facts: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # 0 for the target itself, N for the target's Nth jump host (`Target.jump[N - 1]`).
+    hop: int = 0
+
+    @property
+    def name(self) -> str:
+        """Unique within a target: `tcp` for the target, `jump1.tcp` for its first jump host."""
+        return f"jump{self.hop}.{self.stage.value}" if self.hop else self.stage.value
 
 
 @dataclass

@@ -24,7 +24,7 @@ from preflight import diagnose, reproduce
 from preflight.deadline import Budget
 from preflight.errors import StageTimeout
 from preflight.model import SSH_STAGES, Report, Stage, StageResult, Status, Target, TargetResult
-from preflight.stages import Connection, Passed, Probe
+from preflight.stages import Connection, Passed, Probe, jump
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,19 @@ class _Run:
 
 
 async def _run_stage(
-    stage: Stage, conn: Connection, deadline: float, deadline_source: str
+    stage: Stage,
+    conn: Connection,
+    deadline: float,
+    deadline_source: str,
+    *,
+    probe: Probe | None = None,
+    hop: int = 0,
+    hop_label: str = "",
+    via: str = "",
 ) -> StageResult:
+    """Run one stage under its budget. `probe` replaces the stage's usual probe (a jump host's
+    channel); `hop`, `hop_label` and `via` say which jump host the row belongs to or goes
+    through, for the result and the diagnosis."""
     target = conn.target
     budget = Budget.start(target.timeouts.for_stage(stage), deadline)
     conn.facts = {}
@@ -88,6 +99,8 @@ async def _run_stage(
             address=str(conn.peer) if conn.peer else None,
             facts=conn.facts,
             deadline_source=deadline_source,
+            hop_label=hop_label,
+            via=via,
         )
 
     def failed(exc: BaseException) -> StageResult:
@@ -95,12 +108,18 @@ async def _run_stage(
         if conn.phase:
             conn.facts.setdefault("phase", conn.phase)
         return StageResult(
-            stage, Status.FAIL, budget.elapsed(), diagnosis.summary, diagnosis, dict(conn.facts)
+            stage,
+            Status.FAIL,
+            budget.elapsed(),
+            diagnosis.summary,
+            diagnosis,
+            dict(conn.facts),
+            hop=hop,
         )
 
     if budget.expired():
         return failed(StageTimeout("a chance to start", 0.0, by_deadline=True))
-    probe = _probe_for(stage)
+    probe = probe or _probe_for(stage)
     backstop = asyncio.timeout(max(0.0, deadline - time.monotonic()) + BACKSTOP_GRACE)
     try:
         async with backstop:
@@ -129,6 +148,7 @@ async def _run_stage(
         None,
         dict(conn.facts),
         list(passed.warnings),
+        hop=hop,
     )
 
 
@@ -145,15 +165,22 @@ async def _check_target(
         if run.deadline < own_deadline
         else f"the target's deadline ({target.deadline:g}s)"
     )
-    conn = Connection(target)
+    # A target behind jump hosts has their stages first (`stages.jump`); else one connection.
+    steps, conns = jump.plan(target)
     holding_slot = False
     failure: StageResult | None = None
     try:
-        for stage in target.stages:
+        for step in steps:
+            stage, conn = step.stage, step.conn
             if failure is not None:
                 result.stages.append(
-                    StageResult(stage, Status.SKIP, 0.0, f"skipped: {failure.stage} failed")
+                    StageResult(
+                        stage, Status.SKIP, 0.0, f"skipped: {failure.name} failed", hop=step.hop
+                    )
                 )
+                continue
+            if step.skip is not None:
+                result.stages.append(StageResult(stage, Status.SKIP, 0.0, step.skip, hop=step.hop))
                 continue
             if stage in SSH_STAGES and not holding_slot:
                 holding_slot = await _take_slot(run, deadline)
@@ -161,31 +188,46 @@ async def _check_target(
                     budget = Budget.start(target.timeouts.for_stage(stage), deadline, now=started)
                     ctx = diagnose.Context(
                         stage,
-                        target.host,
-                        target.port,
+                        conn.target.host,
+                        conn.target.port,
                         budget.timeout,
                         time.monotonic() - started,
                         deadline_source=deadline_source,
+                        hop_label=step.hop_label,
+                        via=step.via,
                     )
                     diagnosis = diagnose.deadline_exceeded(ctx, "a free SSH slot (--jobs)")
-                    failure = StageResult(stage, Status.FAIL, 0.0, diagnosis.summary, diagnosis)
+                    failure = StageResult(
+                        stage, Status.FAIL, 0.0, diagnosis.summary, diagnosis, hop=step.hop
+                    )
                     result.stages.append(failure)
                     continue
-            stage_result = await _run_stage(stage, conn, deadline, deadline_source)
+            stage_result = await _run_stage(
+                stage,
+                conn,
+                deadline,
+                deadline_source,
+                probe=step.probe,
+                hop=step.hop,
+                hop_label=step.hop_label,
+                via=step.via,
+            )
             result.stages.append(stage_result)
             if stage_result.status is Status.FAIL:
                 failure = stage_result
-                stage_result.facts["reproduce"] = reproduce.commands(target, stage)
+                stage_result.facts["reproduce"] = reproduce.commands(conn.target, stage)
     except asyncio.CancelledError:
-        _mark_unfinished(result, run)
+        _mark_unfinished(result, run, [(step.hop, step.stage) for step in steps])
         raise
     finally:
         result.duration_s = time.monotonic() - started
         if holding_slot:
             run.ssh_slots.release()
         if not (keep_open and result.ok):
-            await _close(conn)
-    return conn if keep_open and result.ok else None
+            # The target first, then the jump hosts under it.
+            for conn in reversed(conns):
+                await _close(conn)
+    return conns[-1] if keep_open and result.ok else None
 
 
 async def _take_slot(run: _Run, deadline: float) -> bool:
@@ -198,7 +240,7 @@ async def _take_slot(run: _Run, deadline: float) -> bool:
 
 
 async def _close(conn: Connection) -> None:
-    if conn.transport is not None:
+    if conn.transport is not None or isinstance(conn, jump.ChainedConnection):
         from preflight.stages import ssh
 
         with contextlib.suppress(Exception):
@@ -207,12 +249,16 @@ async def _close(conn: Connection) -> None:
         conn.close()
 
 
-def _mark_unfinished(result: TargetResult, run: _Run) -> None:
-    """Record what an interruption or the run's deadline cut short, so reports stay complete."""
-    done = {s.stage for s in result.stages}
-    pending = [stage for stage in result.target.stages if stage not in done]
+def _mark_unfinished(
+    result: TargetResult, run: _Run, planned: list[tuple[int, Stage]] | None = None
+) -> None:
+    """Record what an interruption or the run's deadline cut short, so reports stay complete.
+    `planned` lists the (hop, stage) rows of a target with jump hosts."""
+    done = {(s.hop, s.stage) for s in result.stages}
+    rows = planned if planned is not None else [(0, stage) for stage in result.target.stages]
+    pending = [(hop, stage) for hop, stage in rows if (hop, stage) not in done]
     if run.deadline_passed:
-        for i, stage in enumerate(pending):
+        for i, (hop, stage) in enumerate(pending):
             if i == 0:
                 ctx = diagnose.Context(
                     stage,
@@ -224,17 +270,19 @@ def _mark_unfinished(result: TargetResult, run: _Run) -> None:
                 )
                 diagnosis = diagnose.deadline_exceeded(ctx)
                 result.stages.append(
-                    StageResult(stage, Status.FAIL, 0.0, diagnosis.summary, diagnosis)
+                    StageResult(stage, Status.FAIL, 0.0, diagnosis.summary, diagnosis, hop=hop)
                 )
             else:
                 result.stages.append(
-                    StageResult(stage, Status.SKIP, 0.0, "skipped: the run's deadline passed")
+                    StageResult(
+                        stage, Status.SKIP, 0.0, "skipped: the run's deadline passed", hop=hop
+                    )
                 )
         return
     result.interrupted = True
-    for stage in pending:
+    for hop, stage in pending:
         result.stages.append(
-            StageResult(stage, Status.SKIP, 0.0, "interrupted before this stage finished")
+            StageResult(stage, Status.SKIP, 0.0, "interrupted before this stage finished", hop=hop)
         )
 
 

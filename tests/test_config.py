@@ -976,3 +976,169 @@ def test_any_bytes_give_a_config_or_a_config_error(data: bytes) -> None:
         parse_config(data, "checks.yaml", ENV)
     except ConfigError as err:
         assert err.line >= 1
+
+
+# --------------------------------------------------------------------------- jump hosts, ssh_config
+
+
+def test_jump_as_a_host_spec_inherits_the_key_but_never_the_password() -> None:
+    env = {**ENV, "SSH_PRIVATE_KEY": KEY_TEXT, "SFTP_PASSWORD": "s3cret-pw"}
+    target = one(
+        "version: 1\ntargets:\n  - host: 10.0.0.5\n    user: ingest\n"
+        "    jump: ops@bastion.example.com:2222\n",
+        env,
+    )
+    (hop,) = target.jump
+    assert (hop.host, hop.port, hop.user, hop.origin) == (
+        "bastion.example.com",
+        2222,
+        "ops",
+        "checks.yaml:5",
+    )
+    assert hop.auth.key == Secret(KEY_TEXT) and hop.auth.password is None
+    assert hop.host_key == HostKeyConfig(known_hosts="~/.ssh/known_hosts", policy="strict")
+
+
+def test_jump_chain_with_a_mapping_of_its_own_credentials_and_pins() -> None:
+    env = {**ENV, "BASTION_PASSWORD": "pw"}
+    target = one(
+        "version: 1\n"
+        "targets:\n"
+        "  - host: inner\n"
+        "    jump:\n"
+        "      - bastion\n"
+        "      - host: b2.example.com\n"
+        "        port: 2200\n"
+        "        user: jump\n"
+        "        auth: {password: '${BASTION_PASSWORD}'}\n"
+        f"        host_key: {{fingerprints: [{FP}]}}\n",
+        env,
+    )
+    first, second = target.jump
+    assert (first.host, first.port, first.user) == ("bastion", 22, "ci")
+    assert (second.host, second.port, second.user) == ("b2.example.com", 2200, "jump")
+    assert second.auth.password == Secret("pw") and second.auth.key is None
+    assert second.host_key.fingerprints == (FP,)
+    assert second.origin == "checks.yaml:6"
+
+
+def test_jump_in_defaults_applies_to_every_target_and_null_clears_it() -> None:
+    config = parse(
+        "version: 1\ndefaults:\n  jump: bastion\ntargets:\n"
+        "  - host: a\n  - host: b\n    jump: null\n"
+    )
+    assert [len(t.jump) for t in config.targets] == [1, 0]
+    assert config.defaults_set == frozenset({"jump"})
+
+
+@pytest.mark.parametrize(
+    ("jump", "line", "message"),
+    [
+        (
+            "{hots: bastion}",
+            4,
+            "targets[0].jump: unknown key 'hots' (did you mean 'host'?)",
+        ),
+        ("{port: 22}", 4, "targets[0].jump: missing 'host' (the jump host's name or address)"),
+        (
+            "'ops@bastion:ssh'",
+            4,
+            "targets[0].jump: 'ops@bastion:ssh' is not a jump host (expected [user@]host[:port] "
+            "or ssh://user@host:port)",
+        ),
+        (
+            "[a, {host: b, port: 70000}]",
+            4,
+            "targets[0].jump[1].port: expected an integer 1..65535, got 70000",
+        ),
+        (
+            "22",
+            4,
+            "targets[0].jump: expected a jump host like 'user@bastion:22', a mapping with "
+            "'host', or a list of them, got 22",
+        ),
+        (
+            "[a, b, c, d, e, f, g, h, i]",
+            4,
+            "targets[0].jump: more than 8 jump hosts",
+        ),
+        (
+            "{host: b, key: x}",
+            4,
+            "targets[0].jump: unknown key 'key' (it belongs under 'auth:')",
+        ),
+    ],
+)
+def test_bad_jump(jump: str, line: int, message: str) -> None:
+    err = error(f"version: 1\ntargets:\n  - host: inner\n    jump: {jump}\n")
+    assert (err.line, err.message) == (line, message)
+
+
+def test_a_password_in_a_jump_spec_is_refused_without_repeating_it() -> None:
+    err = error("version: 1\ntargets:\n  - host: inner\n    jump: 'ops:hunter2@bastion'\n")
+    assert "hunter2" not in str(err)
+    assert err.message.startswith("targets[0].jump: a password in a jump host")
+
+
+def test_a_typo_of_jump_suggests_it() -> None:
+    err = error("version: 1\ntargets:\n  - host: inner\n    jmup: bastion\n")
+    assert err.message == "targets[0]: unknown key 'jmup' (did you mean 'jump'?)"
+
+
+def ssh_home(tmp_path: Path, text: str) -> dict[str, str]:
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "config").write_text(text)
+    return {**ENV, "HOME": str(tmp_path)}
+
+
+SSH_CONFIG = "Host inner\n  Port 2222\n  User from-ssh\n  ProxyJump ops@bastion\n"
+
+
+def test_ssh_config_is_not_read_for_file_targets_by_default(tmp_path: Path) -> None:
+    env = ssh_home(tmp_path, SSH_CONFIG)
+    target = one("version: 1\ntargets:\n  - host: inner\n", env)
+    assert (target.port, target.user, target.jump, target.sources) == (22, "ci", (), ())
+
+
+def test_ssh_config_true_applies_between_the_target_and_the_defaults(tmp_path: Path) -> None:
+    env = ssh_home(tmp_path, SSH_CONFIG)
+    config = parse(
+        "version: 1\ndefaults:\n  user: deploy\n  ssh_config: true\ntargets:\n"
+        "  - host: inner\n    port: 2200\n",
+        env,
+    )
+    (target,) = config.targets
+    assert (target.port, target.user) == (2200, "from-ssh")
+    assert [(hop.user, hop.host) for hop in target.jump] == [("ops", "bastion")]
+    sources = {s.setting: (s.value, s.source) for s in target.sources}
+    assert sources["port"] == ("2200", "checks.yaml:6")
+    assert sources["user"] == ("from-ssh", "~/.ssh/config:3")
+    assert sources["jump"] == ("ops@bastion:22", "~/.ssh/config:4")
+    assert sources["tcp timeout"] == ("3s", "built-in default")
+
+
+def test_ssh_config_path_is_relative_to_the_checks_file(tmp_path: Path) -> None:
+    (tmp_path / "ssh").mkdir()
+    (tmp_path / "ssh" / "config").write_text(SSH_CONFIG)
+    checks = tmp_path / "checks.yaml"
+    checks.write_text("version: 1\ntargets:\n  - host: inner\n    ssh_config: ssh/config\n")
+    (target,) = load_config(checks, ENV).targets
+    assert target.port == 2222
+    assert {s.setting: s.source for s in target.sources}["port"] == f"{tmp_path}/ssh/config:2"
+
+
+def test_the_command_line_ssh_config_applies_to_every_target_or_to_none(tmp_path: Path) -> None:
+    given = tmp_path / "given_config"
+    given.write_text("Port 2022\n")
+    text = "version: 1\ntargets:\n  - host: a\n  - host: b\n    ssh_config: true\n"
+    env = ssh_home(tmp_path, SSH_CONFIG)
+    config = parse_config(text, "checks.yaml", env, ssh_config=str(given))
+    assert [t.port for t in config.targets] == [2022, 2022]
+    config = parse_config(text, "checks.yaml", env, ssh_config="none")
+    assert [t.port for t in config.targets] == [22, 22]
+
+
+def test_a_broken_ssh_config_is_a_config_error_at_its_line(tmp_path: Path) -> None:
+    env = ssh_home(tmp_path, "Host inner\n  Port twenty-two\n")
+    err = error("version: 1\ntargets:\n  - host: inner\n    ssh_config: true\n", env)
+    assert str(err) == "~/.ssh/config:2: Port: expected a number 1..65535, got 'twenty-two'"

@@ -250,7 +250,7 @@ def test_check_under_github_actions_groups_annotates_and_summarises(tmp_path: Pa
         )
     text = out.getvalue()
     assert status == 1, text + err.getvalue()
-    assert text.startswith(f"::group::{target}  {target}  FAILED at tcp")
+    assert text.startswith(f"::group::{target}  FAILED at tcp")  # a host:port name shown once
     assert f"::error title=preflight%3A {target.replace(':', '%3A')} failed at tcp::" in text
     assert "checked from " in text and "job https://github.com/acme/deploy/actions/runs/42" in text
     written = summary.read_text()

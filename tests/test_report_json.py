@@ -42,9 +42,22 @@ TARGET_KEYS = {
     "origin",
     "failure",
     "auth_methods_configured",
+    "jump",
+    "config_sources",
+    "config_notes",
     "stages",
 }
-STAGE_KEYS = {"stage", "status", "duration_s", "detail", "diagnosis", "facts", "warnings"}
+STAGE_KEYS = {
+    "stage",
+    "name",
+    "hop",
+    "status",
+    "duration_s",
+    "detail",
+    "diagnosis",
+    "facts",
+    "warnings",
+}
 
 
 def strings_in(value: Any) -> list[str]:
@@ -87,7 +100,7 @@ def test_target_identity_and_verdict() -> None:
         "ok": False,
         "origin": "checks.yaml:12",
     }
-    assert target["failure"] == {"stage": "tcp", "code": "tcp.timeout"}
+    assert target["failure"] == {"stage": "tcp", "name": "tcp", "code": "tcp.timeout"}
 
 
 def test_a_failed_stage_has_its_diagnosis_and_facts() -> None:

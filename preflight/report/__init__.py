@@ -26,12 +26,16 @@ def stage_results(result: TargetResult, *, interrupted: bool = False) -> list[St
     The runner reports every configured stage (a stage that did not run is a `skip` with its
     reason), but a report must not silently leave a stage out if a result is missing, e.g. after
     an interrupt: such a stage is filled in as a skip ("not run", or "not run: interrupted").
-    Results for stages that were not configured are kept, after the configured ones.
+    Results for stages that were not configured are kept, after the configured ones. The stages
+    of the target's jump hosts (`StageResult.hop` > 0) come first, hop by hop, as they ran.
     """
+    ordered: list[StageResult] = sorted(
+        (row for row in result.stages if row.hop), key=lambda row: row.hop
+    )
     by_stage: dict[Stage, list[StageResult]] = {}
     for stage_result in result.stages:
-        by_stage.setdefault(stage_result.stage, []).append(stage_result)
-    ordered: list[StageResult] = []
+        if not stage_result.hop:
+            by_stage.setdefault(stage_result.stage, []).append(stage_result)
     interrupted = interrupted or result.interrupted
     for stage in dict.fromkeys(result.target.stages):
         found = by_stage.pop(stage, None)
@@ -67,17 +71,18 @@ def auth_methods(target: Target) -> list[str]:
 
 
 def report_secrets(report: Report) -> list[str]:
-    """Every credential value configured in `report`'s targets, for `sanitize.clean_secrets`.
+    """Every credential value configured in `report`'s targets and their jump hosts, for
+    `sanitize.clean_secrets`.
 
     A key file path written in checks.yaml (`key_source` "file …") is not a secret, and
     redacting it would hide which file is missing; anything that came from a variable is.
     """
     values: list[str] = []
     for result in report.targets:
-        auth = result.target.auth
-        for secret in (auth.password, auth.passphrase):
-            if secret:
-                values.append(secret.reveal())
-        if auth.key and not (auth.key_source or "").startswith("file "):
-            values.append(auth.key.reveal())
+        for auth in (result.target.auth, *(hop.auth for hop in result.target.jump)):
+            for secret in (auth.password, auth.passphrase):
+                if secret:
+                    values.append(secret.reveal())
+            if auth.key and not (auth.key_source or "").startswith("file "):
+                values.append(auth.key.reveal())
     return values

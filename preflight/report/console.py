@@ -1,12 +1,13 @@
 """The console report: what a person reads in a terminal or a CI job log.
 
-One header line per target (name, host:port, verdict, total time), then one aligned line per
-stage (``✓`` pass, ``✗`` fail, ``–`` skip, the stage, its duration and detail). A failed stage is
-followed by its diagnosis code and summary and a ``hint:`` line saying what to do; warnings are
-marked ``!``. A last line counts the targets. Every value is cleaned to a single line first, so a
-banner or hostname can neither inject escape sequences nor fake extra lines. Colour is plain ANSI
-SGR and only used when `color_enabled` says so (a TTY, ``--color``, ``NO_COLOR``,
-``FORCE_COLOR``, DESIGN §5).
+One header line per target (name, host:port and any jump hosts, verdict, total time), the
+``settings:`` it took from OpenSSH client config and where each came from, then one aligned line
+per stage (``✓`` pass, ``✗`` fail, ``–`` skip, the stage — ``jump1.auth`` for a jump host's —, its
+duration and detail). A failed stage is followed by its diagnosis code and summary and a
+``hint:`` line saying what to do; warnings are marked ``!``. A last line counts the targets. Every
+value is cleaned to a single line first, so a banner or hostname can neither inject escape
+sequences nor fake extra lines. Colour is plain ANSI SGR and only used when `color_enabled` says
+so (a TTY, ``--color``, ``NO_COLOR``, ``FORCE_COLOR``, DESIGN §5).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ _GAP = "  "
 # Failure and warning lines start under the detail column.
 _DETAIL_COLUMN = len(_INDENT) + 2 + _NAME_WIDTH + len(_GAP) + _DURATION_WIDTH + len(_GAP)
 _MAX_TEXT = 400  # a terminal line; the JSON and JUnit reports carry more
+_SETTINGS_WIDTH = 100  # the "settings:" lines under a target's header wrap here
 
 _MARKS = {Status.PASS: "✓", Status.FAIL: "✗", Status.SKIP: "–"}
 _ASCII_MARKS = {Status.PASS: "+", Status.FAIL: "x", Status.SKIP: "-"}
@@ -156,9 +158,9 @@ def _render_target(
     target = result.target
     failure = result.failure
     if failure is not None and result.flaky:
-        verdict = style(f"FLAKY at {failure.stage.value}", _BOLD, _RED)
+        verdict = style(f"FLAKY at {failure.name}", _BOLD, _RED)
     elif failure is not None:
-        verdict = style(f"FAILED at {failure.stage.value}", _BOLD, _RED)
+        verdict = style(f"FAILED at {failure.name}", _BOLD, _RED)
     elif result.interrupted:
         verdict = style("INTERRUPTED", _BOLD, _YELLOW)
     elif result.ok:
@@ -166,6 +168,8 @@ def _render_target(
     else:  # not reachable with today's model; say something true rather than "OK"
         verdict = style("FAILED", _BOLD, _RED)
     endpoint = clean(_endpoint(target.host, target.port))
+    if target.jump:
+        endpoint += " via " + clean(" → ".join(hop.endpoint for hop in target.jump))
     name = clean(target.name)
     header = _GAP.join(
         [
@@ -177,8 +181,33 @@ def _render_target(
         ]
     )
     lines = [header]
-    for stage_result in stage_results(result, interrupted=report_interrupted):
-        lines.extend(_render_stage(stage_result, style, clean, marks))
+    if target.sources:
+        # Settings from OpenSSH client config: say where each came from.
+        label = "settings:"
+        items = [clean(str(source)) for source in target.sources]
+        for n, text in enumerate(_wrap(items, _SETTINGS_WIDTH - len(_INDENT) - len(label) - 1)):
+            lead = style(label, _DIM) if n == 0 else " " * len(label)
+            lines.append(f"{_INDENT}{lead} {style(text, _DIM)}")
+    for note in target.config_notes:
+        lines.append(f"{_INDENT}{style('!', _BOLD, _YELLOW)} {style(clean(note), _YELLOW)}")
+    rows = stage_results(result, interrupted=report_interrupted)
+    # Jump hosts' rows ("jump1.banner") are longer than the stage names: widen the column.
+    width = max([_NAME_WIDTH, *(len(row.name) for row in rows)])
+    for stage_result in rows:
+        lines.extend(_render_stage(stage_result, style, clean, marks, name_width=width))
+    return lines
+
+
+def _wrap(items: list[str], width: int) -> list[str]:
+    """`items` joined with "; " into lines of about `width` characters (an item is never cut)."""
+    lines: list[str] = []
+    for item in items:
+        if lines and len(lines[-1]) + 2 + len(item) <= width:
+            lines[-1] += "; " + item
+        else:
+            if lines:
+                lines[-1] += ";"
+            lines.append(item)
     return lines
 
 
@@ -187,10 +216,12 @@ def _render_stage(
     style: _Style,
     clean: Callable[[str], str],
     marks: Mapping[Status, str],
+    *,
+    name_width: int = _NAME_WIDTH,
 ) -> list[str]:
     status = result.status
     mark = style(marks[status], _MARK_COLOURS[status])
-    name = result.stage.value
+    name = result.name
     shows_time = status is not Status.SKIP or result.duration_s > 0
     duration = format_duration(result.duration_s) if shows_time else ""
     detail = clean(result.detail)
@@ -211,7 +242,7 @@ def _render_stage(
         duration = duration.ljust(_DURATION_WIDTH)
     line = f"{_INDENT}{mark} "
     if duration or inline:
-        line += style(name.ljust(_NAME_WIDTH), _DIM if status is Status.SKIP else "")
+        line += style(name.ljust(name_width), _DIM if status is Status.SKIP else "")
         line += _GAP + style(duration, _DIM)
     else:
         line += name
@@ -220,7 +251,7 @@ def _render_stage(
     elif verdict:
         line += _GAP + verdict
     lines = [line]
-    pad = " " * _DETAIL_COLUMN
+    pad = " " * (_DETAIL_COLUMN + name_width - _NAME_WIDTH)
     if verdict and detail:
         lines.append(f"{pad}{verdict}")
     statistics = result.facts.get("rounds")

@@ -105,7 +105,7 @@ def _annotation(result: TargetResult, line: _Text, workspace: str | None) -> str
     failure = result.failure
     assert failure is not None
     diagnosis = failure.diagnosis
-    code = line(diagnosis.code) if diagnosis else f"{failure.stage.value}.failed"
+    code = line(diagnosis.code) if diagnosis else f"{failure.name}.failed"
     summary = line(diagnosis.summary if diagnosis else failure.detail)
     hint = line(diagnosis.hint) if diagnosis else ""
     message_lines = [f"{code}: {summary}"]
@@ -115,7 +115,7 @@ def _annotation(result: TargetResult, line: _Text, workspace: str | None) -> str
     if where:
         message_lines.append(f"checked from {where}")
     message = clean_text("\n".join(message_lines), max_len=_MAX_MESSAGE)
-    properties = {"title": f"preflight: {line(result.target.name)} failed at {failure.stage}"}
+    properties = {"title": f"preflight: {line(result.target.name)} failed at {failure.name}"}
     origin = _origin(result.target.origin, workspace)
     if origin is not None:
         properties["file"], properties["line"] = origin
@@ -221,7 +221,7 @@ def _row(result: TargetResult, interrupted: bool, cell: _Text) -> str:
     failure = result.failure
     code = summary = hint = ""
     if failure is not None:
-        stage = failure.stage.value
+        stage = failure.name
         verdict = "❌ failed"
         if failure.diagnosis is not None:
             code = _code_span(failure.diagnosis.code, cell)
@@ -231,11 +231,11 @@ def _row(result: TargetResult, interrupted: bool, cell: _Text) -> str:
             summary = cell(failure.detail)
     elif not result.ok:
         pending = next((row for row in rows if row.status is Status.SKIP), None)
-        stage = pending.stage.value if pending else "–"
+        stage = pending.name if pending else "–"
         verdict = "⚠️ interrupted"
         summary = cell(pending.detail) if pending else ""
     else:
-        stage = f"{rows[0].stage.value} → {rows[-1].stage.value}" if rows else "–"
+        stage = f"{rows[0].name} → {rows[-1].name}" if rows else "–"
         verdict = "✅ passed"
     cells = [where, stage, verdict, format_duration(result.duration_s), code, summary, hint]
     return "| " + " | ".join(cells) + " |"

@@ -23,8 +23,10 @@ from typing import Any
 from preflight.model import (
     AuthConfig,
     Diagnosis,
+    Hop,
     Report,
     Secret,
+    SettingSource,
     Stage,
     StageResult,
     Status,
@@ -80,14 +82,27 @@ def _target(reader: _Reader) -> TargetResult:
         agent="agent" in methods,
         key_source="variable (not kept in the report)" if "key" in methods else None,
     )
+    notes = reader.values("config_notes", required=False)
+    if not all(isinstance(note, str) for note in notes):
+        raise ReportFormatError(f"{reader.where('config_notes')}: expected a list of strings")
     target = Target(
         name=reader.get("name", str),
         host=reader.get("host", str),
         port=reader.get("port", int),
         user=reader.optional("user", str),
-        stages=tuple(dict.fromkeys(result.stage for result in stages)),
+        stages=tuple(dict.fromkeys(result.stage for result in stages if not result.hop)),
         auth=auth,
         origin=reader.optional("origin", str),
+        jump=tuple(_hop(item) for item in reader.objects_or_none("jump")),
+        sources=tuple(
+            SettingSource(
+                setting=item.get("setting", str),
+                value=item.get("value", str),
+                source=item.get("source", str),
+            )
+            for item in reader.objects_or_none("config_sources")
+        ),
+        config_notes=tuple(notes),
     )
     return TargetResult(
         target=target,
@@ -96,6 +111,16 @@ def _target(reader: _Reader) -> TargetResult:
         interrupted=bool(reader.optional("interrupted", bool)),
         attempts=reader.optional("attempts", int) or 1,
         flaky=bool(reader.optional("flaky", bool)),
+    )
+
+
+def _hop(reader: _Reader) -> Hop:
+    """A jump host as the report describes it (its credentials are not in the report)."""
+    return Hop(
+        host=reader.get("host", str),
+        port=reader.get("port", int),
+        user=reader.optional("user", str),
+        origin=reader.optional("origin", str),
     )
 
 
@@ -113,6 +138,7 @@ def _stage(reader: _Reader) -> StageResult:
     warnings = reader.values("warnings", required=False)
     if not all(isinstance(w, str) for w in warnings):
         raise ReportFormatError(f"{reader.where('warnings')}: expected a list of strings")
+    hop = reader.optional("hop", dict)
     return StageResult(
         stage=reader.choice("stage", Stage),
         status=reader.choice("status", Status),
@@ -121,6 +147,7 @@ def _stage(reader: _Reader) -> StageResult:
         diagnosis=diagnosis,
         facts=dict(facts),
         warnings=list(warnings),
+        hop=_Reader(hop, reader.where("hop")).get("index", int) if hop is not None else 0,
     )
 
 
@@ -171,6 +198,11 @@ class _Reader:
     def objects(self, key: str) -> list[_Reader]:
         """The list at `key`, every element an object."""
         return [_Reader(item, f"{self.where(key)}[{n}]") for n, item in enumerate(self.values(key))]
+
+    def objects_or_none(self, key: str) -> list[_Reader]:
+        """Like `objects`, but a missing key (a report from before the key existed) is empty."""
+        items = self.values(key, required=False)
+        return [_Reader(item, f"{self.where(key)}[{n}]") for n, item in enumerate(items)]
 
     def values(self, key: str, *, required: bool = True) -> list[Any]:
         found = self.value.get(key)

@@ -16,7 +16,7 @@ import math
 import os
 from typing import Any
 
-from preflight.model import Diagnosis, Report, StageResult, TargetResult
+from preflight.model import Diagnosis, Hop, Report, StageResult, TargetResult
 from preflight.report import auth_methods, iso_utc, report_secrets, stage_results
 from preflight.report.files import write_atomically
 from preflight.report.sanitize import clean_text
@@ -68,9 +68,24 @@ def to_dict(report: Report) -> dict[str, Any]:
             "hint": line(found.hint),
         }
 
-    def stage(result: StageResult) -> dict[str, Any]:
+    def hop(index: int, jump: tuple[Hop, ...]) -> dict[str, Any] | None:
+        """A jump host (numbered from 1, as in `jump1.tcp`); None for the target itself."""
+        if not 0 < index <= len(jump):
+            return None
+        found = jump[index - 1]
+        return {
+            "index": index,
+            "host": line(found.host, _MAX_SHORT),
+            "port": found.port,
+            "user": line(found.user, _MAX_SHORT) if found.user is not None else None,
+            "origin": line(found.origin, _MAX_SHORT) if found.origin else None,
+        }
+
+    def stage(result: StageResult, jump: tuple[Hop, ...]) -> dict[str, Any]:
         return {
             "stage": result.stage.value,
+            "name": result.name,
+            "hop": hop(result.hop, jump),
             "status": result.status.value,
             "duration_s": _seconds(result.duration_s),
             "detail": line(result.detail),
@@ -87,6 +102,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             code = failure.diagnosis.code if failure.diagnosis is not None else None
             failed = {
                 "stage": failure.stage.value,
+                "name": failure.name,
                 "code": line(code, _MAX_SHORT) if code is not None else None,
             }
         return {
@@ -102,8 +118,19 @@ def to_dict(report: Report) -> dict[str, Any]:
             "origin": line(configured.origin, _MAX_SHORT) if configured.origin else None,
             "failure": failed,
             "auth_methods_configured": auth_methods(configured),
+            "jump": [hop(n, configured.jump) for n in range(1, len(configured.jump) + 1)],
+            "config_sources": [
+                {
+                    "setting": line(source.setting, _MAX_SHORT),
+                    "value": line(source.value),
+                    "source": line(source.source, _MAX_SHORT),
+                }
+                for source in configured.sources
+            ],
+            "config_notes": [line(note) for note in configured.config_notes],
             "stages": [
-                stage(found) for found in stage_results(result, interrupted=report.interrupted)
+                stage(found, configured.jump)
+                for found in stage_results(result, interrupted=report.interrupted)
             ],
         }
 

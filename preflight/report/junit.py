@@ -1,15 +1,16 @@
 """The JUnit XML report (``--junit``), for the test view of GitLab, GitHub and Jenkins.
 
 One ``<testsuite>`` per target and one ``<testcase>`` per configured stage, in order, with
-``classname`` ``preflight.<target>`` and ``name`` the stage (DESIGN §7). A failed stage carries a
-``<failure>`` whose ``type`` is the diagnosis code and whose ``message`` is ``code: summary``;
-because GitLab shows only the failure *body*, the body repeats the summary and adds the hint and
-every detail (the target, the facts the stage gathered, warnings). A skipped stage carries its
-reason, a passed one its detail as ``system-out``. The elements are built with the `junit-xml`
-package; this module then sets the times to millisecond precision (the suite time is the
-target's wall time, not a sum of floats) and serialises with ElementTree. Every string is cleaned
-by `sanitize.clean_text` first, so a hostile banner cannot make the file invalid; the output
-validates against the JUnit XSD in ``tests/data/junit.xsd``.
+``classname`` ``preflight.<target>`` and ``name`` the stage (DESIGN §7); a jump host's stages
+come first, named ``jump1.dns``, ``jump1.tcp``… (the failure body names the jump host). A failed
+stage carries a ``<failure>`` whose ``type`` is the diagnosis code and whose ``message`` is
+``code: summary``; because GitLab shows only the failure *body*, the body repeats the summary and
+adds the hint and every detail (the target, the facts the stage gathered, warnings). A skipped
+stage carries its reason, a passed one its detail as ``system-out``. The elements are built with
+the `junit-xml` package; this module then sets the times to millisecond precision (the suite time
+is the target's wall time, not a sum of floats) and serialises with ElementTree. Every string is
+cleaned by `sanitize.clean_text` first, so a hostile banner cannot make the file invalid; the
+output validates against the JUnit XSD in ``tests/data/junit.xsd``.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def _test_cases(
     cases = []
     for row in rows:
         case = TestCase(
-            _unique(row.stage.value, used_names),
+            _unique(row.name, used_names),
             classname=classname,
             elapsed_sec=row.duration_s,
         )
@@ -101,7 +102,7 @@ def _test_cases(
             diagnosis = row.diagnosis
             code = clean(diagnosis.code, max_len=_MAX_NAME) if diagnosis else ""
             summary = clean(diagnosis.summary) if diagnosis else ""
-            code = code or f"{row.stage.value}.failed"
+            code = code or f"{row.name}.failed"
             summary = summary or clean(row.detail) or "failed"
             case.add_failure_info(
                 message=clean(f"{code}: {summary}"),
@@ -129,6 +130,12 @@ def _failure_body(target: Target, row: StageResult, summary: str, clean: _Clean)
             lines.append(f"hint: {hint}")
     lines.append("")
     lines.append(f"target: {_describe_target(target, clean)}")
+    if row.hop and row.hop <= len(target.jump):
+        hop = target.jump[row.hop - 1]
+        user = f"{hop.user}@" if hop.user else ""
+        lines.append(clean(f"failed at: jump host {row.hop} ({user}{hop.endpoint})"))
+    for note in target.config_notes:
+        lines.append(f"note: {clean(note)}")
     lines.extend(_detail_lines(row, clean, summary=summary))
     return _body(lines, clean)
 
@@ -203,6 +210,8 @@ def _describe_target(target: Target, clean: _Clean) -> str:
     user = f"{target.user}@" if target.user else ""
     host = f"[{target.host}]" if ":" in target.host else target.host
     where = f"{user}{host}:{target.port}"
+    if target.jump:
+        where += " via " + " → ".join(hop.endpoint for hop in target.jump)
     if target.origin:
         where += f", defined at {target.origin}"
     return clean(f"{target.name} ({where})")
@@ -214,6 +223,14 @@ def _properties(target: Target, clean: _Clean) -> dict[str, str]:
         properties["user"] = clean(target.user, max_len=_MAX_NAME)
     if target.origin:
         properties["origin"] = clean(target.origin, max_len=_MAX_NAME)
+    if target.jump:
+        route = ", ".join(
+            f"{hop.user}@{hop.endpoint}" if hop.user else hop.endpoint for hop in target.jump
+        )
+        properties["jump"] = clean(route, max_len=_MAX_LINE)
+    if target.sources:
+        settings = "; ".join(str(source) for source in target.sources)
+        properties["config_sources"] = clean(settings, max_len=_MAX_LINE)
     return properties
 
 

@@ -57,6 +57,9 @@ class Connection:
     sftp: paramiko.SFTPClient | None = None
     # What the running stage has learned so far; the runner gives each stage a fresh dict.
     facts: dict[str, Any] = field(default_factory=dict)
+    # The server reset the connection before connect() returned (seen on loopback): the
+    # banner stage then reports a reset, not a plain close.
+    reset_on_connect: bool = False
     # Which step the running stage is in ("connect", "kex", "auth"…), for timeout diagnoses.
     phase: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -7,12 +7,16 @@ waits only for what is left of it. Input is capped (line length, line count, tot
 hostile peer cannot make us buffer without end, and a peer that speaks another protocol first
 (HTTP, SMTP, TLS…) is recognised at once instead of after the timeout. The identification line
 and any bytes after it are kept in `conn.handover` for paramiko to read as if from the socket.
+The judgement itself is `IdentificationReader`, free of I/O, so that the same rules apply to a
+server reached through a jump host, whose bytes arrive on an SSH channel (`stages.jump`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from preflight.deadline import Budget
 from preflight.errors import BannerClosed, BannerIncompatible, BannerNotSSH, StageTimeout
@@ -52,73 +56,108 @@ def parse_identification(line: bytes) -> tuple[str, str, str] | None:
     return match.group(1), match.group(2), match.group(3) or ""
 
 
+@dataclass(frozen=True)
+class Identification:
+    """A complete identification line, everything received, and the lines before it."""
+
+    line: bytes
+    received: bytes
+    lines: list[bytes]
+    after: int  # offset in `received` just past the identification line
+
+
+class IdentificationReader:
+    """The banner stage's judgement, apart from any I/O: feed it what the peer sends, chunk by
+    chunk, and it returns the identification once a complete `SSH-` line has arrived, or
+    raises (`BannerNotSSH`…) as soon as the bytes say the peer is something else. `closed` and
+    `timed_out` say what the end of the input means. The socket path (on the event loop) and
+    the channel path through a jump host (in a thread) both drive one of these."""
+
+    def __init__(self) -> None:
+        self.received = bytearray()
+        self.lines: list[bytes] = []  # complete lines seen before the identification
+        self.line_start = 0
+
+    @property
+    def pending(self) -> bytes:
+        """The unterminated line received so far."""
+        return bytes(self.received[self.line_start :])
+
+    def feed(self, chunk: bytes) -> Identification | None:
+        self.received += chunk
+        if len(self.received) > MAX_BYTES:
+            raise BannerNotSSH(
+                bytes(self.received[:MAX_BYTES]),
+                self.lines,
+                f"it sent more than {MAX_BYTES} bytes without an SSH identification line",
+            )
+        while True:
+            newline = self.received.find(b"\n", self.line_start)
+            if newline < 0:
+                _check_unterminated(self.pending, bytes(self.received), self.lines)
+                return None
+            line = bytes(self.received[self.line_start : newline + 1])
+            self.line_start = newline + 1
+            if line.startswith(b"SSH-"):
+                return Identification(line, bytes(self.received), self.lines, self.line_start)
+            self.lines.append(line)
+            other = recognise_other_protocol(self.lines[0])
+            if other is not None:
+                raise BannerNotSSH(bytes(self.received), self.lines, f"it looks like {other}")
+            if len(self.lines) >= MAX_LINES:
+                raise BannerNotSSH(
+                    bytes(self.received),
+                    self.lines,
+                    f"{MAX_LINES} lines arrived without an SSH identification line",
+                )
+
+    def closed(self, *, reset: bool = False) -> NoReturn:
+        """The peer closed (or reset) the connection before identifying."""
+        received, lines = bytes(self.received), self.lines
+        if reset:
+            raise BannerClosed(received, lines, reset=True)
+        if _is_text(lines) and not self.pending:
+            # "Exceeded MaxStartups", a tcp_wrappers or fail2ban notice: a refusal in words,
+            # then the close.
+            raise BannerClosed(received, lines)
+        if lines or received:
+            raise BannerNotSSH(
+                received, lines, "it closed the connection without identifying as SSH"
+            )
+        raise BannerClosed(received, lines)
+
+    def timed_out(self, facts: dict[str, Any], budget: Budget) -> NoReturn:
+        """The budget ran out. RFC 4253 allows text lines before the identification: a server
+        that sent some and then fell silent is slow, not something else; garbage is."""
+        pending, lines = self.pending, self.lines
+        if not _is_text(lines) or (pending and not _may_become_identification(pending)):
+            raise BannerNotSSH(bytes(self.received), lines, _silent_reason(lines, budget))
+        if lines:
+            facts["lines_before"] = [_line_text(ln) for ln in lines[:3]]
+        if pending:  # a trickle: the identification was still arriving
+            facts["received_so_far"] = pending.decode("utf-8", errors="replace")
+        raise StageTimeout(
+            "the identification line", budget.elapsed(), by_deadline=budget.cut_by_deadline
+        )
+
+
 async def probe(conn: Connection, budget: Budget) -> Passed:
     assert conn.sock is not None, "the tcp stage opens the socket"
     conn.phase = "banner"
     loop = asyncio.get_running_loop()
-    received = bytearray()
-    lines: list[bytes] = []  # complete lines seen before the identification
-    line_start = 0
+    reader = IdentificationReader()
     while True:
-        newline = received.find(b"\n", line_start)
-        if newline < 0:
-            pending = bytes(received[line_start:])
-            _check_unterminated(pending, bytes(received), lines)
-            try:
-                chunk = await asyncio.wait_for(
-                    loop.sock_recv(conn.sock, READ_SIZE), budget.remaining()
-                )
-            except TimeoutError:
-                # RFC 4253 allows text lines before the identification: a server that sent
-                # some and then fell silent is slow, not something else; garbage is.
-                text_only = _is_text(lines)
-                if not text_only or (pending and not _may_become_identification(pending)):
-                    raise BannerNotSSH(
-                        bytes(received), lines, _silent_reason(lines, budget)
-                    ) from None
-                if lines:
-                    conn.facts["lines_before"] = [_line_text(ln) for ln in lines[:3]]
-                if pending:  # a trickle: the identification was still arriving
-                    conn.facts["received_so_far"] = pending.decode("utf-8", errors="replace")
-                raise StageTimeout(
-                    "the identification line", budget.elapsed(), by_deadline=budget.cut_by_deadline
-                ) from None
-            except ConnectionResetError:
-                raise BannerClosed(bytes(received), lines, reset=True) from None
-            if not chunk:
-                if _is_text(lines) and not pending:
-                    # "Exceeded MaxStartups", a tcp_wrappers or fail2ban notice: a refusal
-                    # in words, then the close.
-                    raise BannerClosed(bytes(received), lines)
-                if lines or received:
-                    raise BannerNotSSH(
-                        bytes(received),
-                        lines,
-                        "it closed the connection without identifying as SSH",
-                    )
-                raise BannerClosed(bytes(received), lines)
-            received += chunk
-            if len(received) > MAX_BYTES:
-                raise BannerNotSSH(
-                    bytes(received[:MAX_BYTES]),
-                    lines,
-                    f"it sent more than {MAX_BYTES} bytes without an SSH identification line",
-                )
-            continue
-        line = bytes(received[line_start : newline + 1])
-        line_start = newline + 1
-        if line.startswith(b"SSH-"):
-            return _identified(conn, line, bytes(received), lines, line_start)
-        lines.append(line)
-        other = recognise_other_protocol(lines[0])
-        if other is not None:
-            raise BannerNotSSH(bytes(received), lines, f"it looks like {other}")
-        if len(lines) >= MAX_LINES:
-            raise BannerNotSSH(
-                bytes(received),
-                lines,
-                f"{MAX_LINES} lines arrived without an SSH identification line",
-            )
+        try:
+            chunk = await asyncio.wait_for(loop.sock_recv(conn.sock, READ_SIZE), budget.remaining())
+        except TimeoutError:
+            reader.timed_out(conn.facts, budget)
+        except ConnectionResetError:
+            reader.closed(reset=True)
+        if not chunk:
+            reader.closed(reset=conn.reset_on_connect)
+        found = reader.feed(chunk)
+        if found is not None:
+            return identified(conn, found)
 
 
 def _check_unterminated(pending: bytes, received: bytes, lines: list[bytes]) -> None:
@@ -152,9 +191,9 @@ def _silent_reason(lines: list[bytes], budget: Budget) -> str:
     return f"it sent {what} but no SSH identification in {budget.elapsed():.1f}s"
 
 
-def _identified(
-    conn: Connection, line: bytes, received: bytes, lines: list[bytes], after: int
-) -> Passed:
+def identified(conn: Connection, found: Identification) -> Passed:
+    """Check the identification line's version and hand it (and what followed) on."""
+    line, received, lines = found.line, found.received, found.lines
     text = line.rstrip(b"\r\n").decode("utf-8", errors="replace")
     conn.facts["banner"] = text
     if lines:
@@ -168,6 +207,6 @@ def _identified(
             raise BannerIncompatible(received, lines, text)
         raise BannerNotSSH(received, lines, f"it announces SSH protocol version {version!r}")
     conn.banner = text
-    conn.handover = received[after - len(line) :]
+    conn.handover = received[found.after - len(line) :]
     extra = f" after {len(lines)} other line{'s' if len(lines) > 1 else ''}" if lines else ""
     return Passed(f"{text}{extra}")

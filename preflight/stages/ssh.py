@@ -7,7 +7,9 @@ runs out the watchdog shuts the socket down, which makes every paramiko wait ret
 tenth of a second, and the stage reports a timeout for the phase it was in (`conn.phase`).
 paramiko's own timeouts are set a little past the budget so that the watchdog, not a paramiko
 timer with its own notion of time, decides. The transport reads the identification line that the
-banner stage already consumed from `HandoverSocket`, as if it had come from the network.
+banner stage already consumed from `HandoverSocket`, as if it had come from the network. Behind a
+jump host (`stages.jump`) the transport runs over the jump host's `direct-tcpip` channel instead
+of a socket, and the watchdog shuts down the socket at the bottom of that chain.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ import functools
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import paramiko
 
@@ -37,6 +39,7 @@ from preflight.errors import (
 )
 from preflight.model import AuthConfig
 from preflight.stages import Connection, Passed
+from preflight.stages.jump import ChainedConnection, carrier, hops_below
 from preflight.threads import in_daemon_thread
 
 T = TypeVar("T")
@@ -59,13 +62,33 @@ _ALGORITHMS_FOR_KEY_TYPE = {
 }
 
 
+class _Stream(Protocol):
+    """What paramiko needs of a socket; a socket and a paramiko `Channel` both have it."""
+
+    def recv(self, size: int, /) -> bytes: ...
+    def send(self, data: bytes, /) -> int: ...
+    def sendall(self, data: bytes, /) -> None: ...
+    def settimeout(self, timeout: float | None, /) -> None: ...
+    def close(self) -> None: ...
+    def fileno(self) -> int: ...
+    def getpeername(self) -> Any: ...
+
+
 class HandoverSocket:
     """A socket that first returns bytes already read from it (the identification line and
-    whatever followed), then reads from the real socket. Has what paramiko needs of a socket."""
+    whatever followed), then reads from the real socket — or from a jump host's channel. Has
+    what paramiko needs of a socket. `also_close` runs when paramiko closes it: behind jump
+    hosts, closing the target's transport closes theirs too."""
 
-    def __init__(self, sock: socket.socket, pending: bytes) -> None:
+    def __init__(
+        self,
+        sock: _Stream,
+        pending: bytes,
+        also_close: Sequence[Callable[[], None]] = (),
+    ) -> None:
         self._sock = sock
         self._pending = pending
+        self._also_close = list(also_close)
 
     def recv(self, size: int) -> bytes:
         if self._pending:
@@ -84,6 +107,10 @@ class HandoverSocket:
 
     def close(self) -> None:
         self._sock.close()
+        closers, self._also_close = self._also_close, []
+        for close in closers:
+            with contextlib.suppress(Exception):
+                close()
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -97,8 +124,9 @@ class HandoverSocket:
 
 
 def shutdown(conn: Connection) -> None:
-    """Unblock every paramiko call on this connection without blocking the caller."""
-    sock = conn.sock
+    """Unblock every paramiko call on this connection without blocking the caller. Behind jump
+    hosts that is the first jump host's socket: every transport and channel rides on it."""
+    sock = carrier(conn).sock
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
@@ -114,12 +142,15 @@ class SFTPSession(paramiko.SFTPClient):
         transport.close()
 
 
-async def run_guarded(conn: Connection, budget: Budget, work: Callable[[], T]) -> T:
+async def run_guarded(
+    conn: Connection, budget: Budget, work: Callable[[], T], *, grace: float = 0.0
+) -> T:
     """Run `work` in a daemon thread; when the budget runs out (or the task is cancelled),
-    shut the connection down so the thread ends, and raise `StageTimeout` for `conn.phase`."""
+    shut the connection down so the thread ends, and raise `StageTimeout` for `conn.phase`.
+    `grace` lets work that bounds its own waits by the budget report its own verdict first."""
     future = in_daemon_thread(f"preflight-{conn.target.name}", work)
     try:
-        return await asyncio.wait_for(asyncio.shield(future), budget.remaining())
+        return await asyncio.wait_for(asyncio.shield(future), budget.remaining() + grace)
     except TimeoutError:
         if future.done() and not future.cancelled() and future.exception() is not None:
             # The work failed on its own (e.g. a socket timeout), not stopped by the watchdog.
@@ -169,10 +200,69 @@ def _wait_for(
         raise error if error is not None else EOFError("the server closed the connection")
 
 
-def _start_transport(conn: Connection, budget: Budget) -> paramiko.Transport:
+class _Transport(paramiko.Transport):
+    """A Transport that keeps the server's own words when it refuses to open a channel.
+
+    paramiko turns an SSH_MSG_CHANNEL_OPEN_FAILURE into `ChannelException(code, text)` with a
+    text of its own per code ("Connect failed"), and only logs the server's description — which
+    is what tells a refused connection ("Connection refused") from a name the jump host cannot
+    resolve. The description is kept in `last_open_failure` as (code, description)."""
+
+    last_open_failure: tuple[int, str] | None = None
+
+    def _parse_channel_open_failure(self, m: paramiko.Message) -> None:
+        try:
+            m.get_int()  # channel id
+            code = m.get_int()
+            description = m.get_text()
+            self.last_open_failure = (code, description)
+        except Exception:  # a malformed message: paramiko reports it its own way below
+            self.last_open_failure = None
+        m.rewind()
+        paramiko.Transport._parse_channel_open_failure(self, m)  # type: ignore[attr-defined]
+
+
+def _stream(conn: Connection) -> HandoverSocket:
+    """What the transport runs on: the tcp stage's socket, or the jump host's channel."""
+    if isinstance(conn, ChainedConnection):
+        assert conn.channel is not None, "the tcp stage opens the channel"
+        closers = [hop.close for hop in hops_below(conn)]
+        return HandoverSocket(conn.channel, conn.handover, also_close=closers)
     assert conn.sock is not None, "the tcp stage opens the socket"
     conn.sock.setblocking(True)
-    transport = paramiko.Transport(HandoverSocket(conn.sock, conn.handover))  # type: ignore[arg-type]
+    return HandoverSocket(conn.sock, conn.handover)
+
+
+def open_direct_tcpip(
+    via: Connection, destination: tuple[str, int], budget: Budget, facts: dict[str, Any]
+) -> paramiko.Channel:
+    """Ask the jump host `via` to connect to `destination`, waiting no longer than the budget.
+    A refusal keeps the server's reason in `facts["refused"]` and raises `ChannelException`."""
+    transport = via.transport
+    assert transport is not None, "the jump host's auth stage opens the transport"
+    if isinstance(transport, _Transport):
+        transport.last_open_failure = None
+    try:
+        return transport.open_channel(
+            "direct-tcpip", destination, ("127.0.0.1", 0), timeout=budget.remaining()
+        )
+    except paramiko.ChannelException as exc:
+        failure = getattr(transport, "last_open_failure", None)
+        reason = failure[1] if failure is not None and failure[0] == exc.code else ""
+        facts["refused"] = {"code": exc.code, "reason": reason}
+        raise
+    except paramiko.SSHException:
+        if budget.expired() and transport.is_active():
+            raise StageTimeout(
+                f"an answer from {facts.get('to', destination[0])}",
+                budget.elapsed(),
+                by_deadline=budget.cut_by_deadline,
+            ) from None
+        raise
+
+
+def _start_transport(conn: Connection, budget: Budget) -> paramiko.Transport:
+    transport = _Transport(_stream(conn))  # type: ignore[arg-type]
     transport.set_log_channel(LOG_CHANNEL)
     transport.banner_timeout = _paramiko_timeout(budget)
     transport.handshake_timeout = _paramiko_timeout(budget)

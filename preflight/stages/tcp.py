@@ -40,8 +40,10 @@ def outcome_of(exc: BaseException) -> str:
     return "error"
 
 
-async def _connect(address: Address, budget: Budget) -> socket.socket:
+async def _connect(address: Address, budget: Budget) -> tuple[socket.socket, bool]:
+    """A connected socket, and whether the server reset it before connect() returned."""
     sock = socket.socket(address.family, socket.SOCK_STREAM)
+    reset = False
     try:
         sock.setblocking(False)
         loop = asyncio.get_running_loop()
@@ -50,8 +52,8 @@ async def _connect(address: Address, budget: Budget) -> socket.socket:
         except ConnectionResetError:
             # The handshake completed (a refusal would be ECONNREFUSED) and the server reset
             # the connection at once, before connect() returned: TCP works, the service
-            # turned us away. The banner stage reads the EOF and reports that.
-            pass
+            # turned us away. The banner stage reports it.
+            reset = True
         except TimeoutError:
             raise StageTimeout(
                 f"an answer from {address}", budget.elapsed(), by_deadline=budget.cut_by_deadline
@@ -59,7 +61,7 @@ async def _connect(address: Address, budget: Budget) -> socket.socket:
     except BaseException:
         sock.close()
         raise
-    return sock
+    return sock, reset
 
 
 async def probe(conn: Connection, budget: Budget) -> Passed:
@@ -73,7 +75,7 @@ async def probe(conn: Connection, budget: Budget) -> Passed:
         if attempt.expired():
             break
         try:
-            sock = await _connect(address, attempt)
+            sock, conn.reset_on_connect = await _connect(address, attempt)
         except (OSError, StageTimeout) as exc:
             attempts.append(
                 {
