@@ -13,24 +13,21 @@ run names its vantage point (`vantage`). Nothing here probes or formats itself.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import difflib
 import enum
-import logging
 import os
-import resource
 import signal
 import sys
-import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from preflight import __version__
-from preflight.model import ALL_STAGES, Report, Stage, Target, TargetResult
-from preflight.shard import Shard, ShardError, merge_reports, parse_shard, shard_from_environ
-from preflight.shard import select as shard_select
+
+# Everything else is imported where it is used: `preflight --version` and a dns/tcp check must
+# start fast (asyncio alone costs about as much as the interpreter's own start-up).
+if TYPE_CHECKING:
+    from preflight.model import Report, Stage, Target, TargetResult
+    from preflight.shard import Shard
 
 
 class ExitStatus(enum.IntEnum):
@@ -182,6 +179,8 @@ _interval = _ranged(float, 0, 3600)
 
 
 def _shard(text: str) -> Shard:
+    from preflight.shard import ShardError, parse_shard
+
     try:
         return parse_shard(text)
     except ShardError as exc:
@@ -189,6 +188,10 @@ def _shard(text: str) -> Shard:
 
 
 def _stage_list(text: str) -> tuple[Stage, ...]:
+    import difflib
+
+    from preflight.model import ALL_STAGES, Stage
+
     names = [name.strip() for name in text.split(",") if name.strip()]
     stages = []
     for name in names:
@@ -216,6 +219,9 @@ def _config_path(given: str | None, environ: Mapping[str, str]) -> tuple[str, bo
 
 
 def _select_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Target]:
+    import difflib
+    from dataclasses import replace
+
     from preflight import config
 
     path, named = _config_path(args.config, environ)
@@ -258,6 +264,8 @@ def _select_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> lis
 
 def _raise_fd_limit() -> None:
     """One socket per target in flight: lift the soft descriptor limit to the hard one."""
+    import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or soft < hard:
         target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
@@ -268,6 +276,8 @@ def _raise_fd_limit() -> None:
 def _quiet_libraries() -> None:
     """paramiko logs tracebacks through Python's last-resort handler unless its logger is
     configured (DESIGN §3); failures reach the user as diagnoses instead."""
+    import logging
+
     for name in ("paramiko", "preflight"):
         logger = logging.getLogger(name)
         if not logger.handlers:
@@ -321,6 +331,8 @@ def run_with_signals(
 ) -> Report:
     """Run the checks; the first signal in `signals` cancels them (a report still comes back,
     marked interrupted)."""
+    import asyncio
+
     from preflight.runner import DEFAULT_JOBS, RunOptions, run_checks
 
     async def main() -> Report:
@@ -431,6 +443,8 @@ def _command_check(
     shard = _shard_for(args, environ)
     if shard is not None:
         selected = len(targets)
+        from preflight.shard import select as shard_select
+
         targets = shard_select(targets, shard)
         if not targets:
             stdout.write(
@@ -471,6 +485,8 @@ def _command_check(
 
 def _shard_for(args: argparse.Namespace, environ: Mapping[str, str]) -> Shard | None:
     """--shard, or under GitLab parallel: the job's CI_NODE_INDEX/CI_NODE_TOTAL."""
+    from preflight.shard import ShardError, shard_from_environ
+
     if args.shard is not None:
         return args.shard if args.shard.total > 1 else None
     try:
@@ -496,6 +512,8 @@ def _command_merge(
         except ReportFormatError as exc:
             raise UsageError(f"{path}: not a preflight JSON report: {exc}") from None
     _check_report_paths(args.junit, args.json)
+    from preflight.shard import merge_reports
+
     merged = merge_reports(reports)
     for warning in _missing_shards(merged):
         stderr.write(f"preflight merge: {warning}\n")
@@ -515,6 +533,7 @@ def _command_merge(
 def _missing_shards(report: Report) -> list[str]:
     """Shards the merged targets say existed but that no input came from."""
     from preflight import vantage
+    from preflight.shard import Shard, ShardError, parse_shard
 
     seen: dict[int, set[int]] = {}
     for result in report.targets:
@@ -607,6 +626,8 @@ def run(
         stderr.write("preflight: interrupted\n")
         return ExitStatus.INTERRUPTED
     except Exception:
+        import traceback
+
         stderr.write(
             "preflight: internal error (a bug in preflight; please report it with "
             "the lines below)\n"
