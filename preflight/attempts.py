@@ -19,13 +19,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from preflight.model import Diagnosis, Report, Stage, Status, Target, TargetResult
+from preflight.model import Diagnosis, Report, Status, Target, TargetResult
 from preflight.runner import RunOptions, run_checks
 
 
-def _signature(result: TargetResult) -> tuple[tuple[Stage, Status, str | None], ...]:
+def _signature(result: TargetResult) -> tuple[tuple[str, Status, str | None], ...]:
     return tuple(
-        (s.stage, s.status, s.diagnosis.code if s.diagnosis else None) for s in result.stages
+        (s.name, s.status, s.diagnosis.code if s.diagnosis else None) for s in result.stages
     )
 
 
@@ -44,8 +44,9 @@ def _latency(durations: list[float]) -> dict[str, float]:
     }
 
 
-def _stage_statistics(stage: Stage, rounds: list[TargetResult]) -> dict[str, object]:
-    ran = [s for r in rounds for s in r.stages if s.stage is stage and s.status is not Status.SKIP]
+def _stage_statistics(name: str, rounds: list[TargetResult]) -> dict[str, object]:
+    """Statistics of one row (`tcp`, or `jump1.tcp` for a jump host's) over the rounds."""
+    ran = [s for r in rounds for s in r.stages if s.name == name and s.status is not Status.SKIP]
     codes = Counter(s.diagnosis.code for s in ran if s.diagnosis is not None)
     statistics_: dict[str, object] = {
         "passed": sum(s.status is Status.PASS for s in ran),
@@ -73,7 +74,7 @@ def combine_target(rounds: list[TargetResult]) -> TargetResult:
     stages = []
     for found in chosen.stages:
         facts = dict(found.facts)
-        facts["rounds"] = _stage_statistics(found.stage, rounds)
+        facts["rounds"] = _stage_statistics(found.name, rounds)
         diagnosis = found.diagnosis
         if diagnosis is not None and len(rounds) > 1:
             summary = (

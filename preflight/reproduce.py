@@ -3,7 +3,8 @@
 A firewall team does not trust a tool they do not know; they trust `nc` and `ssh -vvv`. For a
 failure at each stage this gives the standard commands an engineer would run from the same
 runner to see the same thing: `getent`/`dig` for dns, `nc -vz -w T` for tcp, `ssh -vvv` with
-`ConnectTimeout` for banner and auth, `sftp -b -` for sftp. Arguments are shell-quoted, and no
+`ConnectTimeout` for banner and auth, `sftp -b -` for sftp; behind jump hosts, the same through
+them (`-J`, and `ssh -W` in place of `nc`). Arguments are shell-quoted, and no
 credential is ever part of a command: a key is named by its file only when that path was written
 in checks.yaml, otherwise as a placeholder.
 """
@@ -43,6 +44,30 @@ def _ssh_options(target: Target) -> list[str]:
     return options
 
 
+def _hop_spec(host: str, port: int, user: str | None) -> str:
+    host = host.strip("[]")
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"{user}@{where}" if user else where
+
+
+def _jump_options(target: Target) -> list[str]:
+    """`-J` with every jump host, as ssh and sftp take it."""
+    if not target.jump:
+        return []
+    return ["-J", ",".join(_hop_spec(hop.host, hop.port, hop.user) for hop in target.jump)]
+
+
+def _through_jumps(target: Target) -> str:
+    """The tcp check through the jump hosts: the last one forwards stdin/stdout (`ssh -W`)."""
+    *before, last = target.jump
+    options = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={_seconds(target.timeouts.tcp)}"]
+    if before:
+        options += ["-J", ",".join(_hop_spec(h.host, h.port, h.user) for h in before)]
+    forward = _hop_spec(target.host, target.port, None)
+    destination = f"{last.user}@{last.host}" if last.user else last.host
+    return shlex.join(["ssh", "-v", *options, "-W", forward, "-p", str(last.port), destination])
+
+
 def _destination(target: Target) -> str:
     host = target.host.strip("[]")
     return f"{target.user}@{host}" if target.user else host
@@ -59,9 +84,14 @@ def commands(target: Target, stage: Stage) -> list[str]:
             quote(["dig", f"+time={_seconds(target.timeouts.dns)}", "+tries=1", host]),
         ]
     if stage is Stage.TCP:
+        if target.jump:  # nc from this runner would test the wrong path
+            return [f"{_through_jumps(target)} </dev/null"]
         return [quote(["nc", "-vz", "-w", _seconds(target.timeouts.tcp), host, port])]
-    ssh = ["ssh", "-vvv", *_ssh_options(target), "-p", port, _destination(target)]
+    jumps = _jump_options(target)
+    ssh = ["ssh", "-vvv", *_ssh_options(target), *jumps, "-p", port, _destination(target)]
     if stage is Stage.BANNER:
+        if target.jump:
+            return [quote([*ssh, "exit"])]
         return [
             quote(["nc", "-w", _seconds(target.timeouts.banner), host, port]),
             quote([*ssh, "exit"]),
@@ -69,5 +99,5 @@ def commands(target: Target, stage: Stage) -> list[str]:
     if stage is Stage.AUTH:
         return [quote([*ssh, "exit"])]
     listing = quote(["echo", f"ls {shlex.quote(target.sftp_path)}"])
-    sftp = ["sftp", "-b", "-", *_ssh_options(target), "-P", port, _destination(target)]
+    sftp = ["sftp", "-b", "-", *_ssh_options(target), *jumps, "-P", port, _destination(target)]
     return [f"{listing} | {quote(sftp)}"]

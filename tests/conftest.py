@@ -4,6 +4,8 @@ The guard (autouse) keeps every in-process test on loopback, as DESIGN §9 requi
 lookup of anything but a loopback literal or `localhost`, or a connect to a non-loopback
 address, fails at once with an error naming the test guard instead of leaving the machine.
 Processes that tests start (the CLI, system tests in namespaces) are not covered by it.
+Every test also gets an empty HOME, so a developer's ~/.ssh/config or known_hosts cannot change
+what a test sees.
 """
 
 from __future__ import annotations
@@ -83,3 +85,8 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+@pytest.fixture(autouse=True)
+def empty_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))

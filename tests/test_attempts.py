@@ -149,3 +149,17 @@ def test_round_statistics_do_not_hide_the_tcp_stage_s_own_attempts():
     tcp = combine(rounds).targets[0].stages[1]
     assert tcp.facts["attempts"] == [{"address": "[::1]:22", "result": "timeout"}]
     assert tcp.facts["rounds"]["of"] == 2
+
+
+def test_statistics_keep_a_jump_host_s_rows_apart_from_the_target_s():
+    def with_jump(ok: bool) -> Report:
+        report = round_result(ok, 0.5)
+        stages = report.targets[0].stages
+        stages.insert(0, StageResult(Stage.TCP, Status.PASS, 0.001, "bastion", hop=1))
+        return report
+
+    result = combine([with_jump(True), with_jump(False)]).targets[0]
+    bastion = next(s for s in result.stages if s.name == "jump1.tcp")
+    target_tcp = next(s for s in result.stages if s.name == "tcp")
+    assert bastion.facts["rounds"]["passed"] == 2
+    assert target_tcp.facts["rounds"]["passed"] == 1

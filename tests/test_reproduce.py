@@ -69,3 +69,24 @@ def test_the_tcp_command_sees_what_preflight_saw():
             command = reproduce.commands(make_target(server), Stage.TCP)[0]
             done = subprocess.run(command, shell=True, capture_output=True, timeout=10)
             assert (done.returncode != 0) == bool(expected), (command, done.stderr)
+
+
+def test_behind_jump_hosts_the_commands_go_through_them():
+    from preflight.model import Hop
+
+    target = make_target(
+        host="inner.internal",
+        port=2222,
+        user="ingest",
+        jump=(Hop("bastion1.example.com", 22, "ops"), Hop("bastion2.example.com", 2200, "ops")),
+    )
+    tcp = reproduce.commands(target, Stage.TCP)[0]
+    assert "nc " not in tcp  # from this runner nc would test the wrong path
+    assert "-J ops@bastion1.example.com:22" in tcp
+    assert "-W inner.internal:2222 -p 2200 ops@bastion2.example.com" in tcp
+    auth = reproduce.commands(target, Stage.AUTH)[0]
+    assert "-J ops@bastion1.example.com:22,ops@bastion2.example.com:2200" in auth
+    assert (
+        "-J ops@bastion1.example.com:22,ops@bastion2.example.com:2200"
+        in (reproduce.commands(target, Stage.SFTP)[0])
+    )
