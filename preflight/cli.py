@@ -557,6 +557,7 @@ def _command_validate(
     args: argparse.Namespace, stdout: TextIO, environ: Mapping[str, str]
 ) -> ExitStatus:
     from preflight import config
+    from preflight.model import endpoint
 
     path, _ = _config_path(args.config, environ)
     loaded = config.load_config(path, environ)
@@ -565,8 +566,9 @@ def _command_validate(
     )
     for target in loaded.targets:
         stages = ",".join(target.stages)
+        via = "".join(f" via {hop.endpoint}" for hop in target.jump)
         stdout.write(
-            f"  {target.name}: {target.host}:{target.port} [{stages}] "
+            f"  {target.name}: {endpoint(target.host, target.port)}{via} [{stages}] "
             f"deadline {target.deadline:g}s\n"
         )
     return ExitStatus.OK

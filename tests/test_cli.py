@@ -384,3 +384,19 @@ def test_a_second_signal_does_not_lose_the_reports(tmp_path):
     assert "Traceback" not in err
     assert json.loads(report.read_text())["interrupted"] is True
     junitparser.JUnitXml.fromfile(str(junit))
+
+
+def test_validate_shows_jump_hosts_and_brackets_ipv6(tmp_path):
+    config = write(
+        tmp_path / "checks.yaml",
+        """\
+        version: 1
+        targets:
+          - {name: inner, host: sftp.internal.example.com, jump: ops@bastion.example.com:2222}
+          - {name: v6, host: "2001:db8::10"}
+        """,
+    )
+    status, out, _ = run("validate", "-c", str(config))
+    assert status == 0
+    assert "inner: sftp.internal.example.com:22 via bastion.example.com:2222" in out
+    assert "v6: [2001:db8::10]:22" in out
