@@ -489,7 +489,13 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 def test_example_checks_yaml_loads_without_credentials() -> None:
     config = load_config(REPO / "checks.yaml", ENV)
-    assert [t.name for t in config.targets] == ["sftp-prod", "sftp-staging", "bastion-port"]
+    assert [t.name for t in config.targets] == [
+        "sftp-prod",
+        "sftp-staging",
+        "bastion-port",
+        "sftp-internal",
+        "like-my-ssh",
+    ]
     for target in config.targets:
         assert target.auth.password is None and target.auth.key is None
 
@@ -504,7 +510,16 @@ def test_example_checks_yaml_documents_every_key() -> None:
     assert set(defaults["host_key"]) == {"known_hosts", "fingerprints", "policy"}
     assert set(defaults["sftp"]) == {"path"}
     target_keys = {key for target in data["targets"] for key in target}
-    assert {"name", "host", "port", "user", "stages", "deadline"} <= target_keys
+    assert {
+        "name",
+        "host",
+        "port",
+        "user",
+        "stages",
+        "deadline",
+        "jump",
+        "ssh_config",
+    } <= target_keys
     assert "# user:" in (REPO / "checks.yaml").read_text(encoding="utf-8")
 
 
