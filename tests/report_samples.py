@@ -74,8 +74,8 @@ def passing_result(name: str = "sftp-prod") -> TargetResult:
                 Stage.TCP,
                 Status.PASS,
                 0.0311,
-                "connected to 203.0.113.7:2222 from 10.0.0.5:40022",
-                facts={"address": "203.0.113.7:2222", "local_address": "10.0.0.5:40022"},
+                "connected to 203.0.113.7:2222 from 198.51.100.5:40022",
+                facts={"address": "203.0.113.7:2222", "local_address": "198.51.100.5:40022"},
             ),
             StageResult(
                 Stage.BANNER,

@@ -54,13 +54,13 @@ def test_the_ci_runner_name_is_kept_when_it_differs_from_the_host_name() -> None
 def test_the_vantage_is_recorded_on_the_failed_stage_so_the_junit_failure_shows_it() -> None:
     report = samples.failing_report()
     here = vantage.Vantage(runner="runner-7", job_url="https://ci.example/jobs/1", shard="2/3")
-    vantage.stamp(report, here, route=lambda host, port: "10.0.0.9")
+    vantage.stamp(report, here, route=lambda host, port: "198.51.100.9")
     passing, failing = report.targets
     assert passing.stages[0].facts["vantage"] == {
         "runner": "runner-7",
         "job_url": "https://ci.example/jobs/1",
         "shard": "2/3",
-        "source_address": "10.0.0.5:40022",  # what the tcp stage connected from
+        "source_address": "198.51.100.5:40022",  # what the tcp stage connected from
     }
     assert "vantage" in failing.stages[1].facts and "vantage" not in failing.stages[0].facts
     failure_body = to_xml(report).split('type="tcp.timeout"')[1]
@@ -75,14 +75,14 @@ def test_a_dropped_target_gets_the_source_address_the_routing_table_picks() -> N
 
     def route(host: str, port: int) -> str | None:
         asked.append((host, port))
-        return "10.0.0.9"
+        return "198.51.100.9"
 
     result = samples.tcp_timeout_result()
     result.stages[1].facts["attempts"] = [
         {"address": "[2001:db8::7]:2222", "result": "timeout"},
         {"address": "203.0.113.7:2222", "result": "timeout"},
     ]
-    assert vantage.source_address(result, route) == "10.0.0.9"
+    assert vantage.source_address(result, route) == "198.51.100.9"
     assert asked == [("2001:db8::7", 2222)]
 
 
@@ -101,12 +101,12 @@ def test_the_console_line_names_one_place_or_each_of_several() -> None:
         route=lambda host, port: None,
     )
     assert vantage.describe(report) == (
-        "checked from runner-7, job https://ci.example/jobs/1; source address 10.0.0.5"
+        "checked from runner-7, job https://ci.example/jobs/1; source address 198.51.100.5"
     )
     report.targets[1].stages[1].facts["vantage"] = {"runner": "runner-8", "shard": "2/2"}
     assert vantage.describe(report) == (
         "checked from 2 places: runner-7, job https://ci.example/jobs/1; runner-8, shard 2/2; "
-        "source address 10.0.0.5"
+        "source address 198.51.100.5"
     )
 
 

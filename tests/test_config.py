@@ -999,7 +999,7 @@ def test_any_bytes_give_a_config_or_a_config_error(data: bytes) -> None:
 def test_jump_as_a_host_spec_inherits_the_key_but_never_the_password() -> None:
     env = {**ENV, "SSH_PRIVATE_KEY": KEY_TEXT, "SFTP_PASSWORD": "s3cret-pw"}
     target = one(
-        "version: 1\ntargets:\n  - host: 10.0.0.5\n    user: ingest\n"
+        "version: 1\ntargets:\n  - host: 198.51.100.5\n    user: ingest\n"
         "    jump: ops@bastion.example.com:2222\n",
         env,
     )

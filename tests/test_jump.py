@@ -178,7 +178,7 @@ def test_a_target_without_jump_hosts_is_its_stages_on_one_connection():
 
 
 def test_a_target_behind_two_jump_hosts_checks_each_hop_then_itself_through_them():
-    target = Target("t", "10.0.0.5", jump=(Hop("b1.example", 2222), Hop("b2.example")))
+    target = Target("t", "198.51.100.5", jump=(Hop("b1.example", 2222), Hop("b2.example")))
     steps, conns = jump.plan(target)
     rows = [(s.hop, s.stage.value, s.skip is not None, s.hop_label, s.via) for s in steps]
     assert rows == [
@@ -200,7 +200,7 @@ def test_a_target_behind_two_jump_hosts_checks_each_hop_then_itself_through_them
     assert by_row[(0, Stage.TCP)].probe is jump.probe_tcp
     assert by_row[(0, Stage.BANNER)].probe is jump.probe_banner
     assert by_row[(0, Stage.DNS)].skip == (
-        "skipped: reached through the jump host b2.example:22, which resolves 10.0.0.5 itself"
+        "skipped: reached through the jump host b2.example:22, which resolves 198.51.100.5 itself"
     )
     final = conns[-1]
     assert isinstance(final, ChainedConnection) and final.via is conns[1]
@@ -384,7 +384,7 @@ def jump_report() -> Report:
     )
     target = Target(
         "sftp-prod",
-        "10.0.0.5",
+        "198.51.100.5",
         jump=(hop,),
         sources=(SettingSource("port", "22", "built-in default"),),
         config_notes=("~/.ssh/config:9: 'Match exec x' was ignored",),
@@ -409,7 +409,7 @@ def test_the_console_names_the_hop_and_keeps_the_columns_aligned():
     text = render(jump_report(), color=False)
     lines = text.splitlines()
     assert lines[0].startswith(
-        "sftp-prod  10.0.0.5:22 via bastion.example:2222  FAILED at jump1.auth"
+        "sftp-prod  198.51.100.5:22 via bastion.example:2222  FAILED at jump1.auth"
     )
     assert lines[1] == "  settings: port 22 from built-in default"
     assert lines[2] == "  ! ~/.ssh/config:9: 'Match exec x' was ignored"

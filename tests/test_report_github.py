@@ -160,7 +160,7 @@ Checked from `runner-7`, shard 1/2, [CI job](https://github.com/acme/deploy/acti
 | **sftp-dr**<br>sftp-dr.example.com:2222 | tcp | ❌ failed | 3.02s | `tcp.timeout` | no answer to \
 SYN from 203.0.113.7:2222 within 3.0s (packets silently dropped) | a firewall drops traffic to \
 port 2222: ask for the runner's egress IP to be allowed |
-| **sftp-prod**<br>sftp.example.com:2222<br>from 10.0.0.5:40022 | dns → sftp | ✅ passed | \
+| **sftp-prod**<br>sftp.example.com:2222<br>from 198.51.100.5:40022 | dns → sftp | ✅ passed | \
 0.234s |  |  |  |
 
 """

@@ -57,7 +57,7 @@ SECTIONS_GOLDEN = (
     "\x1b[0Ksection_start:1741064767:preflight-1-sftp-prod[collapsed=true]\r\x1b[0K"
     "sftp-prod  sftp.example.com:2222  OK  0.234s\n"
     "  ✓ dns     0.012s  sftp.example.com → 203.0.113.7\n"
-    "  ✓ tcp     0.031s  connected to 203.0.113.7:2222 from 10.0.0.5:40022\n"
+    "  ✓ tcp     0.031s  connected to 203.0.113.7:2222 from 198.51.100.5:40022\n"
     "  ✓ banner  0.004s  SSH-2.0-OpenSSH_9.2p1 Debian-2\n"
     "  ✓ auth    0.150s  publickey accepted for ingest\n"
     "                    ! host key not verified (host_key.policy: off)\n"
