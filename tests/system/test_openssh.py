@@ -181,3 +181,35 @@ def test_the_reproduce_command_for_auth_agrees_with_preflight(sshd_server, clien
         done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=30)
         assert (done.returncode == 0) is should_pass, (command, done.stderr[-500:])
         assert (verdict(target) == (None, None)) is should_pass
+
+
+def test_library_open_sftp_against_real_openssh(sshd_server, client_key, tmp_path):
+    import preflight
+
+    known_hosts = known_hosts_for(sshd_server, tmp_path)
+    local = tmp_path / "upload.txt"
+    local.write_text("hello\n")
+    with preflight.open_sftp(
+        sshd_server.host,
+        sshd_server.port,
+        user="root",
+        key=str(client_key[0]),
+        known_hosts=str(known_hosts),
+        operation_timeout=10,
+    ) as sftp:
+        remote = str(tmp_path / "uploaded.txt")
+        sftp.put(str(local), remote)
+        assert sftp.stat(remote).st_size == 6
+    stranger, _ = generate_client_key(tmp_path / "stranger")
+    try:
+        preflight.connect(
+            sshd_server.host,
+            sshd_server.port,
+            user="root",
+            key=str(stranger),
+            known_hosts=str(known_hosts),
+        )
+    except preflight.PreflightError as error:
+        assert error.diagnosis is not None and error.diagnosis.code == "auth.denied"
+    else:
+        raise AssertionError("a key the server does not know must not connect")
