@@ -141,13 +141,22 @@ def source_address(result: TargetResult, route: Route = route_source) -> str | N
 
 def stamp(report: Report, vantage: Vantage, *, route: Route = route_source) -> None:
     """Record `vantage` (and each target's source address) as the ``vantage`` stage fact."""
+    # The route to an address does not change within a run: ask the kernel once per address,
+    # not once per target (a thousand targets behind one firewall share a few addresses).
+    answers: dict[tuple[str, int], str | None] = {}
+
+    def route_once(host: str, port: int) -> str | None:
+        if (host, port) not in answers:
+            answers[host, port] = route(host, port)
+        return answers[host, port]
+
     for result in report.targets:
         if not result.stages:
             continue
         failed = next((s for s in result.stages if s.status is Status.FAIL), None)
         holder = failed or result.stages[0]
         fact: dict[str, Any] = vantage.as_fact()
-        source = source_address(result, route)
+        source = source_address(result, route_once)
         if source:
             fact["source_address"] = source
         holder.facts[FACT] = fact

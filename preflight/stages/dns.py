@@ -11,6 +11,7 @@ start a thousand threads; time spent waiting for a slot counts against the stage
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import threading
@@ -28,6 +29,7 @@ _slots = threading.BoundedSemaphore(MAX_LOOKUPS)
 _pending: dict[tuple[str, int], asyncio.Future[list[Address]]] = {}
 
 
+@functools.lru_cache(maxsize=4096)
 def literal_address(host: str, port: int) -> Address | None:
     """The address for an IP literal (`[::1]` brackets allowed), or None for a name."""
     try:
