@@ -10,6 +10,7 @@ not guaranteed free of key material. Imports paramiko, so only the SSH stages im
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import os
 
@@ -86,7 +87,14 @@ def is_encrypted(text: str) -> bool:
     return blob[len(magic) + 4 : len(magic) + 4 + length] != b"none"
 
 
+@functools.lru_cache(maxsize=16)
 def _parse(text: str, passphrase: str | None, source: str) -> paramiko.PKey:
+    """Parsed once per run and key, not once per target: decrypting an OpenSSH key runs
+    bcrypt, tens of milliseconds each time. (A failure is not cached: it raises.)"""
+    return _parse_uncached(text, passphrase, source)
+
+
+def _parse_uncached(text: str, passphrase: str | None, source: str) -> paramiko.PKey:
     encrypted = is_encrypted(text)
     if encrypted and not passphrase:
         raise BadKey(source, "is encrypted and no passphrase is set (auth.passphrase)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import os
@@ -117,16 +118,24 @@ def parse_known_hosts(text: str, source: str) -> KnownHosts:
     return known
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str, source: str) -> KnownHosts:
+    """Parsing is cached by content: every target of a run reads the same file, twice (to
+    choose the host key type, then to verify). The file itself is still read each time, so a
+    change is seen at once. Callers only read the result."""
+    return parse_known_hosts(text, source)
+
+
 def load_known_hosts(value: str | None) -> KnownHosts | None:
     """`value` is a path (with `~`) or, when it holds a line break or a key, the content."""
     if not value:
         return None
     if "\n" in value or " ssh-" in value or " ecdsa-" in value:
-        return parse_known_hosts(value, "known_hosts given as content")
+        return _parsed(value, "known_hosts given as content")
     path = os.path.expanduser(value)
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
-            return parse_known_hosts(handle.read(), value)
+            return _parsed(handle.read(), value)
     except FileNotFoundError:
         return KnownHosts(source=value, missing=True)
     except OSError as exc:

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import posixpath
 import socket
 import threading
 from collections.abc import Callable, Sequence
@@ -339,15 +340,14 @@ def _authenticate(conn: Connection, budget: Budget) -> Passed:
     conn.phase = "authentication"
     user = target.user or "root"
     conn.facts["user"] = user
-    try:
-        transport.auth_none(user)
-    except paramiko.BadAuthenticationType as exc:
-        allowed = list(exc.allowed_types)
-    else:
-        conn.facts["method"] = "none"
-        return Passed(f"{user} accepted without authentication (method none)", warnings)
-    conn.facts["allowed_methods"] = allowed
-    method = _try_credentials(conn, transport, user, allowed)
+    if not target.auth.has_credentials:
+        allowed = _allowed_methods(transport, user)
+        if allowed is None:
+            conn.facts["method"] = "none"
+            return Passed(f"{user} accepted without authentication (method none)", warnings)
+        conn.facts["allowed_methods"] = allowed
+        raise NoCredentials(target.auth.unset)
+    method = _try_credentials(conn, transport, user)
     conn.facts["method"] = method
     key_fact = conn.facts.get("host_key", {})
     return Passed(
@@ -398,18 +398,29 @@ def _offers(auth: AuthConfig, transport: paramiko.Transport, user: str) -> list[
     return offers
 
 
-def _try_credentials(
-    conn: Connection, transport: paramiko.Transport, user: str, allowed: list[str]
-) -> str:
+def _allowed_methods(transport: paramiko.Transport, user: str) -> list[str] | None:
+    """The methods the server allows `user` (a `none` request; None if `none` succeeds)."""
+    try:
+        transport.auth_none(user)
+    except paramiko.BadAuthenticationType as exc:
+        return list(exc.allowed_types)
+    return None
+
+
+def _try_credentials(conn: Connection, transport: paramiko.Transport, user: str) -> str:
     """Present each configured credential once, in a method the server allows, following a
-    partial success (`AuthenticationMethods publickey,password`) to the methods still needed."""
+    partial success (`AuthenticationMethods publickey,password`) to the methods still needed.
+
+    The first credential is offered straight away, without asking which methods are allowed
+    (a round trip per target on the path that matters most); the server's answer to a wrong
+    method tells us, and after a failure a `none` request asks, so the report still lists them.
+    """
     auth = conn.target.auth
-    if not auth.has_credentials:
-        raise NoCredentials(auth.unset)
     pending = _offers(auth, transport, user)
     if not pending:
         raise NoCredentials(auth.unset)
     offered = list(dict.fromkeys(name for offer in pending for name, _ in offer.methods[:1]))
+    allowed: list[str] | None = None  # not known until the server says
     accepted: list[str] = []
     tried: list[str] = []
     while True:
@@ -418,7 +429,7 @@ def _try_credentials(
                 (offer, name, call)
                 for offer in pending
                 for name, call in offer.methods
-                if name in allowed
+                if allowed is None or name in allowed
             ),
             None,
         )
@@ -426,22 +437,30 @@ def _try_credentials(
             break
         offer, name, call = choice
         pending.remove(offer)
-        tried.append(name)
         try:
             still_needed = call()
         except paramiko.BadAuthenticationType as exc:
+            # Not allowed: not a try. The credential may still go by another method.
             allowed = list(exc.allowed_types)
             conn.facts["allowed_methods"] = allowed
+            offer.methods = [(n, c) for n, c in offer.methods if n != name]
+            if offer.methods:
+                pending.insert(0, offer)
             continue
         except paramiko.AuthenticationException:
             if not transport.is_active():
                 raise
+            tried.append(name)
             continue
+        tried.append(name)
         if transport.is_authenticated():
             return "+".join([*accepted, name])
         accepted.append(name)  # partial success: the server wants another method as well
         allowed = list(still_needed)
         conn.facts["partial_success"] = list(accepted)
+    if allowed is None:
+        allowed = _allowed_methods(transport, user) or []
+        conn.facts["allowed_methods"] = allowed
     if accepted or not tried:
         raise AuthMethodNotAllowed(offered, allowed, accepted=accepted)
     raise AuthDenied(tried, allowed)
@@ -479,6 +498,9 @@ def _list_directory(conn: Connection, budget: Budget) -> Passed:
     entries = sftp.listdir(path)
     conn.facts["entries"] = len(entries)
     with contextlib.suppress(OSError):
-        conn.facts["resolved_path"] = sftp.normalize(path)
+        # An absolute path is its own answer: a round trip only for a relative one.
+        conn.facts["resolved_path"] = (
+            posixpath.normpath(path) if path.startswith("/") else sftp.normalize(path)
+        )
     where = conn.facts.get("resolved_path", path)
     return Passed(f"listed {where}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")

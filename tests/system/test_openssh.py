@@ -70,7 +70,7 @@ def test_all_five_stages_pass_with_key_auth(sshd_server, client_key, tmp_path):
     fingerprint = auth.facts["host_key"]["fingerprint"]
     assert fingerprint in sshd_server.host_key_fingerprints.values()
     assert auth.facts["method"] == "publickey"
-    assert "publickey" in auth.facts["allowed_methods"]
+    assert "allowed_methods" not in auth.facts  # not asked for: a round trip saved
     assert sftp.facts["resolved_path"] == "/root"
 
 
@@ -78,6 +78,10 @@ def test_key_not_authorized_is_auth_denied(sshd_server, tmp_path):
     stranger, _ = generate_client_key(tmp_path / "stranger")
     target = openssh_target(sshd_server, stranger, known_hosts_for(sshd_server, tmp_path))
     assert verdict(target) == (Stage.AUTH, "auth.denied")
+    failure = check([target]).targets[0].failure
+    assert failure is not None and failure.diagnosis is not None
+    assert failure.facts["allowed_methods"] == ["publickey"]  # asked for once it failed
+    assert "server allows: publickey" in failure.diagnosis.summary
 
 
 def test_password_offered_where_only_keys_are_allowed_is_method_not_allowed(sshd_server, tmp_path):
