@@ -8,14 +8,14 @@ a CI variable such as ``SSH_PRIVATE_KEY`` would hold.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from preflight import hostkeys
 
 __all__ = [
     "fingerprint",
@@ -81,5 +81,4 @@ def private_key_text(pkey: paramiko.PKey, passphrase: str | None = None) -> str:
 
 def fingerprint(pkey: paramiko.PKey) -> str:
     """Return the OpenSSH-style fingerprint of ``pkey``: ``SHA256:`` + unpadded base64 digest."""
-    digest = hashlib.sha256(pkey.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+    return hostkeys.fingerprint(pkey.asbytes())
