@@ -177,9 +177,14 @@ async def probe_sftp(conn: Connection, budget: Budget) -> Passed:
 
 async def close(conn: Connection) -> None:
     """Close the transport and socket. `Transport.close` joins paramiko's thread, so it runs in
-    a thread of its own, after a socket shutdown has made sure there is nothing to wait for."""
-    shutdown(conn)
-    closing = in_daemon_thread("preflight-close", conn.close)
+    a worker thread, after a socket shutdown has made sure there is nothing to wait for (the
+    shutdown too: under load even that syscall waited milliseconds for the GIL)."""
+
+    def shut_and_close() -> None:
+        shutdown(conn)
+        conn.close()
+
+    closing = in_daemon_thread("preflight-close", shut_and_close)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(closing, UNBLOCK_GRACE)
 
