@@ -273,25 +273,33 @@ def test_dropping_firewall_fails_the_process_within_tcp_timeout(tmp_path):
     assert err == ""
 
 
+def start_stuck_check(
+    tmp_path: Path, tarpit: lab.Tarpit
+) -> tuple[subprocess.Popen[str], Path, Path]:
+    """A preflight process waiting on a tarpit's banner (60 s), once it has connected."""
+    config = write(
+        tmp_path / "checks.yaml",
+        f"""\
+        version: 1
+        defaults: {{timeouts: {{banner: 60}}, deadline: 120}}
+        targets: [{{name: stuck, host: 127.0.0.1, port: {tarpit.port}}}]
+        """,
+    )
+    junit, report = tmp_path / "r.xml", tmp_path / "r.json"
+    proc = preflight_process(
+        "check", "-c", str(config), "--junit", str(junit), "--json", str(report)
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not tarpit.accepted:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    return proc, junit, report
+
+
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_cancelled_job_writes_reports_and_exits_with_the_signal_status(tmp_path, signum, status):
     with lab.Tarpit() as tarpit:
-        config = write(
-            tmp_path / "checks.yaml",
-            f"""\
-            version: 1
-            defaults: {{timeouts: {{banner: 60}}, deadline: 120}}
-            targets: [{{name: stuck, host: 127.0.0.1, port: {tarpit.port}}}]
-            """,
-        )
-        junit, report = tmp_path / "r.xml", tmp_path / "r.json"
-        proc = preflight_process(
-            "check", "-c", str(config), "--junit", str(junit), "--json", str(report)
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not tarpit.accepted:
-            time.sleep(0.05)
-        time.sleep(0.3)
+        proc, junit, report = start_stuck_check(tmp_path, tarpit)
         proc.send_signal(signum)
         _out, err = proc.communicate(timeout=30)
     assert proc.returncode == status, err
@@ -360,22 +368,7 @@ def test_unwritable_report_path_is_refused_before_probing(path, reason):
 
 def test_a_second_signal_does_not_lose_the_reports(tmp_path):
     with lab.Tarpit() as tarpit:
-        config = write(
-            tmp_path / "checks.yaml",
-            f"""\
-            version: 1
-            defaults: {{timeouts: {{banner: 60}}, deadline: 120}}
-            targets: [{{name: stuck, host: 127.0.0.1, port: {tarpit.port}}}]
-            """,
-        )
-        junit, report = tmp_path / "r.xml", tmp_path / "r.json"
-        proc = preflight_process(
-            "check", "-c", str(config), "--junit", str(junit), "--json", str(report)
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not tarpit.accepted:
-            time.sleep(0.05)
-        time.sleep(0.3)
+        proc, junit, report = start_stuck_check(tmp_path, tarpit)
         for _ in range(3):  # an impatient user, or CI's SIGTERM followed by another
             proc.send_signal(signal.SIGINT)
             time.sleep(0.02)
