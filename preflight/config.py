@@ -40,7 +40,7 @@ from preflight.model import (
     Target,
     Timeouts,
 )
-from preflight.yamlnodes import YamlError, YMap, YNode, YScalar, YSeq, paused_gc, read_yaml
+from preflight.yamlnodes import YamlError, YMap, YNode, YScalar, YSeq, paused_gc
 
 __all__ = [
     "COMMAND_LINE",
@@ -167,6 +167,10 @@ def parse_config(
     if isinstance(text, bytes):
         text = _decode(text, filename)
     text = text.removeprefix("\ufeff")
+    # Imported here: PyYAML costs more start-up than the rest of the config layer together,
+    # and a check of command-line TARGETs reads no YAML at all.
+    from preflight.yamlreader import read_yaml
+
     with paused_gc():
         try:
             root = read_yaml(text)

@@ -62,6 +62,36 @@ def test_version():
     assert (status, out.strip()) == (0, f"preflight {__version__}")
 
 
+def test_a_dns_tcp_check_of_a_typed_target_loads_neither_yaml_nor_paramiko(tmp_path):
+    # Start-up is most of what `preflight check HOST:PORT --stages dns,tcp` costs: PyYAML is
+    # for a config file and paramiko for the SSH stages, and here there is neither.
+    code = (
+        "import sys\n"
+        "from preflight import cli\n"
+        "status = cli.run(sys.argv[1:])\n"
+        "print(status, sorted(m for m in ('yaml', 'paramiko') if m in sys.modules))\n"
+    )
+    with lab.Greeter(b"SSH-2.0-OpenSSH_9.6\r\n") as server:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                code,
+                "check",
+                f"127.0.0.1:{server.port}",
+                "--stages",
+                "dns,tcp",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=tmp_path,  # no checks.yaml here
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            check=True,
+        )
+    assert out.stdout.splitlines()[-1] == "0 []", out.stdout + out.stderr
+
+
 def test_no_command_prints_help_and_exits_2():
     status, _, err = run()
     assert status == 2 and "usage" in err

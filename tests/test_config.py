@@ -17,7 +17,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from preflight import yamlnodes
+from preflight import yamlnodes, yamlreader
 from preflight.config import (
     COMMAND_LINE,
     Config,
@@ -449,7 +449,7 @@ def test_bytes_with_utf8_bom_are_accepted() -> None:
 def test_pure_python_yaml_parser_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
     text = (REPO / "checks.yaml").read_text(encoding="utf-8")
     expected = parse(text)
-    monkeypatch.setattr(yamlnodes, "_LOADER", yaml.SafeLoader)
+    monkeypatch.setattr(yamlreader, "_LOADER", yaml.SafeLoader)
     assert parse(text) == expected
 
 
@@ -773,7 +773,7 @@ def test_error_rule(fixture: str, line: int, message: str) -> None:
 def test_yaml_syntax_error_rule(fixture: str, line: int, message: str) -> None:
     err = load_fixture(fixture)
     assert err.line == line
-    if yamlnodes._LOADER is getattr(yaml, "CSafeLoader", None):
+    if yamlreader._LOADER is getattr(yaml, "CSafeLoader", None):
         assert err.message == message
     else:
         assert err.message.startswith("YAML syntax error: ")
