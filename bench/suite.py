@@ -10,6 +10,7 @@ the timeouts and sizes of this run.
 
 from __future__ import annotations
 
+import compileall
 import os
 import platform
 import re
@@ -278,6 +279,9 @@ def _import_checks(p: Params, workdir: Path) -> dict[str, bool]:
 
 def run_suite(p: Params, only: Sequence[str], log: Log) -> list[ScenarioResult]:
     raise_fd_limit()
+    # `pip install` compiles the package; a working tree may hold stale bytecode, and with
+    # PYTHONDONTWRITEBYTECODE set every preflight run would recompile what changed.
+    compileall.compile_dir(REPO / "preflight", quiet=1)
     titles = scenario_titles(p)
     no_sshd = sshd_reason()
     results: list[ScenarioResult] = []
