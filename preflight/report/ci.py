@@ -56,15 +56,21 @@ def write_console(
     vantage_line: str | None = None,
 ) -> None:
     """The console report, folded for the CI system in `environ`, then the vantage line."""
-    from preflight.report import console, github, gitlab
-
+    # Only the renderer in use is imported: the GitHub one pulls in `html`, a cost every
+    # local run would otherwise pay at start-up.
     ascii_only = not _can_encode(_MARKS, _encoding(stream))
     system = ci_system(environ)
     if system == "gitlab":
+        from preflight.report import gitlab
+
         text = gitlab.render_sections(report, color=color, ascii_only=ascii_only)
     elif system == "github":
+        from preflight.report import github
+
         text = github.render_groups(report, color=color, ascii_only=ascii_only)
     else:
+        from preflight.report import console
+
         text = console.render(report, color=color, ascii_only=ascii_only)
     if vantage_line:
         text += clean_text(vantage_line, max_len=2000, one_line=True) + "\n"
