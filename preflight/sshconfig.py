@@ -24,8 +24,7 @@ import os
 import re
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Generic, NoReturn, TypeVar
+from typing import Generic, NamedTuple, NoReturn, TypeVar
 from urllib.parse import unquote
 
 __all__ = [
@@ -134,16 +133,14 @@ class SshConfigError(Exception):
         return f"{self.file}:{self.line}: {self.message}"
 
 
-@dataclass(frozen=True)
-class Setting(Generic[T]):
+class Setting(NamedTuple, Generic[T]):
     """A value from the configuration and where it was written ("~/.ssh/config:14")."""
 
     value: T
     origin: str
 
 
-@dataclass(frozen=True)
-class JumpSpec:
+class JumpSpec(NamedTuple):
     """One entry of a ProxyJump list: `[user@]host[:port]` or `ssh://[user@]host[:port]`."""
 
     host: str
@@ -151,8 +148,7 @@ class JumpSpec:
     port: int | None = None
 
 
-@dataclass(frozen=True)
-class HostConfig:
+class HostConfig(NamedTuple):
     """What ssh_config says for one host name; every setting carries its origin.
 
     `hostname` has its tokens expanded; `identity_files` and `known_hosts_files` are expanded
@@ -176,8 +172,7 @@ class HostConfig:
         return self.proxy_jump.value if self.proxy_jump is not None else ()
 
 
-@dataclass(frozen=True)
-class JumpHost:
+class JumpHost(NamedTuple):
     """A jump host as ssh would reach it: its ProxyJump entry, where that was written, and the
     configuration for its name (its own HostName, Port, User, IdentityFile…)."""
 
@@ -186,8 +181,7 @@ class JumpHost:
     config: HostConfig
 
 
-@dataclass(frozen=True)
-class ConfigFile:
+class ConfigFile(NamedTuple):
     """A configuration file to read: `path` (may start with `~`), whether it is a user file
     (relative Includes are then in ~/.ssh, else /etc/ssh), and whether it must exist (`-F`)."""
 
@@ -196,8 +190,9 @@ class ConfigFile:
     required: bool = False
 
 
-@dataclass
-class _Line:
+class _Line(NamedTuple):
+    """One keyword line of a file, split as ssh splits it."""
+
     number: int
     keyword: str  # lower-cased
     written: str  # as written, for messages
@@ -205,14 +200,16 @@ class _Line:
     rest: str  # the raw text after the keyword (ProxyCommand keeps it whole)
 
 
-@dataclass
 class _State:
     """Settings collected so far for one lookup: the first value of each keyword wins."""
 
-    first: dict[str, tuple[list[str], str, int, str]] = field(default_factory=dict)
-    identity: list[tuple[str, str, int, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    ignore_unknown: str | None = None
+    __slots__ = ("first", "identity", "ignore_unknown", "notes")
+
+    def __init__(self) -> None:
+        self.first: dict[str, tuple[list[str], str, int, str]] = {}
+        self.identity: list[tuple[str, str, int, str]] = []
+        self.notes: list[str] = []
+        self.ignore_unknown: str | None = None
 
 
 def parse_jump_spec(text: str) -> JumpSpec | None:
