@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Budget:
+    """The time one stage may take: its own timeout, cut short by the deadline above it."""
+
     timeout: float  # the configured stage timeout, for messages
     started: float
     deadline: float  # absolute: the target's deadline, already capped by the run's

@@ -221,6 +221,8 @@ class TargetResult:
 
 @dataclass
 class Report:
+    """One run: every target's result, in the order they were given."""
+
     targets: list[TargetResult]
     started_at: datetime
     duration_s: float = 0.0

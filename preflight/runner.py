@@ -19,12 +19,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from preflight import diagnose, reproduce
 from preflight.deadline import Budget
 from preflight.errors import StageTimeout
 from preflight.model import SSH_STAGES, Report, Stage, StageResult, Status, Target, TargetResult
 from preflight.stages import Connection, Passed, Probe, jump
+
+if TYPE_CHECKING:
+    from preflight import diagnose
+
+# `diagnose` and `reproduce` are imported where a stage fails: a run where everything passes
+# never needs them, and a quick dns,tcp check should not pay for loading them.
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +42,8 @@ BACKSTOP_GRACE = 1.0
 
 @dataclass(frozen=True)
 class RunOptions:
+    """What the command line (or a library caller) decides for the whole run."""
+
     deadline: float | None = None  # seconds for the whole run (--deadline)
     jobs: int = DEFAULT_JOBS  # targets in the SSH stages at once
 
@@ -89,6 +97,8 @@ async def _run_stage(
     conn.phase = ""
 
     def context() -> diagnose.Context:
+        from preflight import diagnose
+
         return diagnose.Context(
             stage=stage,
             host=target.host,
@@ -104,6 +114,8 @@ async def _run_stage(
         )
 
     def failed(exc: BaseException) -> StageResult:
+        from preflight import diagnose
+
         diagnosis = diagnose.diagnose(exc, context())
         if conn.phase:
             conn.facts.setdefault("phase", conn.phase)
@@ -185,6 +197,8 @@ async def _check_target(
             if stage in SSH_STAGES and not holding_slot:
                 holding_slot = await _take_slot(run, deadline)
                 if not holding_slot:
+                    from preflight import diagnose
+
                     budget = Budget.start(target.timeouts.for_stage(stage), deadline, now=started)
                     ctx = diagnose.Context(
                         stage,
@@ -215,6 +229,8 @@ async def _check_target(
             result.stages.append(stage_result)
             if stage_result.status is Status.FAIL:
                 failure = stage_result
+                from preflight import reproduce
+
                 stage_result.facts["reproduce"] = reproduce.commands(conn.target, stage)
     except asyncio.CancelledError:
         _mark_unfinished(result, run, [(step.hop, step.stage) for step in steps])
@@ -258,6 +274,8 @@ def _mark_unfinished(
     rows = planned if planned is not None else [(0, stage) for stage in result.target.stages]
     pending = [(hop, stage) for hop, stage in rows if (hop, stage) not in done]
     if run.deadline_passed:
+        from preflight import diagnose
+
         for i, (hop, stage) in enumerate(pending):
             if i == 0:
                 ctx = diagnose.Context(

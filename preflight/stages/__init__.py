@@ -25,12 +25,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class Passed:
+    """A stage that passed: the one line the report shows, and anything worth a warning."""
+
     detail: str
     warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Address:
+    """One resolved address of a target, ready for `socket.connect`."""
+
     family: int
     sockaddr: tuple[Any, ...]
 
@@ -45,6 +49,8 @@ class Address:
 
 @dataclass
 class Connection:
+    """One target's connection as it is built up, stage after stage."""
+
     target: Target
     addresses: list[Address] = field(default_factory=list)
     sock: socket.socket | None = None

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from preflight.deadline import Budget
 from preflight.model import ALL_STAGES, Stage, Target, endpoint
 from preflight.stages import Connection, Passed, Probe
-from preflight.stages.banner import READ_SIZE, IdentificationReader, identified
 
 if TYPE_CHECKING:
     import paramiko
@@ -192,6 +191,7 @@ async def probe_banner(conn: Connection, budget: Budget) -> Passed:
     """The banner stage on a channel: the same judgement as on a socket (`banner`), with each
     read waiting only for what is left of the budget."""
     from preflight.stages import ssh
+    from preflight.stages.banner import READ_SIZE, IdentificationReader, identified
 
     assert isinstance(conn, ChainedConnection) and conn.channel is not None
     conn.phase = "banner"
