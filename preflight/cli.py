@@ -644,4 +644,10 @@ def main() -> None:
     # a death by signal.
     for signum in Signals.WATCHED:
         signal.signal(signum, signal.SIG_IGN)
-    sys.exit(status)
+    # Every report file is written and closed, and preflight registers no exit handlers: after
+    # flushing the console streams, the interpreter's teardown (freeing every object and module
+    # one by one: 15 ms of a 130 ms dns,tcp check) has nothing left to do for us.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # `preflight check | head` closed it
+            stream.flush()
+    os._exit(status)

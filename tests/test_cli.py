@@ -266,11 +266,13 @@ def test_example_checks_yaml_validates():
 
 def preflight_process(*argv: str, **kwargs) -> subprocess.Popen[str]:
     # The job these tests run in may itself be a GitHub or GitLab job: keep its variables
-    # away from preflight, which would otherwise publish annotations or pick a shard.
+    # away from preflight, which would otherwise publish annotations or pick a shard. Output
+    # is buffered as it is for a CI job, whatever the test runner's own setting.
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("GITHUB_", "GITLAB_", "CI_NODE_")) and key != "FORCE_COLOR"
+        if not key.startswith(("GITHUB_", "GITLAB_", "CI_NODE_"))
+        and key not in ("FORCE_COLOR", "PYTHONUNBUFFERED")
     }
     env["PYTHONPATH"] = str(REPO)
     return subprocess.Popen(
@@ -301,6 +303,32 @@ def test_dropping_firewall_fails_the_process_within_tcp_timeout(tmp_path):
     assert elapsed < 3 + 2, elapsed  # the bar is 4 s; the margin absorbs a noisy machine
     assert "tcp.timeout" in (tmp_path / "j.xml").read_text()
     assert err == ""
+
+
+def test_everything_written_reaches_a_pipe_before_the_process_exits(tmp_path):
+    # The process leaves without the interpreter's teardown (cli.main), so whatever Python still
+    # buffers must be flushed first: `validate` writes 400 lines to a block-buffered pipe and
+    # leaves the flushing to the exit; `check` writes a console report larger than a pipe.
+    with lab.Greeter(b"SSH-2.0-OpenSSH_9.6\r\n") as server:
+        targets = "".join(
+            f"  - {{name: t{i}, host: 127.0.0.1, port: {server.port}}}\n" for i in range(400)
+        )
+        config = tmp_path / "checks.yaml"
+        config.write_text(f"version: 1\ntargets:\n{targets}")
+        validate = preflight_process("validate", "-c", str(config))
+        listed, validate_err = validate.communicate(timeout=60)
+        report = tmp_path / "r.json"
+        check = preflight_process(
+            "check", "-c", str(config), "--stages", "dns,tcp", "--json", str(report)
+        )
+        out, err = check.communicate(timeout=60)
+    assert validate.returncode == 0 and validate_err == ""
+    assert listed.splitlines()[-1].startswith("  t399: 127.0.0.1:")
+    assert check.returncode == 0 and err == ""
+    assert len(out.encode()) > 64 * 1024
+    assert out.count(" OK ") == 400
+    assert "400 targets: 400 ok, 0 failed" in out
+    assert len(json.loads(report.read_text())["targets"]) == 400
 
 
 def start_stuck_check(
