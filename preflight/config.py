@@ -707,12 +707,17 @@ def _hop_from_ssh(
     ssh: sshconfig.SshConfig,
     inherited: AuthConfig,
     host_key: HostKeyConfig,
+    *,
+    tcp_timeout_set: bool,
 ) -> Hop:
     """A ProxyJump host as `ssh -J` reaches it: its own HostName, Port, User, IdentityFile,
-    UserKnownHostsFile and StrictHostKeyChecking; the user defaults to the local one."""
+    UserKnownHostsFile, StrictHostKeyChecking and ConnectTimeout (unless the target's tcp
+    timeout was set explicitly, which then applies to every hop); the user defaults to the
+    local one."""
     found = jump.config
     auth, _ = _with_identity(inherited, found, ssh)
     hop_host_key, _, _ = _host_key_from_ssh(replace(host_key, fingerprints=()), found, ssh)
+    own_timeout = found.connect_timeout
     return Hop(
         host=found.hostname.value if found.hostname else jump.spec.host,
         port=jump.spec.port or (found.port.value if found.port else 22),
@@ -720,6 +725,9 @@ def _hop_from_ssh(
         auth=auth,
         host_key=hop_host_key,
         origin=jump.origin,
+        tcp_timeout=(
+            float(own_timeout.value) if own_timeout is not None and not tcp_timeout_set else None
+        ),
     )
 
 
@@ -830,7 +838,16 @@ def _apply_ssh_config(
     elif found.proxy_jump is not None:
         unset = tuple(v for v in target.auth.unset if v != ENV_PASSWORD)
         inherited = _without_password(target.auth, unset)
-        jump = tuple(_hop_from_ssh(hop, ssh, inherited, target.host_key) for hop in chain)
+        jump = tuple(
+            _hop_from_ssh(
+                hop,
+                ssh,
+                inherited,
+                target.host_key,
+                tcp_timeout_set="timeouts.tcp" in explicit,
+            )
+            for hop in chain
+        )
         jump_origin = found.proxy_jump.origin
         for hop in chain:
             notes.extend(note for note in hop.config.notes if note not in notes)
@@ -838,6 +855,16 @@ def _apply_ssh_config(
         jump_origin = base_source("jump")
     if jump or found.proxy_jump is not None:
         sources.append(SettingSource("jump", _route(jump) or "none", jump_origin))
+    if "jump" not in explicit and found.proxy_jump is not None:
+        # The hops came from ssh config: a hop with its own ConnectTimeout says where from.
+        for index, (built, jump_host) in enumerate(zip(jump, chain, strict=True), start=1):
+            setting = jump_host.config.connect_timeout
+            if built.tcp_timeout is not None and setting is not None:
+                sources.append(
+                    SettingSource(
+                        f"jump{index} tcp timeout", f"{built.tcp_timeout:g}s", setting.origin
+                    )
+                )
     if found.proxy_command is not None and "jump" not in explicit:
         notes.append(
             f"{found.proxy_command.origin}: ProxyCommand is not supported by preflight (it would "

@@ -121,6 +121,9 @@ class Hop:
     auth: AuthConfig = field(default_factory=AuthConfig)
     host_key: HostKeyConfig = field(default_factory=HostKeyConfig)
     origin: str | None = None  # where it was configured: "checks.yaml:14", "~/.ssh/config:3"
+    # The hop's own ConnectTimeout from OpenSSH client config, as `ssh -J` would apply it when
+    # connecting to this hop; None: the target's tcp timeout.
+    tcp_timeout: float | None = None
 
     @property
     def endpoint(self) -> str:

@@ -1132,6 +1132,15 @@ def test_ssh_config_true_applies_between_the_target_and_the_defaults(tmp_path: P
     assert sources["tcp timeout"] == ("3s", "built-in default")
 
 
+def test_a_tcp_timeout_set_for_the_target_also_bounds_its_jump_hosts(tmp_path: Path) -> None:
+    env = ssh_home(tmp_path, SSH_CONFIG + "Host bastion\n  ConnectTimeout 20\n")
+    text = "version: 1\ntargets:\n  - host: inner\n    ssh_config: true\n{}"
+    (hop,) = one(text.format(""), env).jump
+    assert hop.tcp_timeout == 20.0
+    (hop,) = one(text.format("    timeouts: {tcp: 4}\n"), env).jump
+    assert hop.tcp_timeout is None  # the target's 4 s, as the file says
+
+
 def test_ssh_config_path_is_relative_to_the_checks_file(tmp_path: Path) -> None:
     (tmp_path / "ssh").mkdir()
     (tmp_path / "ssh" / "config").write_text(SSH_CONFIG)

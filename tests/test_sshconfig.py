@@ -14,6 +14,7 @@ import io
 import os
 import shutil
 import textwrap
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from preflight.sshconfig import (
     convtime,
     parse_jump_spec,
 )
+from preflight.stages import jump
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ssh_config"
 
@@ -653,6 +655,29 @@ def test_proxy_jump_hosts_get_their_own_settings_and_the_local_user(tmp_path):
     assert str(jump) == "jump alice@192.0.2.1:22 → ops@hop2:2200 from ~/.ssh/config:2"
 
 
+def test_a_jump_host_keeps_its_own_connect_timeout(tmp_path):
+    # `ssh -J` connects to each jump host with that host's own ConnectTimeout; a hop without one
+    # gets the target's tcp timeout (preflight never waits without a bound).
+    target = cli_target(
+        tmp_path,
+        """\
+        Host inner
+          ProxyJump bastion,hop2
+          ConnectTimeout 9
+        Host bastion
+          HostName 192.0.2.1
+          ConnectTimeout 2
+        """,
+        "inner",
+    )
+    first, second = target.jump
+    assert (first.tcp_timeout, second.tcp_timeout, target.timeouts.tcp) == (2.0, None, 9.0)
+    assert [jump.hop_target(target, i).timeouts.tcp for i in (1, 2)] == [2.0, 9.0]
+    sources = {s.setting: str(s) for s in target.sources}
+    assert sources["jump1 tcp timeout"] == "jump1 tcp timeout 2s from ~/.ssh/config:6"
+    assert "jump2 tcp timeout" not in sources
+
+
 def test_proxy_jump_none_removes_a_jump_host_from_the_defaults(tmp_path):
     (tmp_path / ".ssh").mkdir()
     (tmp_path / ".ssh" / "config").write_text("Host direct\n  ProxyJump none\n")
@@ -733,3 +758,18 @@ def test_a_missing_dash_f_file_is_a_usage_error(tmp_path):
     status, _, err = run_check("-F", str(tmp_path / "nope"), "web", home=tmp_path / "home")
     assert status == 2
     assert err == f"{tmp_path}/nope:1: ssh config file not found\n"
+
+
+def test_a_dropped_jump_host_fails_within_its_own_connect_timeout(tmp_path):
+    given = tmp_path / "config"
+    with lab.DroppingPort() as dropping:
+        given.write_text(
+            "Host inner\n  ProxyJump bastion\n  ConnectTimeout 6\n"
+            f"Host bastion\n  HostName 127.0.0.1\n  Port {dropping.port}\n  ConnectTimeout 1\n"
+        )
+        started = time.monotonic()
+        status, out, err = run_check("-F", str(given), "inner", home=tmp_path / "home")
+        elapsed = time.monotonic() - started
+    assert status == 1, out + err
+    assert "jump1.tcp" in out and "tcp.timeout" in out and "in 1.0s" in out
+    assert elapsed < 1 + 2, elapsed  # the bastion's 1 s, not the target's 6 s

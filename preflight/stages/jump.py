@@ -97,10 +97,15 @@ def hop_stages(target: Target) -> tuple[Stage, ...]:
 
 
 def hop_target(target: Target, index: int) -> Target:
-    """The `index`th jump host (from 1) as a target of its own, under `target`'s timeouts."""
+    """The `index`th jump host (from 1) as a target of its own, under `target`'s timeouts
+    (but its own tcp timeout when OpenSSH client config gives it one)."""
     hop = target.jump[index - 1]
+    timeouts = target.timeouts
+    if hop.tcp_timeout is not None:
+        timeouts = replace(timeouts, tcp=hop.tcp_timeout)
     return replace(
         target,
+        timeouts=timeouts,
         name=f"{target.name} jump{index}",
         host=hop.host,
         port=hop.port,
