@@ -13,13 +13,14 @@ run names its vantage point (`vantage`). Nothing here probes or formats itself.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import enum
 import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from preflight import __version__
 
@@ -372,15 +373,22 @@ def write_reports(
 ) -> list[str]:
     """Write the console report and the requested files. With `environ`, the console report is
     folded for the CI system there (GitLab sections, GitHub groups), names the vantage point, and
-    GitHub also gets annotations and the step summary. A file that cannot be written does not
+    GitHub also gets annotations and the step summary. A report that cannot be written does not
     stop the others: the problems are returned, one line each."""
     from preflight.report import ci, console
 
-    if environ is None:
-        console.write_console(report, stdout, color=color)
-    else:
-        ci.write_console(report, stdout, color=color, environ=environ, vantage_line=vantage_line)
     problems = []
+    try:
+        if environ is None:
+            console.write_console(report, stdout, color=color)
+        else:
+            ci.write_console(
+                report, stdout, color=color, environ=environ, vantage_line=vantage_line
+            )
+    except BrokenPipeError:
+        pass  # the reader stopped early (`preflight check | head`): its choice
+    except OSError as exc:
+        problems.append(f"could not write the console report: {exc}")
     if junit:
         from preflight.report import junit as junit_report
 
@@ -398,7 +406,12 @@ def write_reports(
                 f"could not write the JSON report to {json_path}: {exc.strerror or exc}"
             )
     if environ is not None:
-        ci.publish(report, stdout, stderr or sys.stderr, environ)
+        try:
+            ci.publish(report, stdout, stderr or sys.stderr, environ)
+        except BrokenPipeError:
+            pass
+        except OSError as exc:
+            problems.append(f"could not publish the annotations and step summary: {exc}")
     return problems
 
 
@@ -595,8 +608,10 @@ def run(
     environ: Mapping[str, str] | None = None,
 ) -> int:
     """The program. Returns the exit status; never raises for bad input."""
-    stdout = stdout or sys.stdout
-    stderr = stderr or sys.stderr
+    # A process started with stdout or stderr closed (`>&-`) has None there: its output goes
+    # nowhere, as with `> /dev/null`, and the report files are still written.
+    stdout = stdout or sys.stdout or _discard()
+    stderr = stderr or sys.stderr or _discard()
     environ = os.environ if environ is None else environ
     parser = _parser()
     try:
@@ -638,16 +653,47 @@ def run(
         return ExitStatus.INTERNAL
 
 
+def _discard() -> TextIO:
+    return open(os.devnull, "w", encoding="utf-8")  # lives as long as the process
+
+
 def main() -> None:
     status = run()
     # The reports are written: a late Ctrl-C or SIGTERM must not turn this exit status into
     # a death by signal.
     for signum in Signals.WATCHED:
         signal.signal(signum, signal.SIG_IGN)
-    # Every report file is written and closed, and preflight registers no exit handlers: after
-    # flushing the console streams, the interpreter's teardown (freeing every object and module
-    # one by one: 15 ms of a 130 ms dns,tcp check) has nothing left to do for us.
+    _leave(_flushed(status))
+
+
+def _flushed(status: int) -> int:
+    """Flush what Python still buffers for stdout and stderr. A console that cannot take the
+    rest of the report (a full disk, an I/O error) must not leave a green exit status; a reader
+    that stopped early (`preflight check | head`) chose to, and changes nothing."""
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # `preflight check | head` closed it
+        if stream is None:  # started with the descriptor closed
+            continue
+        try:
             stream.flush()
+        except BrokenPipeError:
+            pass
+        except (OSError, ValueError) as exc:
+            if status != ExitStatus.OK:
+                continue  # already not green; a failed console write has been reported
+            status = ExitStatus.CHECK_FAILED
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                sys.stderr.write(f"preflight: could not write the console report: {exc}\n")
+                sys.stderr.flush()
+    return status
+
+
+def _leave(status: int) -> NoReturn:
+    """Exit without the interpreter's teardown, which frees every object and module one by one
+    (15 ms of a 130 ms dns,tcp check) with nothing left to do for preflight: every report file
+    is written and closed, the console flushed, and every thread of ours is a daemon. Exit hooks
+    still run (a coverage tool's, paramiko's); under a tracer or profiler (coverage, cProfile, a
+    debugger) or `-X dev` the interpreter shuts down as usual, so their output is not lost."""
+    if sys.gettrace() is not None or sys.getprofile() is not None or sys.flags.dev_mode:
+        sys.exit(status)
+    atexit._run_exitfuncs()
     os._exit(status)

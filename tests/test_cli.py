@@ -264,7 +264,7 @@ def test_example_checks_yaml_validates():
 # --- as a process ------------------------------------------------------------------------------
 
 
-def preflight_process(*argv: str, **kwargs) -> subprocess.Popen[str]:
+def process_env() -> dict[str, str]:
     # The job these tests run in may itself be a GitHub or GitLab job: keep its variables
     # away from preflight, which would otherwise publish annotations or pick a shard. Output
     # is buffered as it is for a CI job, whatever the test runner's own setting.
@@ -275,13 +275,13 @@ def preflight_process(*argv: str, **kwargs) -> subprocess.Popen[str]:
         and key not in ("FORCE_COLOR", "PYTHONUNBUFFERED")
     }
     env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def preflight_process(*argv: str, **kwargs) -> subprocess.Popen[str]:
+    options = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kwargs}
     return subprocess.Popen(
-        [sys.executable, "-m", "preflight", *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        **kwargs,
+        [sys.executable, "-m", "preflight", *argv], text=True, env=process_env(), **options
     )
 
 
@@ -329,6 +329,51 @@ def test_everything_written_reaches_a_pipe_before_the_process_exits(tmp_path):
     assert out.count(" OK ") == 400
     assert "400 targets: 400 ok, 0 failed" in out
     assert len(json.loads(report.read_text())["targets"]) == 400
+
+
+def test_a_console_that_cannot_take_the_report_fails_the_run(tmp_path):
+    # The check passes, but its report never reached the console (a full disk): not green.
+    with lab.Greeter(b"SSH-2.0-OpenSSH_9.6\r\n") as server, open("/dev/full", "w") as full:
+        proc = preflight_process(
+            "check", f"127.0.0.1:{server.port}", "--stages", "dns,tcp", stdout=full, cwd=tmp_path
+        )
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "preflight: could not write the console report: [Errno 28]" in err
+
+
+def test_a_closed_stdout_is_like_dev_null_and_the_reports_are_still_written(tmp_path):
+    report = tmp_path / "r.json"
+    with lab.Greeter(b"SSH-2.0-OpenSSH_9.6\r\n") as server:
+        proc = preflight_process(
+            "check",
+            f"127.0.0.1:{server.port}",
+            "--stages",
+            "dns,tcp",
+            "--json",
+            str(report),
+            stdout=None,
+            preexec_fn=lambda: os.close(1),
+            cwd=tmp_path,
+        )
+        _out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (0, "")
+    assert json.loads(report.read_text())["ok"] is True
+
+
+def test_a_profiler_still_gets_its_output_at_exit(tmp_path):
+    # preflight skips the interpreter's teardown, except when someone is watching the process.
+    profile = tmp_path / "out.prof"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "preflight", "--version"],
+        capture_output=True,
+        text=True,
+        env=process_env(),
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == f"preflight {__version__}"
+    assert profile.stat().st_size > 0
 
 
 def start_stuck_check(
