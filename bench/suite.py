@@ -280,9 +280,10 @@ def _import_checks(p: Params, workdir: Path) -> dict[str, bool]:
 
 def run_suite(p: Params, only: Sequence[str], log: Log) -> list[ScenarioResult]:
     raise_fd_limit()
-    # `pip install` compiles the package; a working tree may hold stale bytecode, and with
-    # PYTHONDONTWRITEBYTECODE set every preflight run would recompile what changed.
-    compileall.compile_dir(REPO / "preflight", quiet=1)
+    # `pip install` compiles the package. In a working tree run with PYTHONDONTWRITEBYTECODE
+    # set, a module edited since it was last compiled would be recompiled by every run timed.
+    if not compileall.compile_dir(REPO / "preflight", quiet=1):
+        raise SystemExit("bench: the preflight package does not compile")
     titles = scenario_titles(p)
     no_sshd = sshd_reason()
     results: list[ScenarioResult] = []
