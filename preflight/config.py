@@ -699,6 +699,8 @@ def _host_key_from_ssh(
         policy = _STRICTNESS[found.strict_host_key_checking.value]
         host_key = replace(host_key, policy=policy)
         policy_origin = found.strict_host_key_checking.origin
+    if found.host_key_alias is not None:
+        host_key = replace(host_key, alias=found.host_key_alias.value)
     return host_key, known_origin, policy_origin
 
 
@@ -716,7 +718,8 @@ def _hop_from_ssh(
     local one."""
     found = jump.config
     auth, _ = _with_identity(inherited, found, ssh)
-    hop_host_key, _, _ = _host_key_from_ssh(replace(host_key, fingerprints=()), found, ssh)
+    own = replace(host_key, fingerprints=(), alias=None)  # pins and an alias name one host
+    hop_host_key, _, _ = _host_key_from_ssh(own, found, ssh)
     own_timeout = found.connect_timeout
     return Hop(
         host=found.hostname.value if found.hostname else jump.spec.host,
@@ -801,6 +804,8 @@ def _apply_ssh_config(
             host_key = replace(host_key, policy=updated.policy)
         else:
             policy_origin = None
+    if found.host_key_alias is not None:  # checks.yaml has no alias of its own to win over it
+        host_key = replace(host_key, alias=found.host_key_alias.value)
     known_hosts = host_key.known_hosts
     shown_known = ssh.display(known_hosts) if known_hosts and "\n" not in known_hosts else None
     sources.append(
@@ -812,6 +817,10 @@ def _apply_ssh_config(
             or base_source("host_key.known_hosts"),
         )
     )
+    if found.host_key_alias is not None:
+        sources.append(
+            SettingSource("host key alias", found.host_key_alias.value, found.host_key_alias.origin)
+        )
     sources.append(
         SettingSource(
             "host key policy",
@@ -883,6 +892,7 @@ def _apply_ssh_config(
                 found.proxy_command,
                 found.connect_timeout,
                 found.strict_host_key_checking,
+                found.host_key_alias,
             )
         )
         or bool(found.identity_files)

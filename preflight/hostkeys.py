@@ -36,8 +36,15 @@ def host_pattern(host: str, port: int) -> str:
     return host if port == 22 else f"[{host}]:{port}"
 
 
-def pin_line(host: str, port: int, key_type: str, blob: bytes) -> str:
-    return f"{host_pattern(host, port)} {key_type} {base64.b64encode(blob).decode('ascii')}"
+def known_name(config: HostKeyConfig, host: str, port: int) -> str:
+    """The name OpenSSH looks this host up under: its HostKeyAlias, used verbatim, else
+    `host_pattern`."""
+    return config.alias or host_pattern(host, port)
+
+
+def pin_line(name: str, key_type: str, blob: bytes) -> str:
+    """The known_hosts line that would make this key known under `name` (see `known_name`)."""
+    return f"{name} {key_type} {base64.b64encode(blob).decode('ascii')}"
 
 
 @dataclass(frozen=True)
@@ -165,14 +172,15 @@ def verify(
     actual = fingerprint(blob)
     pins = [normalise_pin(p) for p in config.fingerprints]
     known = load_known_hosts(config.known_hosts)
-    names = [host_pattern(host, port)]
-    if peer_ip and peer_ip != host.strip("[]"):
+    names = [known_name(config, host, port)]
+    if peer_ip and peer_ip != host.strip("[]") and not config.alias:
         names.append(host_pattern(peer_ip, port))
     checked = []
     if pins:
         checked.append(f"{len(pins)} pinned fingerprint{'s' if len(pins) > 1 else ''}")
     if known is not None:
-        checked.append(known.source + (" (not found)" if known.missing else ""))
+        alias = f" under the HostKeyAlias '{config.alias}'" if config.alias else ""
+        checked.append(known.source + (" (not found)" if known.missing else alias))
     checked_text = ", ".join(checked) or "nothing (no known_hosts, no pins)"
 
     candidates = known.keys_for(names) if known is not None else []
@@ -204,5 +212,5 @@ def preferred_key_types(config: HostKeyConfig, host: str, port: int) -> list[str
     known = load_known_hosts(config.known_hosts)
     if known is None:
         return []
-    keys = known.keys_for([host_pattern(host, port)])
+    keys = known.keys_for([known_name(config, host, port)])
     return list(dict.fromkeys(k.key_type for k in keys if not k.revoked))

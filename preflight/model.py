@@ -103,6 +103,8 @@ class HostKeyConfig:
     known_hosts: str | None = "~/.ssh/known_hosts"
     fingerprints: tuple[str, ...] = ()  # "SHA256:..." ; any match passes
     policy: HostKeyPolicyName = "strict"
+    # OpenSSH HostKeyAlias: the name known_hosts is searched for instead of `host` / `[host]:port`.
+    alias: str | None = None
 
 
 def endpoint(host: str, port: int) -> str:

@@ -36,6 +36,8 @@ def _ssh_options(target: Target) -> list[str]:
     elif known_hosts and "\n" not in known_hosts:
         # Expanded here: quoting would stop the shell from expanding a leading ~.
         options += ["-o", f"UserKnownHostsFile={os.path.expanduser(known_hosts)}"]
+    if target.host_key.alias and target.host_key.policy != "off":
+        options += ["-o", f"HostKeyAlias={target.host_key.alias}"]
     source = target.auth.key_source or ""
     if source.startswith("file "):
         options += ["-i", source.removeprefix("file ")]

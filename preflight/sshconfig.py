@@ -1,10 +1,10 @@
 """OpenSSH client configuration (ssh_config(5)), read the way `ssh HOST` reads it.
 
 `SshConfig.lookup(host)` answers "what would `ssh HOST` use?" for the settings preflight needs —
-HostName, Port, User, IdentityFile, UserKnownHostsFile, ProxyJump (and ProxyCommand, to say it is
-not supported), ConnectTimeout, StrictHostKeyChecking — each with the FILE:LINE it came from, so
-a report can say "port 2222 from ~/.ssh/config:14". It follows ssh's rules: keywords are
-case-insensitive; `Key Value`, `Key=Value` and quoted arguments; the first value obtained for a
+HostName, Port, User, IdentityFile, UserKnownHostsFile, HostKeyAlias, ProxyJump (and ProxyCommand,
+to say it is not supported), ConnectTimeout, StrictHostKeyChecking — each with the FILE:LINE it
+came from, so a report can say "port 2222 from ~/.ssh/config:14". It follows ssh's rules: keywords
+are case-insensitive; `Key Value`, `Key=Value` and quoted arguments; the first value obtained for a
 keyword wins (IdentityFile accumulates); `Host` patterns with `*`, `?` and `!negation`, matched
 against the name as given; `Include` with globs, relative to ~/.ssh (or /etc/ssh for the system
 file); `Match host|originalhost|user|localuser|all`; `%` tokens, `${VAR}` and `~`. What cannot be
@@ -96,6 +96,7 @@ _USED_KEYWORDS = (
     "User",
     "IdentityFile",
     "UserKnownHostsFile",
+    "HostKeyAlias",
     "ProxyJump",
     "ProxyCommand",
     "ConnectTimeout",
@@ -165,6 +166,7 @@ class HostConfig(NamedTuple):
     proxy_command: Setting[str] | None = None
     connect_timeout: Setting[int] | None = None
     strict_host_key_checking: Setting[str] | None = None
+    host_key_alias: Setting[str] | None = None  # lower-cased, as ssh does
     notes: tuple[str, ...] = ()
 
     @property
@@ -642,6 +644,10 @@ class _Lookup:
             self.fail(origin, f"{line.written} needs a file name")
         self.first("userknownhostsfile", line.args, origin, line.written)
 
+    def on_hostkeyalias(self, line: _Line, origin: tuple[str, int]) -> None:
+        self.single(line, origin)
+        self.first("hostkeyalias", line.args, origin, line.written)
+
     def on_proxyjump(self, line: _Line, origin: tuple[str, int]) -> None:
         text = ",".join(line.args)
         if not line.args or text.lower() != "none":
@@ -776,6 +782,9 @@ class _Lookup:
         if "stricthostkeychecking" in first:
             word = first["stricthostkeychecking"][0][0].lower()
             strict = Setting(_STRICT_VALUES[word], origin_of("stricthostkeychecking"))
+        alias = None
+        if "hostkeyalias" in first:
+            alias = Setting(first["hostkeyalias"][0][0].lower(), origin_of("hostkeyalias"))
         return HostConfig(
             name=self.host,
             hostname=hostname_setting,
@@ -787,6 +796,7 @@ class _Lookup:
             proxy_command=proxy_command,
             connect_timeout=timeout,
             strict_host_key_checking=strict,
+            host_key_alias=alias,
             notes=tuple(self.state.notes),
         )
 
@@ -797,6 +807,7 @@ _HANDLERS = {
     "user": _Lookup.on_user,
     "identityfile": _Lookup.on_identityfile,
     "userknownhostsfile": _Lookup.on_userknownhostsfile,
+    "hostkeyalias": _Lookup.on_hostkeyalias,
     "proxyjump": _Lookup.on_proxyjump,
     "proxycommand": _Lookup.on_proxycommand,
     "connecttimeout": _Lookup.on_connecttimeout,

@@ -66,6 +66,19 @@ def test_entry_for_the_peer_address_counts():
     assert verify(text, peer_ip="192.0.2.10").status == "match"
 
 
+def test_a_host_key_alias_is_the_only_name_looked_up():
+    # OpenSSH HostKeyAlias: the alias verbatim (no [host]:port form), instead of host and address.
+    aliased = HostKeyConfig(known_hosts=line("lab-alias") + "\n", alias="lab-alias")
+    assert hostkeys.verify(aliased, "127.0.0.1", 2222, None, KEY.get_name(), BLOB).status == "match"
+    by_name = HostKeyConfig(known_hosts=line("[127.0.0.1]:2222") + "\n", alias="lab-alias")
+    verdict = hostkeys.verify(by_name, "127.0.0.1", 2222, "127.0.0.1", KEY.get_name(), BLOB)
+    assert verdict.status == "unknown"
+    assert verdict.checked == "known_hosts given as content under the HostKeyAlias 'lab-alias'"
+    assert hostkeys.known_name(by_name, "127.0.0.1", 2222) == "lab-alias"
+    assert hostkeys.preferred_key_types(aliased, "127.0.0.1", 2222) == [KEY.get_name()]
+    assert hostkeys.preferred_key_types(by_name, "127.0.0.1", 2222) == []
+
+
 def test_other_key_of_the_same_type_is_a_mismatch_listing_the_expected_fingerprint():
     verdict = verify(line("sftp.example.com", OTHER) + "\n")
     assert verdict.status == "mismatch"
@@ -110,7 +123,7 @@ def test_malformed_lines_are_skipped():
 
 
 def test_pin_line_is_a_valid_known_hosts_line():
-    pin = hostkeys.pin_line("127.0.0.1", 2222, KEY.get_name(), BLOB)
+    pin = hostkeys.pin_line("[127.0.0.1]:2222", KEY.get_name(), BLOB)
     assert pin == line("[127.0.0.1]:2222")
     config = HostKeyConfig(known_hosts=pin + "\n")
     assert hostkeys.verify(config, "127.0.0.1", 2222, None, KEY.get_name(), BLOB).status == "match"

@@ -27,6 +27,12 @@ def test_each_stage_has_the_standard_tool_with_the_same_timeout():
     assert "-P 2222 ingest@sftp.example.com" in sftp
 
 
+def test_a_host_key_alias_is_passed_on_to_ssh_and_sftp():
+    target = make_target(host_key=HostKeyConfig(known_hosts="/kh", alias="lab-alias"))
+    for stage in (Stage.BANNER, Stage.AUTH, Stage.SFTP):
+        assert "-o HostKeyAlias=lab-alias" in reproduce.commands(target, stage)[-1]
+
+
 def test_no_credential_is_ever_written_into_a_command():
     secret_key = "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0\n-----END OPENSSH PRIVATE KEY-----"
     target = make_target(

@@ -678,6 +678,25 @@ def test_a_jump_host_keeps_its_own_connect_timeout(tmp_path):
     assert "jump2 tcp timeout" not in sources
 
 
+def test_a_host_key_alias_names_the_host_in_known_hosts_but_not_its_jump_hosts(tmp_path):
+    target = cli_target(
+        tmp_path,
+        """\
+        Host inner
+          HostKeyAlias Inner-Via-Tunnel
+          ProxyJump bastion
+        Host inner
+          HostKeyAlias ignored
+        """,
+        "inner",
+    )
+    assert target.host_key.alias == "inner-via-tunnel"  # lower-cased, as ssh does
+    (hop,) = target.jump
+    assert hop.host_key.alias is None
+    sources = {s.setting: str(s) for s in target.sources}
+    assert sources["host key alias"] == "host key alias inner-via-tunnel from ~/.ssh/config:2"
+
+
 def test_proxy_jump_none_removes_a_jump_host_from_the_defaults(tmp_path):
     (tmp_path / ".ssh").mkdir()
     (tmp_path / ".ssh" / "config").write_text("Host direct\n  ProxyJump none\n")

@@ -325,7 +325,8 @@ def _verify_host_key(conn: Connection, transport: paramiko.Transport) -> list[st
         )
         raise HostKeyMismatch(key_type, verdict.fingerprint, expected, verdict.checked)
     if verdict.status == "unknown":
-        line = hostkeys.pin_line(target.host, target.port, key_type, blob)
+        name = hostkeys.known_name(target.host_key, target.host, target.port)
+        line = hostkeys.pin_line(name, key_type, blob)
         if target.host_key.policy == "warn":
             return [
                 f"host key {key_type} {verdict.fingerprint} is not in {verdict.checked}; "

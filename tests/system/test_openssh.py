@@ -217,3 +217,35 @@ def test_library_open_sftp_against_real_openssh(sshd_server, client_key, tmp_pat
         assert error.diagnosis is not None and error.diagnosis.code == "auth.denied"
     else:
         raise AssertionError("a key the server does not know must not connect")
+
+
+def test_host_key_alias_is_looked_up_as_ssh_does(sshd_server, client_key, tmp_path):
+    # known_hosts knows the server only under an alias (as for a host reached through a port
+    # forward); ~/.ssh/config's HostKeyAlias makes both ssh and preflight find it there.
+    from preflight import config, reproduce, sshconfig
+
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(
+        "".join(f"lab-alias {line.split(' ', 1)[1]}\n" for line in sshd_server.known_hosts_lines())
+    )
+    ssh_config = tmp_path / "ssh_config"
+    base = (
+        f"Host aliased\n  HostName {sshd_server.host}\n  Port {sshd_server.port}\n  User root\n"
+        f"  IdentityFile {client_key[0]}\n  UserKnownHostsFile {known_hosts}\n"
+    )
+    env = {"HOME": str(tmp_path), "USER": "root"}
+    for alias_line, should_pass in (("", False), ("  HostKeyAlias Lab-Alias\n", True)):
+        ssh_config.write_text(base + alias_line)
+        ssh = sshconfig.SshConfig(
+            [sshconfig.ConfigFile(str(ssh_config), required=True)],
+            home=str(tmp_path),
+            local_user="root",
+            environ=env,
+        )
+        target = config.target_from_spec("aliased", config.builtin_defaults(env), ssh)
+        expected = (None, None) if should_pass else (Stage.AUTH, "auth.host_key_unknown")
+        assert verdict(target) == expected
+        command = reproduce.commands(target, Stage.AUTH)[0]
+        assert ("HostKeyAlias=lab-alias" in command) is should_pass
+        done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=30)
+        assert (done.returncode == 0) is should_pass, (command, done.stderr[-500:])
