@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -163,10 +164,23 @@ def test_partial_success_names_the_method_still_required(
     )
 
 
+def hold_the_only_startup_slot(server: OpenSSHServer) -> socket.socket:
+    """An unauthenticated connection that holds sshd's only start-up slot (`MaxStartups 1`).
+    The slot may still be held for a moment by the fixture's readiness probe, whose connection
+    sshd then refuses: try again until sshd greets this one."""
+    deadline = time.monotonic() + 10
+    while True:
+        hog = socket.create_connection((server.host, server.port), timeout=5)
+        if hog.recv(256).startswith(b"SSH-"):
+            return hog
+        hog.close()
+        assert time.monotonic() < deadline, "sshd never freed its only start-up slot"
+        time.sleep(0.05)
+
+
 def test_maxstartups_refusal_is_banner_closed(sshd_factory: SshdFactory, client_key, tmp_path):
     server = sshd_factory(authorized_keys=[client_key[1]], extra_config=["MaxStartups 1"])
-    with socket.create_connection((server.host, server.port), timeout=5) as hog:
-        hog.recv(256)  # an unauthenticated connection holds the only start-up slot
+    with hold_the_only_startup_slot(server):
         target = openssh_target(server, client_key[0], known_hosts_for(server, tmp_path))
         failure = check([target]).targets[0].failure
     assert failure is not None and failure.diagnosis is not None
