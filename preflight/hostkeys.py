@@ -165,16 +165,15 @@ def normalise_pin(pin: str) -> str:
     return pin.strip().rstrip("=")
 
 
-def verify(
-    config: HostKeyConfig, host: str, port: int, peer_ip: str | None, key_type: str, blob: bytes
-) -> Verdict:
-    """Compare the server's key with the pins and known_hosts, as OpenSSH would."""
+def verify(config: HostKeyConfig, host: str, port: int, key_type: str, blob: bytes) -> Verdict:
+    """Compare the server's key with the pins and known_hosts, as OpenSSH would: under the
+    name the host was given by (or its HostKeyAlias) only. An entry for the address it resolved
+    to does not vouch for a name: ssh checks addresses only with `CheckHostIP yes` (off by
+    default since OpenSSH 8.5), and then as a second check, never instead of the name."""
     actual = fingerprint(blob)
     pins = [normalise_pin(p) for p in config.fingerprints]
     known = load_known_hosts(config.known_hosts)
     names = [known_name(config, host, port)]
-    if peer_ip and peer_ip != host.strip("[]") and not config.alias:
-        names.append(host_pattern(peer_ip, port))
     checked = []
     if pins:
         checked.append(f"{len(pins)} pinned fingerprint{'s' if len(pins) > 1 else ''}")

@@ -25,9 +25,9 @@ def hashed(name: str) -> str:
     return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
 
 
-def verify(known_hosts: str | None, pins=(), host="sftp.example.com", port=22, peer_ip=None):
+def verify(known_hosts: str | None, pins=(), host="sftp.example.com", port=22):
     config = HostKeyConfig(known_hosts=known_hosts, fingerprints=tuple(pins))
-    return hostkeys.verify(config, host, port, peer_ip, KEY.get_name(), BLOB)
+    return hostkeys.verify(config, host, port, KEY.get_name(), BLOB)
 
 
 def test_fingerprint_is_openssh_sha256_without_padding():
@@ -61,17 +61,19 @@ def test_wildcards_and_negation():
     assert verify(line("*.example.com,!sftp.example.com") + "\n").status == "unknown"
 
 
-def test_entry_for_the_peer_address_counts():
+def test_an_entry_for_the_address_alone_does_not_vouch_for_a_name():
+    # As ssh: `ssh sftp.example.com` fails with only the address in known_hosts (CheckHostIP no).
     text = line("192.0.2.10") + "\n"
-    assert verify(text, peer_ip="192.0.2.10").status == "match"
+    assert verify(text).status == "unknown"
+    assert verify(text, host="192.0.2.10").status == "match"
 
 
 def test_a_host_key_alias_is_the_only_name_looked_up():
     # OpenSSH HostKeyAlias: the alias verbatim (no [host]:port form), instead of host and address.
     aliased = HostKeyConfig(known_hosts=line("lab-alias") + "\n", alias="lab-alias")
-    assert hostkeys.verify(aliased, "127.0.0.1", 2222, None, KEY.get_name(), BLOB).status == "match"
+    assert hostkeys.verify(aliased, "127.0.0.1", 2222, KEY.get_name(), BLOB).status == "match"
     by_name = HostKeyConfig(known_hosts=line("[127.0.0.1]:2222") + "\n", alias="lab-alias")
-    verdict = hostkeys.verify(by_name, "127.0.0.1", 2222, "127.0.0.1", KEY.get_name(), BLOB)
+    verdict = hostkeys.verify(by_name, "127.0.0.1", 2222, KEY.get_name(), BLOB)
     assert verdict.status == "unknown"
     assert verdict.checked == "known_hosts given as content under the HostKeyAlias 'lab-alias'"
     assert hostkeys.known_name(by_name, "127.0.0.1", 2222) == "lab-alias"
@@ -126,4 +128,4 @@ def test_pin_line_is_a_valid_known_hosts_line():
     pin = hostkeys.pin_line("[127.0.0.1]:2222", KEY.get_name(), BLOB)
     assert pin == line("[127.0.0.1]:2222")
     config = HostKeyConfig(known_hosts=pin + "\n")
-    assert hostkeys.verify(config, "127.0.0.1", 2222, None, KEY.get_name(), BLOB).status == "match"
+    assert hostkeys.verify(config, "127.0.0.1", 2222, KEY.get_name(), BLOB).status == "match"

@@ -302,14 +302,7 @@ def _verify_host_key(conn: Connection, transport: paramiko.Transport) -> list[st
     target = conn.target
     key = transport.get_remote_server_key()
     key_type, blob = key.get_name(), key.asbytes()
-    verdict = hostkeys.verify(
-        target.host_key,
-        target.host,
-        target.port,
-        conn.peer.ip if conn.peer else None,
-        key_type,
-        blob,
-    )
+    verdict = hostkeys.verify(target.host_key, target.host, target.port, key_type, blob)
     conn.facts["host_key"] = {
         "type": key_type,
         "fingerprint": verdict.fingerprint,

@@ -263,3 +263,18 @@ def test_host_key_alias_is_looked_up_as_ssh_does(sshd_server, client_key, tmp_pa
         assert ("HostKeyAlias=lab-alias" in command) is should_pass
         done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=30)
         assert (done.returncode == 0) is should_pass, (command, done.stderr[-500:])
+
+
+def test_an_entry_for_the_address_does_not_vouch_for_the_name(sshd_server, client_key, tmp_path):
+    # known_hosts knows [127.0.0.1]:PORT; the target is named localhost. ssh refuses (it checks
+    # the name; CheckHostIP is off by default), and so must preflight.
+    from preflight import reproduce
+
+    target = replace(
+        openssh_target(sshd_server, client_key[0], known_hosts_for(sshd_server, tmp_path)),
+        host="localhost",
+    )
+    assert verdict(target) == (Stage.AUTH, "auth.host_key_unknown")
+    command = reproduce.commands(target, Stage.AUTH)[0]
+    done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0 and "Host key verification failed" in done.stderr, command
