@@ -144,6 +144,14 @@ def test_the_gitlab_template_defines_the_hidden_jobs() -> None:
     assert "junit" in job["artifacts"]["reports"]
 
 
+def test_the_gitlab_image_can_install_the_default_package() -> None:
+    # pip needs git for a git+ URL, and the -slim python images have none.
+    for job in load(GITLAB_TEMPLATE).values():
+        if job["variables"]["PREFLIGHT_PACKAGE"].startswith("git+"):
+            assert job["image"].startswith("python:") and "slim" not in job["image"]
+            assert "alpine" not in job["image"]
+
+
 def test_the_gitlab_job_timeout_leaves_room_above_the_run_deadline() -> None:
     job = load(GITLAB_TEMPLATE)[".preflight"]
     deadline = int(job["variables"]["PREFLIGHT_DEADLINE"])
@@ -410,6 +418,20 @@ def test_the_action_checks_writes_the_reports_and_sets_its_outputs(
         assert summary.read_text().startswith("### ✅" if expected == 0 else "### ❌")
     assert verdicts(workspace / "preflight.json") == ci_lab.EXPECTED
     assert log.count("::error title=preflight%3A") == 2
+
+
+def test_the_config_input_else_the_jobs_preflight_config_else_checks_yaml(
+    tmp_path: Path, trio: ci_lab.Trio
+) -> None:
+    environ = ci_lab.base_environ(tmp_path, trio.key_text)
+    workspace = tmp_path / "ws"
+    trio.write_config(workspace / "checks.yaml", healthy_only=False)  # fails
+    trio.write_config(workspace / "ci" / "healthy.yaml", healthy_only=True)  # passes
+    from_job = {**environ, "PREFLIGHT_CONFIG": "ci/healthy.yaml"}
+    assert run_action({}, workspace, environ, {})[0] == 1
+    assert run_action({}, workspace, from_job, {})[0] == 0
+    assert run_action({"config": "checks.yaml"}, workspace, from_job, {})[0] == 1
+    assert run_action({"config": "ci/healthy.yaml"}, workspace, environ, {})[0] == 0
 
 
 def test_the_example_workflow_runs_preflight_first_and_keeps_its_reports() -> None:
