@@ -239,6 +239,8 @@ def _select_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> lis
     defaults = loaded.defaults if loaded else config.builtin_defaults(environ)
     by_name = {t.name: t for t in loaded.targets} if loaded else {}
     if args.targets:
+        for spec in args.targets:
+            _refuse_a_misspelt_name(spec, by_name, path, defaults.port)
         # A TARGET typed here is what `ssh TARGET` would reach: OpenSSH client config applies.
         ssh = config.open_ssh_config(args.ssh_config, environ)
         defaults_set = loaded.defaults_set if loaded else frozenset()
@@ -261,6 +263,22 @@ def _select_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> lis
     if args.stages:
         targets = [replace(t, stages=args.stages) for t in targets]
     return targets
+
+
+def _refuse_a_misspelt_name(spec: str, names: Mapping[str, object], path: str, port: int) -> None:
+    """A TARGET that is no target's name is checked as a host; but a bare word very close to a
+    name in the file is far more likely a typo of it than a host: say so rather than send a
+    lookup for it. `host:port` (or any form with `.`, `:`, `@`, `/`) is always a host."""
+    if spec in names or any(mark in spec for mark in ".:@/[]"):
+        return
+    import difflib
+
+    close = difflib.get_close_matches(spec, list(names), n=1, cutoff=0.8)
+    if close:
+        raise UsageError(
+            f"'{spec}' is not a target in {path} (did you mean '{close[0]}'?); "
+            f"to check a host of that name, give its port too ({spec}:{port})"
+        )
 
 
 def _raise_fd_limit() -> None:

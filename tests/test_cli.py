@@ -236,6 +236,39 @@ def test_only_selects_targets_and_suggests_near_misses(tmp_path):
         assert status == 2 and "did you mean 'alpha'" in err
 
 
+def test_a_typed_target_close_to_a_name_in_the_file_is_taken_for_a_typo(tmp_path):
+    # No lookup is sent for 'real-ssdh' (the conftest guard would fail the test if it were).
+    config = write(
+        tmp_path / "checks.yaml",
+        """\
+        version: 1
+        defaults: {port: 2222}
+        targets: [{name: real-sshd, host: 127.0.0.1}]
+        """,
+    )
+    status, out, err = run("check", "-c", str(config), "real-ssdh")
+    assert (status, out) == (2, "")
+    assert err == (
+        f"preflight: 'real-ssdh' is not a target in {config} (did you mean 'real-sshd'?); "
+        "to check a host of that name, give its port too (real-ssdh:2222)\n"
+    )
+
+
+def test_a_typed_host_unlike_any_name_or_with_a_port_is_checked_as_a_host(tmp_path):
+    with lab.RefusedPort() as refused:
+        config = write(
+            tmp_path / "checks.yaml",
+            f"""\
+            version: 1
+            defaults: {{stages: [dns, tcp], port: {refused.port}}}
+            targets: [{{name: sftp-prod, host: 127.0.0.1}}]
+            """,
+        )
+        for spec in ("localhost", f"127.0.0.1:{refused.port}"):
+            status, out, err = run("check", "-c", str(config), spec)
+            assert status == 1 and "tcp.refused" in out, err
+
+
 def test_validate_reports_targets_without_probing(tmp_path):
     config = write(
         tmp_path / "checks.yaml",
