@@ -165,8 +165,9 @@ def _ranged(
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         if not ((low < value) if above else (low <= value)) or not value <= high:
+            lowest = f"more than {low:g}" if above else f"at least {low:g}"
             raise argparse.ArgumentTypeError(
-                f"must be between {low:g} and {high:g}{unit}, got {text}"
+                f"must be {lowest} and at most {high:g}{unit}, got {text}"
             )
         return value
 

@@ -303,13 +303,23 @@ def _banner(exc: BaseException, ctx: Context) -> Diagnosis:
         partial = f" (only {len(so_far)} bytes of it: {so_far!r})" if so_far else ""
         if before:
             partial += f"; before that it sent {before[0]!r}" + (" …" if len(before) > 1 else "")
+        if so_far or before:
+            hint = (
+                "The server started to answer but its identification did not arrive in time: "
+                "an overloaded sshd or host, a throttled or lossy link, or a tarpit that trickles "
+                "bytes on purpose. Compare with the banner timeout, and check the server's load."
+            )
+        else:
+            hint = (
+                "Something accepts connections but does not speak: a tarpit, a proxy or load "
+                "balancer holding the connection, or a service that waits for the client to "
+                "speak first (HTTP, TLS). Check what listens on this port."
+            )
         return Diagnosis(
             "banner.timeout",
             f"TCP to {where} opened but no SSH identification arrived in {exc.waited:.1f}s"
             f"{partial}",
-            "Something accepts connections but does not speak: a tarpit, a proxy or load "
-            "balancer holding the connection, or a service that waits for the client to speak "
-            "first (HTTP, TLS). Check what listens on this port.",
+            hint,
         )
     if isinstance(exc, (errors.BannerClosed, ConnectionResetError)):
         reset = isinstance(exc, ConnectionResetError) or getattr(exc, "reset", False)

@@ -179,7 +179,7 @@ def verify(config: HostKeyConfig, host: str, port: int, key_type: str, blob: byt
         checked.append(f"{len(pins)} pinned fingerprint{'s' if len(pins) > 1 else ''}")
     if known is not None:
         alias = f" under the HostKeyAlias '{config.alias}'" if config.alias else ""
-        checked.append(known.source + (" (not found)" if known.missing else alias))
+        checked.append(known.source + (" (the file does not exist)" if known.missing else alias))
     checked_text = ", ".join(checked) or "nothing (no known_hosts, no pins)"
 
     candidates = known.keys_for(names) if known is not None else []

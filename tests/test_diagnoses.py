@@ -95,6 +95,7 @@ def test_tarpit_is_banner_timeout():
     with lab.Tarpit() as tarpit:
         failure = assert_fails(check_one(make_target(tarpit)), Stage.BANNER, "banner.timeout")
     assert failure.duration_s >= FAST.banner * 0.9
+    assert failure.diagnosis.hint.startswith("Something accepts connections but does not speak")
 
 
 def test_byte_trickling_banner_fails_at_the_banner_timeout_not_later():
@@ -102,6 +103,7 @@ def test_byte_trickling_banner_fails_at_the_banner_timeout_not_later():
     with lab.Trickle(interval=0.2) as trickle:
         failure = assert_fails(check_one(make_target(trickle)), Stage.BANNER, "banner.timeout")
     assert "SSH-" in failure.diagnosis.summary  # says what had arrived so far
+    assert "did not arrive in time" in failure.diagnosis.hint  # it did speak: not "silent"
 
 
 def test_connection_closed_before_identification_is_banner_closed():
