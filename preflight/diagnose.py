@@ -78,8 +78,9 @@ def _deadline_exceeded(ctx: Context, phase: str = "") -> Diagnosis:
         "deadline.exceeded",
         f"{ctx.deadline_source} cut the {ctx.stage} stage off after {ctx.elapsed:.1f}s{waiting} "
         f"(its own timeout is {ctx.timeout:g}s)",
-        "The stages before this one used up most of the time. Raise `deadline` (or --deadline), "
-        "or lower the earlier stages' timeouts so a slow stage fails on its own timeout.",
+        "The deadline ran out while this stage was still within its own timeout: it is shorter "
+        "than the stages' timeouts need. Raise `deadline` (or --deadline), or lower the "
+        "timeouts so that a slow stage fails on its own timeout, with its own diagnosis.",
     )
 
 
@@ -408,15 +409,27 @@ def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
     if isinstance(exc, errors.NoCredentials):
         if exc.missing_file:
             what = f"{exc.missing_file} does not exist"
+            hint = (
+                "Point auth.key (or IdentityFile in the ssh config) at a key that exists; a "
+                "relative path is relative to the directory preflight runs in."
+            )
         elif exc.unset:
             what = "unset or empty: " + ", ".join(f"${{{v}}}" for v in exc.unset)
+            hint = (
+                "Define the CI variable(s) for this job (protected variables are only passed to "
+                "protected branches), or set auth.key / auth.password in checks.yaml."
+            )
         else:
             what = "no password, key or agent is configured"
+            hint = (
+                "Give preflight a credential: the variable SSH_PRIVATE_KEY (a key or its path) or "
+                "SFTP_PASSWORD, auth.key / auth.password / auth.agent in checks.yaml, or an "
+                "IdentityFile in ~/.ssh/config."
+            )
         return Diagnosis(
             "auth.no_credentials",
             f"nothing to authenticate {user or 'the user'} with: {what}",
-            "Define the CI variable(s) for this job (protected variables are only passed to "
-            "protected branches), or set auth.key / auth.password in checks.yaml.",
+            hint,
         )
     if isinstance(exc, errors.BadKey):
         return Diagnosis(

@@ -226,6 +226,15 @@ def test_nothing_to_authenticate_with_names_the_unset_variables(sftp_server):
         check_one(make_target(sftp_server, auth=auth)), Stage.AUTH, "auth.no_credentials"
     )
     assert "${SFTP_PASSWORD}" in failure.diagnosis.summary
+    assert failure.diagnosis.hint.startswith("Define the CI variable(s)")
+
+
+def test_nothing_configured_at_all_says_where_a_credential_can_come_from(sftp_server):
+    failure = assert_fails(
+        check_one(make_target(sftp_server, auth=AuthConfig())), Stage.AUTH, "auth.no_credentials"
+    )
+    assert failure.diagnosis.summary.endswith("no password, key or agent is configured")
+    assert "SSH_PRIVATE_KEY" in failure.diagnosis.hint and "IdentityFile" in failure.diagnosis.hint
 
 
 def test_missing_key_file_is_no_credentials(sftp_server, tmp_path):
@@ -234,6 +243,7 @@ def test_missing_key_file_is_no_credentials(sftp_server, tmp_path):
         check_one(make_target(sftp_server, auth=auth)), Stage.AUTH, "auth.no_credentials"
     )
     assert "id_missing" in failure.diagnosis.summary
+    assert failure.diagnosis.hint.startswith("Point auth.key (or IdentityFile")
 
 
 def test_unreadable_key_is_bad_key_naming_the_source_not_the_content(sftp_server):
