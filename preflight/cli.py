@@ -544,11 +544,29 @@ def _command_merge(
         except ReportFormatError as exc:
             raise UsageError(f"{path}: not a preflight JSON report: {exc}") from None
     _check_report_paths(args.junit, args.json)
-    from preflight.shard import merge_reports
+    from preflight.shard import merge_reports, missing_shards, same_run
 
+    first_seen: dict[tuple[object, ...], str] = {}
+    for path, report in zip(args.reports, reports, strict=True):
+        run = same_run(report)
+        if run is not None and run in first_seen:
+            raise UsageError(f"{path}: the same run as {first_seen[run]} (a report given twice?)")
+        if run is not None:
+            first_seen[run] = path
     merged = merge_reports(reports)
-    for warning in _missing_shards(merged):
-        stderr.write(f"preflight merge: {warning}\n")
+    missing, certain = missing_shards(reports)
+    shards = ", ".join(str(shard) for shard in missing)
+    if missing and certain:
+        # Those shards' targets were never reported: the merge must not look green.
+        stderr.write(
+            f"preflight merge: no report from shard {shards}: "
+            f"{'its' if len(missing) == 1 else 'their'} targets are missing from this merge\n"
+        )
+    elif missing:
+        stderr.write(
+            f"preflight merge: no targets from shard {shards} among the reports: if "
+            f"{'it' if len(missing) == 1 else 'they'} had targets, they are missing here\n"
+        )
     problems = write_reports(
         merged,
         junit=args.junit,
@@ -559,30 +577,8 @@ def _command_merge(
         stderr=stderr,
         vantage_line=vantage.describe(merged),
     )
-    return _finish(ExitStatus.OK if merged.ok else ExitStatus.CHECK_FAILED, problems, stderr)
-
-
-def _missing_shards(report: Report) -> list[str]:
-    """Shards the merged targets say existed but that no input came from."""
-    from preflight import vantage
-    from preflight.shard import Shard, ShardError, parse_shard
-
-    seen: dict[int, set[int]] = {}
-    for result in report.targets:
-        try:
-            shard = parse_shard(str(vantage.of_target(result).get("shard", "")))
-        except ShardError:
-            continue
-        seen.setdefault(shard.total, set()).add(shard.index)
-    warnings = []
-    for total, indexes in sorted(seen.items()):
-        missing = [str(Shard(i, total)) for i in range(1, total + 1) if i not in indexes]
-        if missing:
-            warnings.append(
-                f"no targets from shard {', '.join(missing)} among the reports: if "
-                f"{'it' if len(missing) == 1 else 'they'} had targets, they are missing here"
-            )
-    return warnings
+    status = ExitStatus.OK if merged.ok and not (missing and certain) else ExitStatus.CHECK_FAILED
+    return _finish(status, problems, stderr)
 
 
 def _command_validate(

@@ -226,12 +226,15 @@ class TargetResult:
 
 @dataclass
 class Report:
-    """One run: every target's result, in the order they were given."""
+    """One run: every target's result, in the order they were given. `vantage` says where the
+    whole run happened (runner, CI job, shard: `vantage.Vantage.as_fact`), so that even a shard
+    without targets is accounted for when reports are merged; None for a merged report."""
 
     targets: list[TargetResult]
     started_at: datetime
     duration_s: float = 0.0
     interrupted: bool = False
+    vantage: dict[str, str] | None = None
 
     @property
     def ok(self) -> bool:

@@ -156,6 +156,46 @@ def merge_reports(reports: Sequence[Report]) -> Report:
     )
 
 
+def shards_of(report: Report) -> set[Shard]:
+    """The shard(s) a report's run checked: its own record, else its targets' (older reports)."""
+    texts = [report.vantage.get("shard", "")] if report.vantage is not None else []
+    if report.vantage is None:
+        texts = [str(vantage.of_target(result).get("shard", "")) for result in report.targets]
+    found = set()
+    for text in texts:
+        try:
+            found.add(parse_shard(text))
+        except ShardError:
+            continue
+    return found
+
+
+def missing_shards(reports: Sequence[Report]) -> tuple[list[Shard], bool]:
+    """The shards of every `I/N` seen among `reports` that none of them came from, and whether
+    that is certain: a report from before runs recorded their own shard names it only through
+    its targets, so a shard that had no targets cannot be told from one that is missing."""
+    seen: dict[int, set[int]] = {}
+    for report in reports:
+        for shard in shards_of(report):
+            seen.setdefault(shard.total, set()).add(shard.index)
+    missing = [
+        Shard(index, total)
+        for total, indexes in sorted(seen.items())
+        for index in range(1, total + 1)
+        if index not in indexes
+    ]
+    return missing, all(report.vantage is not None for report in reports)
+
+
+def same_run(report: Report) -> tuple[object, ...] | None:
+    """What identifies the run a report came from (where, which job and shard, when): two
+    inputs that agree on it are one report given twice. None when the report does not say."""
+    if report.vantage is None:
+        return None
+    where = report.vantage
+    return (where.get("runner"), where.get("job_url"), where.get("shard"), report.started_at)
+
+
 def _origin_key(origin: str | None) -> tuple[int, str, int]:
     """Sort key for ``checks.yaml:12``: defined targets first, by file and line."""
     if origin:

@@ -140,7 +140,9 @@ def source_address(result: TargetResult, route: Route = route_source) -> str | N
 
 
 def stamp(report: Report, vantage: Vantage, *, route: Route = route_source) -> None:
-    """Record `vantage` (and each target's source address) as the ``vantage`` stage fact."""
+    """Record `vantage` for the run (`Report.vantage`) and, with each target's source
+    address, as the ``vantage`` stage fact."""
+    report.vantage = vantage.as_fact()
     # The route to an address does not change within a run: ask the kernel once per address,
     # not once per target (a thousand targets behind one firewall share a few addresses).
     answers: dict[tuple[str, int], str | None] = {}

@@ -234,13 +234,44 @@ def test_a_missing_or_foreign_input_is_a_usage_error_naming_the_file(tmp_path: P
     assert status == 2 and "nope.json: No such file or directory" in err
 
 
-def test_a_shard_missing_from_the_inputs_is_pointed_out(tmp_path: Path) -> None:
-    report = samples.failing_report()
-    vantage.stamp(report, vantage.Vantage(runner="r", shard="1/3"), route=lambda host, port: None)
-    path = tmp_path / "shard-1.json"
+def shard_report(tmp_path: Path, shard: str, report: Report | None = None) -> Path:
+    report = report or samples.passing_report()
+    vantage.stamp(report, vantage.Vantage(runner="r", shard=shard), route=lambda host, port: None)
+    path = tmp_path / f"shard-{shard.replace('/', '-of-')}.json"
     path.write_text(to_json(report))
-    _, _, err = run_cli("merge", str(path))
+    return path
+
+
+def test_a_shard_without_a_report_fails_the_merge(tmp_path: Path) -> None:
+    # Every run records its shard, even one that had no targets: a missing one is missing.
+    first = shard_report(tmp_path, "1/3")
+    empty = shard_report(tmp_path, "2/3", Report(targets=[], started_at=samples.STARTED_AT))
+    status, _, err = run_cli("merge", str(first), str(empty))
+    assert status == 1
+    assert err == (
+        "preflight merge: no report from shard 3/3: its targets are missing from this merge\n"
+    )
+    third = shard_report(tmp_path, "3/3")
+    assert run_cli("merge", str(first), str(empty), str(third))[:3:2] == (0, "")
+
+
+def test_a_report_from_before_runs_recorded_their_shard_only_warns(tmp_path: Path) -> None:
+    path = shard_report(tmp_path, "1/3")
+    data = json.loads(path.read_text())
+    del data["vantage"]  # as written before the run's own vantage was recorded
+    path.write_text(json.dumps(data))
+    status, _, err = run_cli("merge", str(path))
+    assert status == 0
     assert err == (
         "preflight merge: no targets from shard 2/3, 3/3 among the reports: if they had "
         "targets, they are missing here\n"
     )
+
+
+def test_the_same_report_given_twice_is_a_usage_error(tmp_path: Path) -> None:
+    path = shard_report(tmp_path, "1/1")
+    copy = tmp_path / "copy.json"
+    copy.write_text(path.read_text())
+    status, out, err = run_cli("merge", str(path), str(copy))
+    assert (status, out) == (2, "")
+    assert err == f"preflight: {copy}: the same run as {path} (a report given twice?)\n"

@@ -75,7 +75,15 @@ def strings_in(value: Any) -> list[str]:
 
 def test_top_level_layout_is_version_1() -> None:
     data = to_dict(samples.failing_report())
-    assert list(data) == ["version", "ok", "started_at", "duration_s", "interrupted", "targets"]
+    assert list(data) == [
+        "version",
+        "ok",
+        "started_at",
+        "duration_s",
+        "interrupted",
+        "vantage",
+        "targets",
+    ]
     assert data["version"] == 1
     assert data["ok"] is False
     assert data["interrupted"] is False

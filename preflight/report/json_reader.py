@@ -69,7 +69,17 @@ def from_dict(data: Any) -> Report:
         started_at=_moment(top.get("started_at", str), top.where("started_at")),
         duration_s=_seconds(top.optional("duration_s", float)),
         interrupted=bool(top.optional("interrupted", bool)),
+        vantage=_vantage(top),
     )
+
+
+def _vantage(top: _Reader) -> dict[str, str] | None:
+    """The run's vantage point; None in a report from before it was recorded."""
+    found = top.optional("vantage", dict)
+    if found is None:
+        return None
+    reader = _Reader(found, top.where("vantage"))
+    return {key: reader.get(key, str) for key in found}
 
 
 def _target(reader: _Reader) -> TargetResult:

@@ -140,6 +140,11 @@ def to_dict(report: Report) -> dict[str, Any]:
         "started_at": iso_utc(report.started_at, timespec="milliseconds"),
         "duration_s": _seconds(report.duration_s),
         "interrupted": report.interrupted,
+        "vantage": (
+            {key: line(value, _MAX_SHORT) for key, value in report.vantage.items()}
+            if report.vantage
+            else None
+        ),
         "targets": [target(result) for result in report.targets],
     }
 
