@@ -587,7 +587,11 @@ def _command_validate(
     from preflight import config
     from preflight.model import endpoint
 
-    path, _ = _config_path(args.config, environ)
+    path, named = _config_path(args.config, environ)
+    if not named and not os.path.exists(path):
+        raise UsageError(
+            "no checks.yaml here: pass -c FILE or set PREFLIGHT_CONFIG to say which file to check"
+        )
     loaded = config.load_config(path, environ)
     stdout.write(
         f"{path}: OK, {len(loaded.targets)} target{'s' if len(loaded.targets) != 1 else ''}\n"

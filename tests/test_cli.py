@@ -269,6 +269,16 @@ def test_a_typed_host_unlike_any_name_or_with_a_port_is_checked_as_a_host(tmp_pa
             assert status == 1 and "tcp.refused" in out, err
 
 
+def test_validate_without_a_file_says_how_to_name_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run("validate")
+    assert (status, out) == (2, "")
+    assert err == (
+        "preflight: no checks.yaml here: pass -c FILE or set PREFLIGHT_CONFIG to say which file "
+        "to check\n"
+    )
+
+
 def test_validate_reports_targets_without_probing(tmp_path):
     config = write(
         tmp_path / "checks.yaml",
