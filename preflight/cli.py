@@ -698,7 +698,7 @@ def _flushed(status: int) -> int:
             pass
         except (OSError, ValueError) as exc:
             if status != ExitStatus.OK:
-                continue  # already not green; a failed console write has been reported
+                continue  # already not green: the status says enough
             status = ExitStatus.CHECK_FAILED
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 sys.stderr.write(f"preflight: could not write the console report: {exc}\n")

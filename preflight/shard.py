@@ -158,8 +158,9 @@ def merge_reports(reports: Sequence[Report]) -> Report:
 
 def shards_of(report: Report) -> set[Shard]:
     """The shard(s) a report's run checked: its own record, else its targets' (older reports)."""
-    texts = [report.vantage.get("shard", "")] if report.vantage is not None else []
-    if report.vantage is None:
+    if report.vantage is not None:
+        texts = [report.vantage.get("shard", "")]
+    else:
         texts = [str(vantage.of_target(result).get("shard", "")) for result in report.targets]
     found = set()
     for text in texts:
