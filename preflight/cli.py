@@ -16,6 +16,7 @@ import argparse
 import atexit
 import contextlib
 import enum
+import functools
 import os
 import signal
 import sys
@@ -241,7 +242,7 @@ def _select_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> lis
     by_name = {t.name: t for t in loaded.targets} if loaded else {}
     if args.targets:
         for spec in args.targets:
-            _refuse_a_misspelt_name(spec, by_name, path, defaults.port)
+            _refuse_a_misspelt_name(spec, by_name, path)
         # A TARGET typed here is what `ssh TARGET` would reach: OpenSSH client config applies.
         ssh = config.open_ssh_config(args.ssh_config, environ)
         defaults_set = loaded.defaults_set if loaded else frozenset()
@@ -266,20 +267,39 @@ def _select_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> lis
     return targets
 
 
-def _refuse_a_misspelt_name(spec: str, names: Mapping[str, object], path: str, port: int) -> None:
-    """A TARGET that is no target's name is checked as a host; but a bare word very close to a
-    name in the file is far more likely a typo of it than a host: say so rather than send a
-    lookup for it. `host:port` (or any form with `.`, `:`, `@`, `/`) is always a host."""
+def _refuse_a_misspelt_name(spec: str, names: Mapping[str, object], path: str) -> None:
+    """A TARGET that is no target's name is checked as a host; but a bare word one slip of the
+    keyboard away from a name in the file is far more likely a typo of it than a host: say so
+    rather than send a lookup for it. `host:port`, `ssh://host` (or any form with `.`, `:`, `@`,
+    `/`) is always a host."""
     if spec in names or any(mark in spec for mark in ".:@/[]"):
         return
-    import difflib
+    for name in names:
+        if _a_typo_of(spec, name):
+            raise UsageError(
+                f"'{spec}' is not a target in {path} (did you mean '{name}'?); "
+                f"to check a host of that name, write it as ssh://{spec}"
+            )
 
-    close = difflib.get_close_matches(spec, list(names), n=1, cutoff=0.8)
-    if close:
-        raise UsageError(
-            f"'{spec}' is not a target in {path} (did you mean '{close[0]}'?); "
-            f"to check a host of that name, give its port too ({spec}:{port})"
+
+def _a_typo_of(typed: str, name: str) -> bool:
+    """One slip: a character added, dropped or changed, or two neighbours swapped. A different
+    number is not a slip (`sftp2` next to `sftp1` is another host), nor is anything in a name
+    too short to tell."""
+    digits = [c for c in typed if c.isdigit()], [c for c in name if c.isdigit()]
+    if len(name) < 4 or typed == name or digits[0] != digits[1]:
+        return False
+    if len(typed) == len(name):
+        wrong = [i for i, (a, b) in enumerate(zip(typed, name, strict=True)) if a != b]
+        return len(wrong) == 1 or (
+            len(wrong) == 2
+            and wrong[1] == wrong[0] + 1
+            and (typed[wrong[0]], typed[wrong[1]]) == (name[wrong[1]], name[wrong[0]])
         )
+    longer, shorter = (typed, name) if len(typed) > len(name) else (name, typed)
+    if len(longer) - len(shorter) != 1:
+        return False
+    return any(longer[:i] + longer[i + 1 :] == shorter for i in range(len(longer)))
 
 
 def _raise_fd_limit() -> None:
@@ -672,8 +692,10 @@ def run(
         return ExitStatus.INTERNAL
 
 
+@functools.cache
 def _discard() -> TextIO:
-    return open(os.devnull, "w", encoding="utf-8")  # lives as long as the process
+    """/dev/null, opened once and kept for the life of the process."""
+    return open(os.devnull, "w", encoding="utf-8")
 
 
 def main() -> None:
@@ -712,7 +734,18 @@ def _leave(status: int) -> NoReturn:
     is written and closed, the console flushed, and every thread of ours is a daemon. Exit hooks
     still run (a coverage tool's, paramiko's); under a tracer or profiler (coverage, cProfile, a
     debugger) or `-X dev` the interpreter shuts down as usual, so their output is not lost."""
-    if sys.gettrace() is not None or sys.getprofile() is not None or sys.flags.dev_mode:
+    if _watched() or sys.flags.dev_mode:
         sys.exit(status)
     atexit._run_exitfuncs()
     os._exit(status)
+
+
+def _watched() -> bool:
+    """Whether a tracer, profiler or debugger is attached: through sys.settrace/setprofile, or
+    (Python 3.12+, where cProfile and coverage may use it instead) through sys.monitoring."""
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        return True
+    monitoring: Any = getattr(sys, "monitoring", None)
+    return monitoring is not None and any(
+        monitoring.get_tool(tool) is not None for tool in range(6)
+    )

@@ -718,8 +718,7 @@ def _hop_from_ssh(
     local one."""
     found = jump.config
     auth, _ = _with_identity(inherited, found, ssh)
-    own = replace(host_key, fingerprints=(), alias=None)  # pins and an alias name one host
-    hop_host_key, _, _ = _host_key_from_ssh(own, found, ssh)
+    hop_host_key, _, _ = _host_key_from_ssh(replace(host_key, fingerprints=()), found, ssh)
     own_timeout = found.connect_timeout
     return Hop(
         host=found.hostname.value if found.hostname else jump.spec.host,

@@ -74,13 +74,22 @@ def deadline_exceeded(ctx: Context, phase: str = "") -> Diagnosis:
 
 def _deadline_exceeded(ctx: Context, phase: str = "") -> Diagnosis:
     waiting = f" waiting for {phase}" if phase else ""
+    if "--jobs" in phase:
+        hint = (
+            "Every SSH slot was busy until the deadline: more targets reach the SSH stages than "
+            "--jobs lets run at once in the time given. Raise --jobs, or the deadline."
+        )
+    else:
+        hint = (
+            "The deadline ran out while this stage was still within its own timeout: it is "
+            "shorter than the stages' timeouts need. Raise `deadline` (or --deadline), or lower "
+            "the timeouts so that a slow stage fails on its own timeout, with its own diagnosis."
+        )
     return Diagnosis(
         "deadline.exceeded",
         f"{ctx.deadline_source} cut the {ctx.stage} stage off after {ctx.elapsed:.1f}s{waiting} "
         f"(its own timeout is {ctx.timeout:g}s)",
-        "The deadline ran out while this stage was still within its own timeout: it is shorter "
-        "than the stages' timeouts need. Raise `deadline` (or --deadline), or lower the "
-        "timeouts so that a slow stage fails on its own timeout, with its own diagnosis.",
+        hint,
     )
 
 

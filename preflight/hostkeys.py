@@ -146,7 +146,8 @@ def load_known_hosts(value: str | None) -> KnownHosts | None:
     except FileNotFoundError:
         return KnownHosts(source=value, missing=True)
     except OSError as exc:
-        return KnownHosts(source=f"{value} ({exc.strerror})", missing=True)
+        # Not missing, but just as unusable: say why in the source, once.
+        return KnownHosts(source=f"{value} (cannot be read: {exc.strerror})")
 
 
 @dataclass(frozen=True)

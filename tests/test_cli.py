@@ -250,8 +250,26 @@ def test_a_typed_target_close_to_a_name_in_the_file_is_taken_for_a_typo(tmp_path
     assert (status, out) == (2, "")
     assert err == (
         f"preflight: 'real-ssdh' is not a target in {config} (did you mean 'real-sshd'?); "
-        "to check a host of that name, give its port too (real-ssdh:2222)\n"
+        "to check a host of that name, write it as ssh://real-ssdh\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("typed", "name", "slip"),
+    [
+        ("real-ssdh", "real-sshd", True),  # two neighbours swapped
+        ("sftp-pro", "sftp-prod", True),  # one dropped
+        ("sftp-prodd", "sftp-prod", True),  # one added
+        ("sftp-prud", "sftp-prod", True),  # one changed
+        ("sftp2", "sftp1", False),  # another number: another host of the fleet
+        ("web-02", "web-01", False),
+        ("db-us-1", "db-eu-1", False),  # two changes
+        ("localhost", "localhost-x", False),
+        ("abd", "abc", False),  # too short to tell
+    ],
+)
+def test_what_counts_as_a_slip_of_the_keyboard(typed, name, slip):
+    assert cli._a_typo_of(typed, name) is slip
 
 
 def test_a_typed_host_unlike_any_name_or_with_a_port_is_checked_as_a_host(tmp_path):

@@ -363,6 +363,26 @@ def test_run_deadline_caps_every_target():
     assert "--deadline 1s" in failure.diagnosis.summary
 
 
+def test_waiting_for_a_busy_ssh_slot_until_the_deadline_points_at_jobs():
+    # One SSH slot (--jobs 1), held by a target whose authentication never gets an answer: the
+    # other runs out of deadline before it can start its auth stage.
+    from preflight.runner import check
+
+    slow = Timeouts(dns=2, tcp=2, banner=2, auth=5, sftp=2)
+    login = AuthConfig(password=Secret("lab"))  # lab.SFTPServer's default user lab/lab
+    with lab.SFTPServer(stall="auth") as stalled, lab.SFTPServer() as healthy:
+        holder = make_target(stalled, name="holder", user="lab", timeouts=slow, auth=login)
+        waiter = make_target(
+            healthy, name="waiter", user="lab", timeouts=slow, auth=login, deadline=1.5
+        )
+        report = check([holder, waiter], jobs=1)
+    failure = report.targets[1].failure
+    assert failure is not None and failure.diagnosis is not None
+    assert (failure.stage, failure.diagnosis.code) == (Stage.AUTH, "deadline.exceeded")
+    assert "waiting for a free SSH slot (--jobs)" in failure.diagnosis.summary
+    assert failure.diagnosis.hint.startswith("Every SSH slot was busy until the deadline")
+
+
 @pytest.mark.parametrize("make_key", [lab.generate_ed25519, lab.generate_ecdsa, lab.generate_rsa])
 def test_every_key_type_authenticates_from_ci_variable_text(make_key):
     key = make_key()

@@ -111,6 +111,9 @@ def test_known_hosts_path_that_does_not_exist_is_reported_not_fatal(tmp_path):
     verdict = verify(str(tmp_path / "nope"))
     assert verdict.status == "unknown"
     assert verdict.checked.endswith("nope (the file does not exist)")
+    unreadable = verify(str(tmp_path))  # a directory
+    assert unreadable.status == "unknown"
+    assert unreadable.checked == f"{tmp_path} (cannot be read: Is a directory)"
 
 
 def test_known_hosts_from_a_file(tmp_path):

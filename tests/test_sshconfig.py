@@ -693,6 +693,12 @@ def test_a_host_key_alias_names_the_host_in_known_hosts_but_not_its_jump_hosts(t
     assert target.host_key.alias == "inner-via-tunnel"  # lower-cased, as ssh does
     (hop,) = target.jump
     assert hop.host_key.alias is None
+    with_own = cli_target(
+        tmp_path / "b",
+        "Host inner\n  ProxyJump bastion\nHost bastion\n  HostKeyAlias Bastion-Alias\n",
+        "inner",
+    )
+    assert (with_own.host_key.alias, with_own.jump[0].host_key.alias) == (None, "bastion-alias")
     sources = {s.setting: str(s) for s in target.sources}
     assert sources["host key alias"] == "host key alias inner-via-tunnel from ~/.ssh/config:2"
 

@@ -78,8 +78,8 @@ def _vantage(top: _Reader) -> dict[str, str] | None:
     found = top.optional("vantage", dict)
     if found is None:
         return None
-    reader = _Reader(found, top.where("vantage"))
-    return {key: reader.get(key, str) for key in found}
+    # Only text is known to mean anything here; a key a later version adds is left out.
+    return {key: value for key, value in found.items() if isinstance(value, str)}
 
 
 def _target(reader: _Reader) -> TargetResult:

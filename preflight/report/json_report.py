@@ -1,7 +1,8 @@
 """The JSON report (``--json``): the whole run as data, for scripts, dashboards and ``jq``.
 
 The layout is DESIGN §7, version 1: the run (``ok``, ``started_at`` in UTC, ``duration_s``,
-``interrupted``), then per target its identity and verdict, and per stage its status, duration,
+``interrupted``, and ``vantage``: where it ran — runner, CI job, shard —, null for a merged
+report), then per target its identity and verdict, and per stage its status, duration,
 one-line detail, diagnosis (``code``/``summary``/``hint``, or null) and the structured ``facts``
 the stage gathered (addresses tried, banner, host key fingerprint, allowed auth methods…).
 Durations are seconds rounded to milliseconds. Every string is cleaned with
