@@ -365,15 +365,20 @@ def test_run_deadline_caps_every_target():
 
 def test_waiting_for_a_busy_ssh_slot_until_the_deadline_points_at_jobs():
     # One SSH slot (--jobs 1), held by a target whose authentication never gets an answer: the
-    # other runs out of deadline before it can start its auth stage.
+    # other runs out of deadline before it can start its auth stage. The waiter's server is
+    # 0.3 s away, so the holder is sure to reach the slot first.
     from preflight.runner import check
 
     slow = Timeouts(dns=2, tcp=2, banner=2, auth=5, sftp=2)
     login = AuthConfig(password=Secret("lab"))  # lab.SFTPServer's default user lab/lab
-    with lab.SFTPServer(stall="auth") as stalled, lab.SFTPServer() as healthy:
+    with (
+        lab.SFTPServer(stall="auth") as stalled,
+        lab.SFTPServer() as healthy,
+        lab.LatencyProxy((healthy.host, healthy.port), delay=0.3) as far,
+    ):
         holder = make_target(stalled, name="holder", user="lab", timeouts=slow, auth=login)
         waiter = make_target(
-            healthy, name="waiter", user="lab", timeouts=slow, auth=login, deadline=1.5
+            far, name="waiter", user="lab", timeouts=slow, auth=login, deadline=1.5
         )
         report = check([holder, waiter], jobs=1)
     failure = report.targets[1].failure
