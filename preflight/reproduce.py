@@ -15,7 +15,7 @@ import math
 import os
 import shlex
 
-from preflight.model import Stage, Target
+from preflight.model import Stage, Target, endpoint
 
 
 def _seconds(value: float) -> str:
@@ -47,8 +47,7 @@ def _ssh_options(target: Target) -> list[str]:
 
 
 def _hop_spec(host: str, port: int, user: str | None) -> str:
-    host = host.strip("[]")
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    where = endpoint(host.strip("[]"), port)
     return f"{user}@{where}" if user else where
 
 

@@ -37,6 +37,7 @@ from paramiko.sftp import (
     SFTP_PERMISSION_DENIED,
 )
 
+from preflight.hostkeys import host_pattern
 from preflight.lab.base import JOIN_TIMEOUT, POLL_INTERVAL, ThreadedServer
 from preflight.lab.keys import fingerprint, generate_ed25519, generate_rsa
 
@@ -449,8 +450,7 @@ class SFTPServer(ThreadedServer):
         """
         host = self.host if host is None else host
         port = self.port if port is None else port
-        name = host if port == 22 else f"[{host}]:{port}"
-        return f"{name} {self.host_key.get_name()} {self.host_key.get_base64()}"
+        return f"{host_pattern(host, port)} {self.host_key.get_name()} {self.host_key.get_base64()}"
 
     # -- life cycle -----------------------------------------------------------------------------
 

@@ -11,13 +11,27 @@ importing one format does not pay for the others (`junit_xml`, for one, is only 
 
 from __future__ import annotations
 
+import codecs
 from datetime import UTC, datetime
+from typing import TextIO
 
 from preflight.model import Report, Stage, StageResult, Status, Target, TargetResult
 
-__all__ = ["NOT_RUN", "auth_methods", "iso_utc", "report_secrets", "stage_results"]
+__all__ = [
+    "MARKS",
+    "NOT_RUN",
+    "auth_methods",
+    "can_encode",
+    "iso_utc",
+    "report_secrets",
+    "stage_results",
+    "stream_encoding",
+    "write_text",
+]
 
 NOT_RUN = "not run"
+# The status marks of the console formats; a stream that cannot encode them gets ASCII ones.
+MARKS = "✓✗–"
 
 
 def stage_results(result: TargetResult, *, interrupted: bool = False) -> list[StageResult]:
@@ -86,3 +100,29 @@ def report_secrets(report: Report) -> list[str]:
             if auth.key and not (auth.key_source or "").startswith("file "):
                 values.append(auth.key.reveal())
     return values
+
+
+def stream_encoding(stream: TextIO) -> str:
+    """The encoding `stream` writes in; UTF-8 when it does not say or names an unknown one."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        return "utf-8"
+    return str(encoding)
+
+
+def can_encode(text: str, encoding: str) -> bool:
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def write_text(stream: TextIO, text: str) -> None:
+    """Write and flush `text`, replacing what the stream's encoding cannot hold rather than
+    raising `UnicodeEncodeError` halfway through a report."""
+    encoding = stream_encoding(stream)
+    stream.write(text.encode(encoding, errors="replace").decode(encoding, errors="replace"))
+    stream.flush()

@@ -10,17 +10,16 @@ folding formats build on: the console report cut into one block of lines per tar
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Mapping
 from typing import Literal, TextIO
 
 from preflight.model import Report
+from preflight.report import MARKS, can_encode, stream_encoding, write_text
 from preflight.report.sanitize import clean_text
 
 __all__ = ["CISystem", "ci_system", "console_blocks", "publish", "write_console"]
 
 CISystem = Literal["gitlab", "github"]
-_MARKS = "✓✗–"
 
 
 def ci_system(environ: Mapping[str, str]) -> CISystem | None:
@@ -58,7 +57,7 @@ def write_console(
     """The console report, folded for the CI system in `environ`, then the vantage line."""
     # Only the renderer in use is imported: the GitHub one pulls in `html`, a cost every
     # local run would otherwise pay at start-up.
-    ascii_only = not _can_encode(_MARKS, _encoding(stream))
+    ascii_only = not can_encode(MARKS, stream_encoding(stream))
     system = ci_system(environ)
     if system == "gitlab":
         from preflight.report import gitlab
@@ -74,7 +73,7 @@ def write_console(
         text = console.render(report, color=color, ascii_only=ascii_only)
     if vantage_line:
         text += clean_text(vantage_line, max_len=2000, one_line=True) + "\n"
-    _write(stream, text)
+    write_text(stream, text)
 
 
 def publish(report: Report, stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]) -> None:
@@ -88,33 +87,10 @@ def publish(report: Report, stdout: TextIO, stderr: TextIO, environ: Mapping[str
 
     lines = github.error_annotations(report, workspace=environ.get("GITHUB_WORKSPACE"))
     if lines:
-        _write(stdout, "".join(line + "\n" for line in lines))
+        write_text(stdout, "".join(line + "\n" for line in lines))
     path = environ.get("GITHUB_STEP_SUMMARY")
     if path:
         try:
             github.append_step_summary(report, path)
         except OSError as exc:
             stderr.write(f"preflight: could not append the step summary to {path}: {exc}\n")
-
-
-def _encoding(stream: TextIO) -> str:
-    encoding = getattr(stream, "encoding", None) or "utf-8"
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        return "utf-8"
-    return str(encoding)
-
-
-def _can_encode(text: str, encoding: str) -> bool:
-    try:
-        text.encode(encoding)
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _write(stream: TextIO, text: str) -> None:
-    encoding = _encoding(stream)
-    stream.write(text.encode(encoding, errors="replace").decode(encoding, errors="replace"))
-    stream.flush()

@@ -12,12 +12,19 @@ so (a TTY, ``--color``, ``NO_COLOR``, ``FORCE_COLOR``, DESIGN §5).
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TextIO
 
 from preflight.model import Report, Stage, StageResult, Status, TargetResult
-from preflight.report import report_secrets, stage_results
+from preflight.model import endpoint as model_endpoint
+from preflight.report import (
+    MARKS,
+    can_encode,
+    report_secrets,
+    stage_results,
+    stream_encoding,
+    write_text,
+)
 from preflight.report.sanitize import clean_text
 
 __all__ = ["ColorMode", "color_enabled", "format_duration", "render", "write_console"]
@@ -40,7 +47,7 @@ _DETAIL_COLUMN = len(_INDENT) + 2 + _NAME_WIDTH + len(_GAP) + _DURATION_WIDTH + 
 _MAX_TEXT = 400  # a terminal line; the JSON and JUnit reports carry more
 _SETTINGS_WIDTH = 100  # the "settings:" lines under a target's header wrap here
 
-_MARKS = {Status.PASS: "✓", Status.FAIL: "✗", Status.SKIP: "–"}
+_MARKS = dict(zip((Status.PASS, Status.FAIL, Status.SKIP), MARKS, strict=True))
 _ASCII_MARKS = {Status.PASS: "+", Status.FAIL: "x", Status.SKIP: "-"}
 _MARK_COLOURS = {Status.PASS: _GREEN, Status.FAIL: _RED, Status.SKIP: _DIM}
 
@@ -123,29 +130,9 @@ def write_console(
     When `ascii_only` is None it is decided from the stream's encoding, and characters the
     stream cannot encode are replaced rather than raising `UnicodeEncodeError` halfway through.
     """
-    encoding = getattr(stream, "encoding", None) or "utf-8"
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        encoding = "utf-8"
     if ascii_only is None:
-        ascii_only = not _can_encode("✓✗–", encoding)
-    text = render(report, color=color, ascii_only=ascii_only)
-    text = text.encode(encoding, errors="replace").decode(encoding, errors="replace")
-    stream.write(text)
-    stream.flush()
-
-
-def _can_encode(text: str, encoding: str) -> bool:
-    try:
-        text.encode(encoding)
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _endpoint(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        ascii_only = not can_encode(MARKS, stream_encoding(stream))
+    write_text(stream, render(report, color=color, ascii_only=ascii_only))
 
 
 def _render_target(
@@ -167,7 +154,7 @@ def _render_target(
         verdict = style("OK", _BOLD, _GREEN)
     else:  # not reachable with today's model; say something true rather than "OK"
         verdict = style("FAILED", _BOLD, _RED)
-    endpoint = clean(_endpoint(target.host, target.port))
+    endpoint = clean(model_endpoint(target.host, target.port))
     if target.jump:
         endpoint += " via " + clean(" → ".join(hop.endpoint for hop in target.jump))
     name = clean(target.name)

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from preflight import vantage
-from preflight.model import Report, Status, TargetResult
+from preflight.model import Report, Status, TargetResult, endpoint
 from preflight.report import report_secrets, stage_results
 from preflight.report.ci import console_blocks
 from preflight.report.console import format_duration
@@ -211,9 +211,7 @@ def append_step_summary(report: Report, path: str | os.PathLike[str]) -> None:
 
 def _row(result: TargetResult, interrupted: bool, cell: _Text) -> str:
     target = result.target
-    host = f"[{target.host}]" if ":" in target.host else target.host
-    endpoint = f"{host}:{target.port}"
-    where = f"**{cell(target.name)}**<br>{cell(endpoint)}"
+    where = f"**{cell(target.name)}**<br>{cell(endpoint(target.host, target.port))}"
     source = vantage.of_target(result).get("source_address")
     if source:
         where += f"<br>from {cell(str(source))}"

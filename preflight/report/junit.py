@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from junit_xml import TestCase, TestSuite
 
-from preflight.model import Report, StageResult, Status, Target, TargetResult
+from preflight.model import Report, StageResult, Status, Target, TargetResult, endpoint
 from preflight.report import iso_utc, report_secrets, stage_results
 from preflight.report.files import write_atomically
 from preflight.report.sanitize import clean_text
@@ -208,8 +208,7 @@ def _scalar(value: Any, clean: _Clean, *, one_line: bool = True) -> str:
 
 def _describe_target(target: Target, clean: _Clean) -> str:
     user = f"{target.user}@" if target.user else ""
-    host = f"[{target.host}]" if ":" in target.host else target.host
-    where = f"{user}{host}:{target.port}"
+    where = f"{user}{endpoint(target.host, target.port)}"
     if target.jump:
         where += " via " + " → ".join(hop.endpoint for hop in target.jump)
     if target.origin:
