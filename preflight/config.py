@@ -39,6 +39,7 @@ from preflight.model import (
     Stage,
     Target,
     Timeouts,
+    endpoint,
 )
 from preflight.yamlnodes import YamlError, YMap, YNode, YScalar, YSeq, paused_gc
 
@@ -378,9 +379,7 @@ def _expand_user(path: str, environ: Mapping[str, str]) -> str:
 
 
 def _display_name(host: str, port: int) -> str:
-    if port == 22:
-        return host
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host if port == 22 else endpoint(host, port)
 
 
 class _Clear:
@@ -1103,20 +1102,7 @@ class _Parser:
                 if is_null:
                     layer[key] = CLEAR
                     continue
-                section_path = f"{path}.{key}"
-                if not isinstance(value, YMap):
-                    self.fail(
-                        line,
-                        f"{section_path}: expected a mapping like {_SECTION_EXAMPLES[key]}, "
-                        f"got {_got(value)}",
-                    )
-                self.check_keys(value, _SECTIONS[key], section_path)
-                for sub, (sub_line, sub_value) in value.entries.items():
-                    flat = f"{key}.{sub}"
-                    if isinstance(sub_value, YScalar) and sub_value.value is None:
-                        layer[flat] = _NULL_VALUES.get(flat, CLEAR)
-                    else:
-                        layer[flat] = _FIELDS[flat](self, sub_value, sub_line, f"{path}.{flat}")
+                layer.update(self.section(key, line, value, path))
             elif is_null:
                 layer[key] = CLEAR
             else:
@@ -1435,9 +1421,14 @@ class _Parser:
         if entry is None:
             return None
         line, value = entry
-        section_path = f"{path}.{key}"
         if isinstance(value, YScalar) and value.value is None:
             return {}
+        return self.section(key, line, value, path)
+
+    def section(self, key: str, line: int, value: YNode, path: str) -> dict[str, Any]:
+        """A `timeouts`/`auth`/`host_key`/`sftp` mapping as flat keys (`auth.key`…); a key set
+        to null clears what it would inherit."""
+        section_path = f"{path}.{key}"
         if not isinstance(value, YMap):
             self.fail(
                 line,
@@ -1445,14 +1436,14 @@ class _Parser:
                 f"got {_got(value)}",
             )
         self.check_keys(value, _SECTIONS[key], section_path)
-        result: dict[str, Any] = {}
+        flat_values: dict[str, Any] = {}
         for sub, (sub_line, sub_value) in value.entries.items():
             flat = f"{key}.{sub}"
             if isinstance(sub_value, YScalar) and sub_value.value is None:
-                result[flat] = _NULL_VALUES.get(flat, CLEAR)
+                flat_values[flat] = _NULL_VALUES.get(flat, CLEAR)
             else:
-                result[flat] = _FIELDS[flat](self, sub_value, sub_line, f"{path}.{flat}")
-        return result
+                flat_values[flat] = _FIELDS[flat](self, sub_value, sub_line, f"{path}.{flat}")
+        return flat_values
 
 
 _FIELDS: Final[dict[str, _FieldParser]] = {
