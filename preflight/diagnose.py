@@ -15,6 +15,7 @@ says, as closely as the SSH reason code and the server's description allow.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -185,17 +186,25 @@ def _tcp(exc: BaseException, ctx: Context) -> Diagnosis:
     if isinstance(exc, OSError) and exc.errno in UNREACHABLE_ERRNOS:
         return Diagnosis(
             "tcp.unreachable",
-            f"{last} is unreachable: {exc.strerror}{tried}",
+            f"{last} is unreachable: {_os_error_text(exc)}{tried}",
             "No route to the host or network (ICMP unreachable): check the address, the "
             "runner's routes and VPN, and any firewall that rejects with ICMP.",
         )
     if isinstance(exc, OSError):
         return Diagnosis(
             "tcp.error",
-            f"connecting to {last} failed: {exc.strerror or exc}{tried}",
+            f"connecting to {last} failed: {_os_error_text(exc)}{tried}",
             "Check the address and the runner's network configuration.",
         )
     return _unexpected(exc, ctx, "tcp.error")
+
+
+def _os_error_text(exc: OSError) -> str:
+    """What the system calls this error ("No route to host"). asyncio's connect errors carry
+    "Connect call failed ('192.0.2.1', 22)" as their strerror, which names no cause."""
+    if exc.errno:
+        return os.strerror(exc.errno)
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 # SSH_MSG_CHANNEL_OPEN_FAILURE reason codes (RFC 4254 §5.1).

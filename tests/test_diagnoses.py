@@ -76,7 +76,10 @@ def test_tcp_falls_through_a_dropping_address_to_a_working_one(sftp_server, key_
                 Address(socket.AF_INET, ("127.0.0.1", sftp_server.port)),
             ]
             conn.facts = {}
-            await tcp.probe(conn, Budget.start(1.0, float("inf")))
+            passed = await tcp.probe(conn, Budget.start(1.0, float("inf")))
+            # Which address failed, and how: a firewall team needs both.
+            failed = f"127.0.0.1:{dropping.port} did not answer in 1.0s"
+            assert passed.detail.endswith(f", after {failed}")
             return conn
 
     conn = asyncio.run(connect())

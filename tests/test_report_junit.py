@@ -162,6 +162,15 @@ def test_failure_body_carries_summary_and_hint_for_gitlab() -> None:
     assert lines[1] == f"hint: {samples.TCP_HINT}"
 
 
+def test_each_reproduce_command_is_a_line_of_its_own_under_the_hint() -> None:
+    report = samples.failing_report()
+    tcp = report.targets[1].stages[1]
+    tcp.facts["reproduce"] = ["nc -vz -w 3 203.0.113.7 2222", "ssh -vvv -p 2222 x@y exit"]
+    lines = failure_of(report).text.splitlines()
+    assert lines[2:4] == ["try: nc -vz -w 3 203.0.113.7 2222", "try: ssh -vvv -p 2222 x@y exit"]
+    assert not any(line.startswith("reproduce") for line in lines)
+
+
 def test_failure_body_carries_the_target_and_the_facts_gathered() -> None:
     body = failure_of(samples.failing_report()).text
     assert "target: sftp-dr (ingest@sftp-dr.example.com:2222, defined at checks.yaml:12)" in body

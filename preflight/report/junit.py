@@ -38,6 +38,7 @@ _MAX_VALUE = 4000  # one (possibly multi-line) fact in a body
 _MAX_BODY = 32000  # a whole failure body or system-out
 _MAX_DEPTH = 6  # nesting of facts written as "key.sub: value"
 _MAX_ITEMS = 200  # elements of one list or mapping in facts
+_REPRODUCE = "reproduce"  # the fact holding the commands that reproduce a failure
 
 
 class _Clean(Protocol):
@@ -128,6 +129,8 @@ def _failure_body(target: Target, row: StageResult, summary: str, clean: _Clean)
         hint = clean(row.diagnosis.hint)
         if hint:
             lines.append(f"hint: {hint}")
+    # One command per line, as the console prints them: each is pasted on its own.
+    lines.extend(f"try: {clean(str(command))}" for command in row.facts.get("reproduce") or ())
     lines.append("")
     lines.append(f"target: {_describe_target(target, clean)}")
     if row.hop and row.hop <= len(target.jump):
@@ -146,6 +149,8 @@ def _detail_lines(row: StageResult, clean: _Clean, *, summary: str = "") -> list
     if detail and detail != summary:
         lines.append(f"detail: {detail}")
     for key, value in list(row.facts.items())[:_MAX_ITEMS]:
+        if key == _REPRODUCE:
+            continue  # written as `try:` lines under the hint
         lines.extend(_fact_lines(clean(str(key), max_len=_MAX_NAME), value, clean, 0))
     for warning in row.warnings:
         text = clean(warning)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import socket
 from typing import Any
 
@@ -101,17 +102,30 @@ async def probe(conn: Connection, budget: Budget) -> Passed:
         )
         conn.facts.update(address=str(address), local_address=conn.local)
         elapsed_ms = attempt.elapsed() * 1000
-        others = len(attempts) - 1
-        note = f" after {others} other address{'es' if others > 1 else ''} failed" if others else ""
+        failed = "; ".join(_what_happened(a) for a in attempts[:-1])
+        note = f", after {failed}" if failed else ""
         return Passed(f"connected to {address} from {conn.local} in {elapsed_ms:.0f} ms{note}")
     if last_error is None:
         raise StageTimeout("a free moment before the deadline", budget.elapsed(), by_deadline=True)
     raise last_error
 
 
+def _what_happened(attempt: dict[str, Any]) -> str:
+    """One failed attempt in words: "[2001:db8::1]:22 did not answer in 3.0s"."""
+    address, result, error = attempt["address"], attempt["result"], attempt.get("error", "")
+    if result == "timeout":
+        return f"{address} did not answer in {attempt['seconds']:.1f}s"
+    if result == "refused":
+        return f"{address} refused the connection (TCP reset)"
+    if result == "unreachable":
+        return f"{address} was unreachable ({error})"
+    return f"{address} failed ({error})"
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, StageTimeout):
         return f"no answer in {exc.waited:.1f}s"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
+    if isinstance(exc, OSError) and exc.errno:
+        # Not exc.strerror: asyncio puts "Connect call failed (address)" there.
+        return os.strerror(exc.errno)
     return str(exc) or type(exc).__name__

@@ -75,15 +75,16 @@ def test_silent_drop_fails_the_whole_process_within_the_tcp_timeout(netns, tmp_p
 
 
 @pytest.mark.parametrize(
-    ("reject_with", "code"),
+    ("reject_with", "code", "words"),
     [
-        ("tcp reset", "tcp.refused"),
-        ("icmp type port-unreachable", "tcp.refused"),
-        ("icmp type host-unreachable", "tcp.unreachable"),
-        ("icmp type admin-prohibited", "tcp.unreachable"),
+        ("tcp reset", "tcp.refused", "refused the connection (TCP reset)"),
+        ("icmp type port-unreachable", "tcp.refused", "refused the connection"),
+        # What every peer (nc, ssh, curl) says; not asyncio's "Connect call failed (…)".
+        ("icmp type host-unreachable", "tcp.unreachable", "is unreachable: No route to host"),
+        ("icmp type admin-prohibited", "tcp.unreachable", "is unreachable: No route to host"),
     ],
 )
-def test_reject_rules_are_told_apart_from_a_drop(netns, tmp_path, reject_with, code):
+def test_reject_rules_are_told_apart_from_a_drop(netns, tmp_path, reject_with, code, words):
     with netns.start_tcp_listener(send=b"SSH-2.0-OpenSSH_9.6\r\n") as listener:
         netns.reject_tcp_port(listener.port, with_=reject_with)
         status, elapsed, report = preflight_in(
@@ -92,6 +93,9 @@ def test_reject_rules_are_told_apart_from_a_drop(netns, tmp_path, reject_with, c
     assert status == 1
     assert failure_code(report) == code
     assert elapsed < 3, f"a rejection must be quick, took {elapsed:.2f}s"
+    summary = next(s for s in report["targets"][0]["stages"] if s["status"] == "fail")
+    assert words in summary["diagnosis"]["summary"]
+    assert "Connect call failed" not in json.dumps(report)
 
 
 def test_open_port_passes(netns, tmp_path):
