@@ -540,6 +540,13 @@ def _sftp(exc: BaseException, ctx: Context) -> Diagnosis:
             "sshd_config, or this account is restricted (ForceCommand, a shell-only or "
             "SCP-only account).",
         )
+    if isinstance(exc, errors.SFTPNotADirectory):
+        return Diagnosis(
+            "sftp.not_a_directory",
+            f"{exc.path} on {where} is {exc.kind}, not a directory",
+            "sftp.path must name a directory to list: point it at the directory the job "
+            "uploads to (the one holding this file, or the one the file was meant to be).",
+        )
     if isinstance(exc, OSError) and exc.errno == errno.ENOENT:
         return Diagnosis(
             "sftp.not_found",

@@ -19,7 +19,8 @@ that turns either kind into a `Diagnosis`; nothing here knows about codes' wordi
     │   └── BadKey
     ├── AuthMethodNotAllowed
     ├── AuthDenied
-    └── SFTPUnavailable
+    ├── SFTPUnavailable
+    └── SFTPNotADirectory         the path exists but is a file (or another non-directory)
 """
 
 from __future__ import annotations
@@ -159,3 +160,14 @@ class SFTPUnavailable(ProbeError):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class SFTPNotADirectory(ProbeError):
+    """`path` exists but is not a directory: `kind` says what it is ("a regular file").
+    Servers answer "no such file" to listing a file (OpenSSH maps ENOTDIR to it), so the
+    stage asks with `stat` before it says a path does not exist."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(f"{path} is {kind}")
+        self.path = path
+        self.kind = kind

@@ -74,6 +74,14 @@ def _destination(target: Target) -> str:
     return f"{target.user}@{host}" if target.user else host
 
 
+def _sftp_quote(path: str) -> str:
+    """A path as sftp's own command parser reads it: double quotes around anything unusual,
+    with `"` and `\\` escaped."""
+    if path and all(ch.isalnum() or ch in "/._-~+,:@" for ch in path):
+        return path
+    return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def commands(target: Target, stage: Stage) -> list[str]:
     """Shell commands reproducing `stage` of `target`, most telling first."""
     host = target.host.strip("[]")
@@ -99,6 +107,9 @@ def commands(target: Target, stage: Stage) -> list[str]:
         ]
     if stage is Stage.AUTH:
         return [quote([*ssh, "exit"])]
-    listing = quote(["echo", f"ls {shlex.quote(target.sftp_path)}"])
+    # `ls PATH` fails (exit 1) for a path that is missing or not readable; `cd PATH` then fails
+    # for a file, which `ls` lists without complaint ('"PATH" is not a directory').
+    path = _sftp_quote(target.sftp_path)
+    listing = quote(["printf", r"%s\n", f"ls {path}", f"cd {path}"])
     sftp = ["sftp", "-b", "-", *_ssh_options(target), *jumps, "-P", port, _destination(target)]
     return [f"{listing} | {quote(sftp)}"]

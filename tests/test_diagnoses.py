@@ -327,6 +327,18 @@ def test_missing_directory_is_sftp_not_found(sftp_server, key_auth):
     assert "/no/such/dir" in failure.diagnosis.summary
 
 
+def test_a_file_where_a_directory_should_be_is_sftp_not_a_directory(sftp_server, key_auth):
+    # The server answers "no such file" to listing a file; the path exists all the same.
+    failure = assert_fails(
+        check_one(make_target(sftp_server, auth=key_auth, sftp_path="/hello.txt")),
+        Stage.SFTP,
+        "sftp.not_a_directory",
+    )
+    assert "/hello.txt on 127.0.0.1:" in failure.diagnosis.summary
+    assert failure.diagnosis.summary.endswith("is a regular file, not a directory")
+    assert "does not exist" not in failure.diagnosis.summary
+
+
 def test_unlistable_directory_is_sftp_permission_denied(sftp_server, key_auth):
     assert_fails(
         check_one(make_target(sftp_server, auth=key_auth, sftp_path="/private")),

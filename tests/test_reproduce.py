@@ -23,7 +23,8 @@ def test_each_stage_has_the_standard_tool_with_the_same_timeout():
     assert auth.startswith("ssh -vvv -o BatchMode=yes -o ConnectTimeout=1 ")
     assert auth.endswith("-p 2222 ingest@sftp.example.com exit")
     sftp = reproduce.commands(target, Stage.SFTP)[0]
-    assert sftp.startswith("echo 'ls '\"'\"'/in box'\"'\"'' | sftp -b - ")
+    # sftp's own quoting inside the shell's: ls fails for a missing path, cd for a file.
+    assert sftp.startswith("""printf '%s\\n' 'ls "/in box"' 'cd "/in box"' | sftp -b - """)
     assert "-P 2222 ingest@sftp.example.com" in sftp
 
 

@@ -20,6 +20,7 @@ import functools
 import logging
 import posixpath
 import socket
+import stat
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from preflight.errors import (
     HostKeyMismatch,
     HostKeyUnknown,
     NoCredentials,
+    SFTPNotADirectory,
     SFTPUnavailable,
     StageTimeout,
 )
@@ -465,6 +467,28 @@ def _try_credentials(conn: Connection, transport: paramiko.Transport, user: str)
     raise AuthDenied(tried, allowed)
 
 
+_KINDS = {
+    stat.S_IFREG: "a regular file",
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _refuse_a_non_directory(conn: Connection, sftp: paramiko.SFTPClient, path: str) -> None:
+    """After "no such file": does `path` exist as something other than a directory? Servers
+    give the same answer to listing a file (OpenSSH's sftp-server maps ENOTDIR to it)."""
+    conn.phase = f"stat({path})"
+    try:
+        mode = sftp.stat(path).st_mode
+    except OSError:
+        return  # it really does not exist (or cannot be looked at): the listing's answer stands
+    if mode is not None and not stat.S_ISDIR(mode):
+        raise SFTPNotADirectory(path, _KINDS.get(stat.S_IFMT(mode), "not a directory"))
+
+
 def _list_directory(conn: Connection, budget: Budget) -> Passed:
     transport = conn.transport
     assert transport is not None, "the auth stage opens the transport"
@@ -494,7 +518,11 @@ def _list_directory(conn: Connection, budget: Budget) -> Passed:
     with conn._lock:
         conn.sftp = sftp  # closed with the connection, or handed to the library's caller
     conn.phase = f"listdir({path})"
-    entries = sftp.listdir(path)
+    try:
+        entries = sftp.listdir(path)
+    except FileNotFoundError:
+        _refuse_a_non_directory(conn, sftp, path)
+        raise
     conn.facts["entries"] = len(entries)
     with contextlib.suppress(OSError):
         # An absolute path is its own answer: a round trip only for a relative one.
