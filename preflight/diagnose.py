@@ -405,6 +405,28 @@ def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
             "The server accepted the connection but stalls on authentication: a slow PAM/LDAP "
             "backend or an overloaded server. Check the server's auth log.",
         )
+    if isinstance(exc, errors.HostKeyRevoked):
+        return Diagnosis(
+            "auth.host_key_revoked",
+            f"{where} presented {exc.key_type} key {exc.fingerprint}, which {exc.source} marks "
+            "as revoked (@revoked)",
+            "This key was withdrawn by the server's owners: a stolen key being used to "
+            "impersonate the host, or a server still running with the key it should have "
+            "replaced. Do not trust this server; ask its owners for its current host key.",
+        )
+    if isinstance(exc, errors.HostKeyMismatch) and exc.pinned:
+        shown = " and ".join(f"{kind} key {fp}" for kind, fp in exc.presented)
+        pins = ", ".join(exc.expected)
+        plural = len(exc.expected) > 1
+        return Diagnosis(
+            "auth.host_key_mismatch",
+            f"{where} presented {shown}, but the pinned fingerprint{'s are' if plural else ' is'} "
+            f"{pins}",
+            "None of the server's host keys is the pinned one: a reinstalled server, a new "
+            "load-balancer backend, a pin copied wrong, or a man-in-the-middle. Confirm the "
+            "fingerprints with the server's owners (ssh-keygen -lf on its host keys) before "
+            "changing host_key.fingerprints.",
+        )
     if isinstance(exc, errors.HostKeyMismatch):
         expected = ", ".join(exc.expected)
         return Diagnosis(
@@ -414,6 +436,15 @@ def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
             "The server's host key changed: a reinstalled server, a new load-balancer backend, "
             "or a man-in-the-middle. Confirm the new fingerprint with the server's owners before "
             "updating known_hosts or the pinned fingerprints.",
+        )
+    if isinstance(exc, errors.HostKeyUnknown) and exc.known_as:
+        return Diagnosis(
+            "auth.host_key_unknown",
+            f"{where} presented {exc.key_type} key {exc.fingerprint}: {exc.known_in} has this key "
+            f"for {', '.join(exc.known_as)} but nothing for {exc.name} (the name checked)",
+            "ssh looks a host up under the name (and port) it was given, not under the address "
+            "it resolves to or another port: check by the name known_hosts knows, or, once "
+            f"the fingerprint is confirmed, add this line for the name checked: {exc.pin_line}",
         )
     if isinstance(exc, errors.HostKeyUnknown):
         return Diagnosis(

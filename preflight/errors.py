@@ -13,7 +13,8 @@ that turns either kind into a `Diagnosis`; nothing here knows about codes' wordi
     │   └── BannerIncompatible    SSH-1.x only
     ├── HostKeyError
     │   ├── HostKeyUnknown
-    │   └── HostKeyMismatch
+    │   ├── HostKeyMismatch
+    │   └── HostKeyRevoked
     ├── CredentialError
     │   ├── NoCredentials
     │   └── BadKey
@@ -90,20 +91,56 @@ class HostKeyError(ProbeError):
 
 class HostKeyUnknown(HostKeyError):
     """Neither known_hosts nor the pinned fingerprints know this server. `pin_line` is the
-    known_hosts line that would trust it; `checked` lists what was consulted."""
+    known_hosts line that would trust it; `checked` lists what was consulted; `name` is the
+    name it was looked up under, and `known_as` other names under which the known_hosts file
+    `known_in` holds this very key (the address the name resolved to, the name on port 22)."""
 
-    def __init__(self, key_type: str, fingerprint: str, pin_line: str, checked: str) -> None:
+    def __init__(
+        self,
+        key_type: str,
+        fingerprint: str,
+        pin_line: str,
+        checked: str,
+        *,
+        name: str = "",
+        known_as: tuple[str, ...] = (),
+        known_in: str = "",
+    ) -> None:
         super().__init__(key_type, fingerprint)
         self.pin_line = pin_line
         self.checked = checked
+        self.name = name
+        self.known_as = known_as
+        self.known_in = known_in
 
 
 class HostKeyMismatch(HostKeyError):
-    """The server's key differs from the one expected (known_hosts entry or pinned list)."""
+    """The server's key differs from the one expected (known_hosts entry or pinned list).
+    With `pinned`, `expected` are the pinned fingerprints and `presented` every (key type,
+    fingerprint) the server showed when asked for each of its key types."""
 
-    def __init__(self, key_type: str, fingerprint: str, expected: list[str], source: str) -> None:
+    def __init__(
+        self,
+        key_type: str,
+        fingerprint: str,
+        expected: list[str],
+        source: str,
+        *,
+        pinned: bool = False,
+        presented: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         super().__init__(key_type, fingerprint)
         self.expected = expected
+        self.source = source
+        self.pinned = pinned
+        self.presented = presented or ((key_type, fingerprint),)
+
+
+class HostKeyRevoked(HostKeyError):
+    """known_hosts marks the key the server presented `@revoked`; `source` is that file."""
+
+    def __init__(self, key_type: str, fingerprint: str, source: str) -> None:
+        super().__init__(key_type, fingerprint)
         self.source = source
 
 

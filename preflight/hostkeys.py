@@ -153,28 +153,46 @@ def load_known_hosts(value: str | None) -> KnownHosts | None:
 @dataclass(frozen=True)
 class Verdict:
     """`status`: "match", "unknown", "mismatch" or "revoked". `expected` lists the fingerprints
-    that were expected for a mismatch; `matched_by` says what vouched for a match."""
+    that were expected for a mismatch, `by_pins` says they are the pinned ones (which carry no
+    key type: the server may hold the pinned key under another type than the one it showed);
+    `matched_by` says what vouched for a match; `checked` what was consulted (for "revoked":
+    the file that marks the key). For "unknown", `known_as` lists other names under which
+    known_hosts holds this very key (the address the name resolved to, the name on port 22),
+    (in the file `known_in`), and `name` is the one that was looked up."""
 
     status: str
     fingerprint: str
     expected: tuple[str, ...] = ()
     matched_by: str = ""
     checked: str = ""
+    by_pins: bool = False
+    known_as: tuple[str, ...] = ()
+    known_in: str = ""  # the known_hosts file holding `known_as`
+    name: str = ""
 
 
 def normalise_pin(pin: str) -> str:
     return pin.strip().rstrip("=")
 
 
-def verify(config: HostKeyConfig, host: str, port: int, key_type: str, blob: bytes) -> Verdict:
+def verify(
+    config: HostKeyConfig,
+    host: str,
+    port: int,
+    key_type: str,
+    blob: bytes,
+    addresses: Iterable[str] = (),
+) -> Verdict:
     """Compare the server's key with the pins and known_hosts, as OpenSSH would: under the
     name the host was given by (or its HostKeyAlias) only. An entry for the address it resolved
     to does not vouch for a name: ssh checks addresses only with `CheckHostIP yes` (off by
-    default since OpenSSH 8.5), and then as a second check, never instead of the name."""
+    default since OpenSSH 8.5), and then as a second check, never instead of the name. Such an
+    entry is still worth saying: `addresses` (what the name resolved to) are looked up too, for
+    the report only."""
     actual = fingerprint(blob)
     pins = [normalise_pin(p) for p in config.fingerprints]
     known = load_known_hosts(config.known_hosts)
-    names = [known_name(config, host, port)]
+    name = known_name(config, host, port)
     checked = []
     if pins:
         checked.append(f"{len(pins)} pinned fingerprint{'s' if len(pins) > 1 else ''}")
@@ -183,9 +201,9 @@ def verify(config: HostKeyConfig, host: str, port: int, key_type: str, blob: byt
         checked.append(known.source + (" (the file does not exist)" if known.missing else alias))
     checked_text = ", ".join(checked) or "nothing (no known_hosts, no pins)"
 
-    candidates = known.keys_for(names) if known is not None else []
-    if any(k.revoked and k.blob == blob for k in candidates):
-        return Verdict("revoked", actual, checked=checked_text)
+    candidates = known.keys_for([name]) if known is not None else []
+    if known is not None and any(k.revoked and k.blob == blob for k in candidates):
+        return Verdict("revoked", actual, checked=known.source, name=name)
     if actual in pins:
         return Verdict("match", actual, matched_by="a pinned fingerprint", checked=checked_text)
     if any(not k.revoked and k.blob == blob for k in candidates):
@@ -199,10 +217,31 @@ def verify(config: HostKeyConfig, host: str, port: int, key_type: str, blob: byt
             actual,
             expected=tuple(same_type),
             checked=known.source if known else checked_text,
+            name=name,
         )
     if pins:
-        return Verdict("mismatch", actual, expected=tuple(pins), checked="pinned fingerprints")
-    return Verdict("unknown", actual, checked=checked_text)
+        return Verdict(
+            "mismatch", actual, expected=tuple(pins), checked="pinned fingerprints", by_pins=True
+        )
+    known_as: tuple[str, ...] = ()
+    if known is not None and not config.alias:
+        others = [host_pattern(address, port) for address in addresses]
+        if port != 22:
+            others.append(host_pattern(host, 22))
+        known_as = tuple(
+            other
+            for other in dict.fromkeys(others)
+            if other != name
+            and any(not k.revoked and k.blob == blob for k in known.keys_for([other]))
+        )
+    return Verdict(
+        "unknown",
+        actual,
+        checked=checked_text,
+        known_as=known_as,
+        known_in=known.source if known is not None and known_as else "",
+        name=name,
+    )
 
 
 def preferred_key_types(config: HostKeyConfig, host: str, port: int) -> list[str]:

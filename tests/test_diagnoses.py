@@ -194,6 +194,38 @@ def test_unknown_host_key_under_strict_policy_shows_fingerprint_and_pin_line(sft
     assert sftp_server.known_hosts_line() in failure.diagnosis.hint
 
 
+def test_a_revoked_host_key_is_auth_host_key_revoked_not_a_changed_key(
+    sftp_server, key_auth, tmp_path
+):
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"@revoked {sftp_server.known_hosts_line()}\n")
+    host_key = HostKeyConfig(known_hosts=str(known_hosts), policy="strict")
+    failure = assert_fails(
+        check_one(make_target(sftp_server, auth=key_auth, host_key=host_key)),
+        Stage.AUTH,
+        "auth.host_key_revoked",
+    )
+    assert failure.diagnosis.summary.endswith(
+        f"key {sftp_server.fingerprint}, which {known_hosts} marks as revoked (@revoked)"
+    )
+    assert "changed" not in failure.diagnosis.hint
+    assert "stolen key" in failure.diagnosis.hint
+
+
+def test_a_key_known_for_the_address_but_not_the_name_says_so(sftp_server, key_auth, tmp_path):
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(sftp_server.known_hosts_line() + "\n")  # [127.0.0.1]:PORT
+    host_key = HostKeyConfig(known_hosts=str(known_hosts), policy="strict")
+    target = make_target(sftp_server, host="localhost", auth=key_auth, host_key=host_key)
+    failure = assert_fails(check_one(target), Stage.AUTH, "auth.host_key_unknown")
+    port = sftp_server.port
+    assert (
+        f"{known_hosts} has this key for [127.0.0.1]:{port} but nothing for [localhost]:{port} "
+        "(the name checked)"
+    ) in failure.diagnosis.summary
+    assert f"[localhost]:{port} ssh-ed25519 " in failure.diagnosis.hint
+
+
 def test_unknown_host_key_under_warn_policy_passes_with_a_warning(sftp_server, key_auth):
     warn = HostKeyConfig(known_hosts=None, policy="warn")
     result = check_one(make_target(sftp_server, auth=key_auth, host_key=warn))

@@ -68,6 +68,30 @@ def test_an_entry_for_the_address_alone_does_not_vouch_for_a_name():
     assert verify(text, host="192.0.2.10").status == "match"
 
 
+def test_an_entry_for_the_address_or_port_22_is_reported_for_an_unknown_name():
+    # Not a match, but worth saying: "FILE has this key for [192.0.2.10]:2222 but nothing for
+    # [sftp.example.com]:2222". Hashed entries are found too: the address is known.
+    text = line(hashed("[192.0.2.10]:2222")) + "\n" + line("sftp.example.com") + "\n"
+    config = HostKeyConfig(known_hosts=text)
+    verdict = hostkeys.verify(
+        config, "sftp.example.com", 2222, KEY.get_name(), BLOB, addresses=["192.0.2.10"]
+    )
+    assert verdict.status == "unknown"
+    assert verdict.name == "[sftp.example.com]:2222"
+    assert verdict.known_as == ("[192.0.2.10]:2222", "sftp.example.com")
+    assert verdict.known_in == "known_hosts given as content"
+    other = line("[192.0.2.10]:2222", OTHER) + "\n"  # another key for the address: not this one
+    verdict = hostkeys.verify(
+        HostKeyConfig(known_hosts=other),
+        "sftp.example.com",
+        2222,
+        KEY.get_name(),
+        BLOB,
+        addresses=["192.0.2.10"],
+    )
+    assert verdict.known_as == ()
+
+
 def test_a_host_key_alias_is_the_only_name_looked_up():
     # OpenSSH HostKeyAlias: the alias verbatim (no [host]:port form), instead of host and address.
     aliased = HostKeyConfig(known_hosts=line("lab-alias") + "\n", alias="lab-alias")
@@ -87,8 +111,13 @@ def test_other_key_of_the_same_type_is_a_mismatch_listing_the_expected_fingerpri
     assert verdict.expected == (lab.fingerprint(OTHER),)
 
 
-def test_revoked_key_is_refused():
-    assert verify("@revoked " + line("sftp.example.com") + "\n").status == "revoked"
+def test_revoked_key_is_refused_naming_the_file_that_revokes_it():
+    verdict = verify("@revoked " + line("sftp.example.com") + "\n")
+    assert verdict.status == "revoked"
+    assert verdict.checked == "known_hosts given as content"
+    # A pin does not overrule a revocation, as ssh's does not.
+    fp = hostkeys.fingerprint(BLOB)
+    assert verify("@revoked " + line("sftp.example.com") + "\n", pins=[fp]).status == "revoked"
 
 
 def test_pinned_fingerprint_matches_with_or_without_padding():
@@ -97,9 +126,12 @@ def test_pinned_fingerprint_matches_with_or_without_padding():
     assert verify(None, pins=[fp + "="]).status == "match"
 
 
-def test_pins_that_do_not_match_are_a_mismatch():
+def test_pins_that_do_not_match_are_a_mismatch_by_pins():
+    # by_pins: a pin has no key type, so the server may hold the pinned key under another.
     verdict = verify(None, pins=[lab.fingerprint(OTHER)])
     assert verdict.status == "mismatch"
+    assert verdict.by_pins
+    assert not verify(line("sftp.example.com", OTHER) + "\n").by_pins
 
 
 def test_unknown_when_nothing_vouches_for_the_key():

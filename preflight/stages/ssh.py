@@ -34,6 +34,7 @@ from preflight.errors import (
     AuthDenied,
     AuthMethodNotAllowed,
     HostKeyMismatch,
+    HostKeyRevoked,
     HostKeyUnknown,
     NoCredentials,
     SFTPNotADirectory,
@@ -107,6 +108,12 @@ class HandoverSocket:
 
     def settimeout(self, timeout: float | None) -> None:
         self._sock.settimeout(timeout)
+
+    def hand_over_closers(self) -> list[Callable[[], None]]:
+        """Give up what closing this socket would also close (the jump hosts under it), for
+        a replacement connection through the same jump hosts to take over."""
+        closers, self._also_close = self._also_close, []
+        return closers
 
     def close(self) -> None:
         self._sock.close()
@@ -217,6 +224,17 @@ class _Transport(paramiko.Transport):
     resolve. The description is kept in `last_open_failure` as (code, description)."""
 
     last_open_failure: tuple[int, str] | None = None
+    # The server's KEXINIT, as name lists ("kex_algo_list", "server_key_algo_list"…): what it
+    # offers, for a diagnosis when nothing matches and to ask for its other host keys.
+    server_offer: dict[str, list[str]] | None = None
+
+    def _really_parse_kex_init(self, m: paramiko.Message) -> dict[str, Any]:
+        parsed: dict[str, Any] = paramiko.Transport._really_parse_kex_init(self, m)  # type: ignore[attr-defined]
+        if self.server_offer is None:  # the first exchange's offer; a rekey changes nothing
+            self.server_offer = {
+                key: list(value) for key, value in parsed.items() if isinstance(value, list)
+            }
+        return parsed
 
     def _parse_channel_open_failure(self, m: paramiko.Message) -> None:
         try:
@@ -269,13 +287,23 @@ def open_direct_tcpip(
         raise
 
 
-def _start_transport(conn: Connection, budget: Budget) -> paramiko.Transport:
-    transport = _Transport(_stream(conn))  # type: ignore[arg-type]
+def _start_transport(
+    conn: Connection,
+    budget: Budget,
+    stream: HandoverSocket | None = None,
+    key_types: list[str] | None = None,
+) -> _Transport:
+    """Start SSH on `stream` (default: the connection the earlier stages opened), asking for
+    the host key algorithms `key_types` (default: all, those known_hosts can verify first)."""
+    transport = _Transport(stream or _stream(conn))  # type: ignore[arg-type]
     transport.set_log_channel(LOG_CHANNEL)
     transport.banner_timeout = _paramiko_timeout(budget)
     transport.handshake_timeout = _paramiko_timeout(budget)
     transport.auth_timeout = _paramiko_timeout(budget)
-    _prefer_verifiable_host_keys(conn, transport)
+    if key_types is not None:
+        transport.get_security_options().key_types = key_types
+    else:
+        _prefer_verifiable_host_keys(conn, transport)
     with conn._lock:
         conn.transport = transport
     conn.phase = "key exchange"
@@ -300,35 +328,137 @@ def _prefer_verifiable_host_keys(conn: Connection, transport: paramiko.Transport
         options.key_types = first + [alg for alg in available if alg not in first]
 
 
-def _verify_host_key(conn: Connection, transport: paramiko.Transport) -> list[str]:
+def _key_verdict(conn: Connection, transport: paramiko.Transport) -> hostkeys.Verdict:
     target = conn.target
     key = transport.get_remote_server_key()
-    key_type, blob = key.get_name(), key.asbytes()
-    verdict = hostkeys.verify(target.host_key, target.host, target.port, key_type, blob)
+    addresses = [conn.peer.ip] if conn.peer is not None else []
+    verdict = hostkeys.verify(
+        target.host_key, target.host, target.port, key.get_name(), key.asbytes(), addresses
+    )
     conn.facts["host_key"] = {
-        "type": key_type,
+        "type": key.get_name(),
         "fingerprint": verdict.fingerprint,
         "verified_by": verdict.matched_by or None,
     }
+    return verdict
+
+
+def _verify_host_key(
+    conn: Connection, transport: _Transport, budget: Budget
+) -> tuple[_Transport, list[str]]:
+    """Verify the server's host key; returns the transport to go on with (another one when
+    the pinned key was found under another key type) and any warnings."""
+    target = conn.target
+    key = transport.get_remote_server_key()
+    key_type, blob = key.get_name(), key.asbytes()
+    verdict = _key_verdict(conn, transport)
     if target.host_key.policy == "off":
-        return [f"host key {key_type} {verdict.fingerprint} not verified (host_key.policy: off)"]
-    if verdict.status in ("mismatch", "revoked"):
-        expected = (
-            list(verdict.expected)
-            if verdict.status == "mismatch"
-            else [f"(key is marked @revoked in {verdict.checked})"]
+        return transport, [
+            f"host key {key_type} {verdict.fingerprint} not verified (host_key.policy: off)"
+        ]
+    presented: tuple[tuple[str, str], ...] = ((key_type, verdict.fingerprint),)
+    if verdict.status == "mismatch" and verdict.by_pins:
+        transport, verdict, presented = _look_for_the_pinned_key(conn, transport, budget, presented)
+        key = transport.get_remote_server_key()
+        key_type, blob = key.get_name(), key.asbytes()
+    if verdict.status == "revoked":
+        raise HostKeyRevoked(key_type, verdict.fingerprint, verdict.checked)
+    if verdict.status == "mismatch":
+        raise HostKeyMismatch(
+            key_type,
+            verdict.fingerprint,
+            list(verdict.expected),
+            verdict.checked,
+            pinned=verdict.by_pins,
+            presented=presented,
         )
-        raise HostKeyMismatch(key_type, verdict.fingerprint, expected, verdict.checked)
     if verdict.status == "unknown":
         name = hostkeys.known_name(target.host_key, target.host, target.port)
         line = hostkeys.pin_line(name, key_type, blob)
         if target.host_key.policy == "warn":
-            return [
+            return transport, [
                 f"host key {key_type} {verdict.fingerprint} is not in {verdict.checked}; "
                 f"accepted because host_key.policy is warn. To pin it: {line}"
             ]
-        raise HostKeyUnknown(key_type, verdict.fingerprint, line, verdict.checked)
-    return []
+        raise HostKeyUnknown(
+            key_type,
+            verdict.fingerprint,
+            line,
+            verdict.checked,
+            name=verdict.name,
+            known_as=verdict.known_as,
+            known_in=verdict.known_in,
+        )
+    return transport, []
+
+
+def _key_type_of(algorithm: str) -> str:
+    """The key type a host key algorithm signs with: both RSA SHA-2 algorithms use ssh-rsa."""
+    return "ssh-rsa" if algorithm.startswith("rsa-sha2-") else algorithm
+
+
+def _other_host_key_types(offer: list[str], seen: set[str]) -> list[list[str]]:
+    """The server's other host keys paramiko can verify, as one list of algorithms per key
+    type, in paramiko's order of preference."""
+    groups: dict[str, list[str]] = {}
+    for algorithm in paramiko.Transport._preferred_keys:  # type: ignore[attr-defined]
+        key_type = _key_type_of(algorithm)
+        if algorithm in offer and key_type not in seen:
+            groups.setdefault(key_type, []).append(algorithm)
+    return list(groups.values())
+
+
+def _look_for_the_pinned_key(
+    conn: Connection,
+    transport: _Transport,
+    budget: Budget,
+    presented: tuple[tuple[str, str], ...],
+) -> tuple[_Transport, hostkeys.Verdict, tuple[tuple[str, str], ...]]:
+    """A pin is a fingerprint without a key type, so the key exchange cannot ask for the pinned
+    key the way it asks for one known_hosts holds; and OpenSSH refuses a second key exchange
+    before authentication. So the server is asked for each of its other key types on a new
+    connection, as ssh-keyscan does, and the check goes on over the one whose key is pinned.
+    Returns that transport and its verdict, or the last one tried and a mismatch, with every
+    (key type, fingerprint) the server presented."""
+    offer = (transport.server_offer or {}).get("server_key_algo_list", [])
+    seen = {key_type for key_type, _ in presented}
+    verdict = _key_verdict(conn, transport)
+    for algorithms in _other_host_key_types(offer, seen):
+        key_type = _key_type_of(algorithms[0])
+        conn.phase = f"a new connection (to ask for its {key_type} host key)"
+        stream = _reconnect(conn, budget, transport)
+        transport.close()  # the key it showed is not the pinned one: no use for it now
+        transport = _start_transport(conn, budget, stream, key_types=algorithms)
+        conn.phase = "host key verification"
+        verdict = _key_verdict(conn, transport)
+        presented = (
+            *presented,
+            (transport.get_remote_server_key().get_name(), verdict.fingerprint),
+        )
+        if verdict.status != "mismatch":
+            break
+    return transport, verdict, presented
+
+
+def _reconnect(conn: Connection, budget: Budget, old: _Transport) -> HandoverSocket:
+    """A new connection to the same server: a socket to the address the tcp stage reached,
+    or a new channel through the same jump host. Published in `conn` before it connects, so
+    the watchdog's shutdown reaches it."""
+    if isinstance(conn, ChainedConnection):
+        assert conn.via is not None
+        closers = old.sock.hand_over_closers() if isinstance(old.sock, HandoverSocket) else []
+        destination = (conn.target.host, conn.target.port)
+        channel = open_direct_tcpip(conn.via, destination, budget, {})
+        with conn._lock:
+            conn.channel = channel
+        return HandoverSocket(channel, b"", also_close=closers)
+    assert conn.peer is not None, "the tcp stage connected"
+    sock = socket.socket(conn.peer.family, socket.SOCK_STREAM)
+    with conn._lock:
+        conn.sock = sock
+    sock.settimeout(max(0.01, budget.remaining()))
+    sock.connect(conn.peer.sockaddr)
+    return HandoverSocket(sock, b"")
 
 
 def _authenticate(conn: Connection, budget: Budget) -> Passed:
@@ -337,7 +467,7 @@ def _authenticate(conn: Connection, budget: Budget) -> Passed:
     conn.facts["server_version"] = transport.remote_version
     conn.facts["cipher"] = getattr(transport, "remote_cipher", None)
     conn.phase = "host key verification"
-    warnings = _verify_host_key(conn, transport)
+    transport, warnings = _verify_host_key(conn, transport, budget)
     conn.phase = "authentication"
     user = target.user or "root"
     conn.facts["user"] = user

@@ -278,3 +278,39 @@ def test_an_entry_for_the_address_does_not_vouch_for_the_name(sshd_server, clien
     command = reproduce.commands(target, Stage.AUTH)[0]
     done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=30)
     assert done.returncode != 0 and "Host key verification failed" in done.stderr, command
+
+
+def test_a_pin_of_the_servers_rsa_key_passes_though_ed25519_comes_first(sshd_server, client_key):
+    # A pin has no key type: paramiko negotiates ed25519 first, whose key is not the pin. The
+    # server also holds the pinned RSA key, so this is no "host key changed": ask for it.
+    rsa = sshd_server.host_key_fingerprints["ssh-rsa"]
+    target = replace(
+        openssh_target(sshd_server, client_key[0], Path("/nonexistent")),
+        host_key=HostKeyConfig(known_hosts=None, fingerprints=(rsa,), policy="strict"),
+    )
+    result = check([target]).targets[0]
+    assert result.ok, [(s.name, s.diagnosis) for s in result.stages]
+    auth = result.stages[3]
+    assert auth.facts["host_key"] == {
+        "type": "ssh-rsa",
+        "fingerprint": rsa,
+        "verified_by": "a pinned fingerprint",
+    }
+    assert result.stages[4].status is Status.PASS  # the session goes on over the new connection
+
+
+def test_pins_of_none_of_the_servers_keys_name_every_key_it_showed(sshd_server, client_key):
+    stranger = "SHA256:" + "A" * 43
+    target = replace(
+        openssh_target(sshd_server, client_key[0], Path("/nonexistent")),
+        host_key=HostKeyConfig(known_hosts=None, fingerprints=(stranger,), policy="strict"),
+    )
+    failure = check([target]).targets[0].failure
+    assert failure is not None and failure.diagnosis is not None
+    assert failure.diagnosis.code == "auth.host_key_mismatch"
+    ed25519 = sshd_server.host_key_fingerprints["ssh-ed25519"]
+    rsa = sshd_server.host_key_fingerprints["ssh-rsa"]
+    assert (
+        f"presented ssh-ed25519 key {ed25519} and ssh-rsa key {rsa}, but the pinned fingerprint "
+        f"is {stranger}"
+    ) in failure.diagnosis.summary
