@@ -212,6 +212,15 @@ def test_a_revoked_host_key_is_auth_host_key_revoked_not_a_changed_key(
     assert "stolen key" in failure.diagnosis.hint
 
 
+def test_a_pin_of_the_servers_other_key_type_passes_on_a_second_connection(client_key, key_auth):
+    rsa = lab.generate_rsa()
+    with lab.SFTPServer(authorized_keys={"deploy": [client_key]}, extra_host_keys=[rsa]) as server:
+        pinned = HostKeyConfig(known_hosts=None, fingerprints=(lab.fingerprint(rsa),))
+        result = check_one(make_target(server, auth=key_auth, host_key=pinned))
+    assert_passes(result)
+    assert result.stages[3].facts["host_key"]["fingerprint"] == lab.fingerprint(rsa)
+
+
 def test_a_key_known_for_the_address_but_not_the_name_says_so(sftp_server, key_auth, tmp_path):
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(sftp_server.known_hosts_line() + "\n")  # [127.0.0.1]:PORT

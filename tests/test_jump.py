@@ -239,6 +239,26 @@ def test_an_sftp_server_behind_the_bastion_passes_every_row(bastion):
     assert result.stages[3].facts["host_key"]["verified_by"] == "known_hosts given as content"
 
 
+def test_a_pinned_key_of_another_type_is_found_through_the_bastion_too(bastion):
+    # The second connection (for the server's RSA key) is a second channel through the same
+    # jump host, which stays up for it and is closed with the target afterwards.
+    rsa = lab.generate_rsa()
+    with lab.SFTPServer(extra_host_keys=[rsa]) as server:
+        pinned = HostKeyConfig(known_hosts=None, fingerprints=(lab.fingerprint(rsa),))
+        result = check_one(
+            behind(
+                bastion,
+                server,
+                user="lab",
+                auth=AuthConfig(password=Secret("lab")),
+                host_key=pinned,
+            )
+        )
+    assert result.ok, [(s.name, s.diagnosis) for s in result.stages]
+    assert result.stages[-2].facts["host_key"]["type"] == "ssh-rsa"
+    assert wait_until(lambda: bastion.open_connections == 0), "the bastion was left connected"
+
+
 def test_a_key_exchange_stall_behind_the_bastion_ends_on_time_and_closes_the_bastion(bastion):
     with lab.KexStall() as server:
         result = check_one(behind(bastion, server))

@@ -384,7 +384,8 @@ class SFTPServer(ThreadedServer):
     ``root``: directory to serve; by default a fresh temporary directory holding ``hello.txt``,
     ``data.csv`` and an empty ``upload/``, removed on stop. ``users`` maps user → password and
     ``authorized_keys`` user → public keys; with neither given the server accepts
-    :data:`DEFAULT_USERS` (``lab``/``lab``). ``host_key`` defaults to a generated Ed25519 key.
+    :data:`DEFAULT_USERS` (``lab``/``lab``). ``host_key`` defaults to a generated Ed25519 key;
+    ``extra_host_keys`` (of other types) are offered too, as OpenSSH offers all of its own.
     ``subsystem=False`` refuses the ``sftp`` subsystem; ``stall`` picks a point where the server
     stops answering; ``unlistable`` paths (as the client names them, e.g. ``"/private"``) cannot be
     listed (SFTP permission denied); listing a ``stalling`` path never gets an answer.
@@ -397,6 +398,7 @@ class SFTPServer(ThreadedServer):
         authorized_keys: Mapping[str, Sequence[paramiko.PKey]] | None = None,
         host_key: paramiko.PKey | None = None,
         *,
+        extra_host_keys: Sequence[paramiko.PKey] = (),
         subsystem: bool = True,
         stall: Stall | None = None,
         unlistable: Collection[str] = (),
@@ -416,6 +418,7 @@ class SFTPServer(ThreadedServer):
         self.host_key: paramiko.PKey = host_key if host_key is not None else _default_host_key()
         self.fingerprint: str = fingerprint(self.host_key)
         """OpenSSH-style ``SHA256:…`` fingerprint of the host key."""
+        self.extra_host_keys = list(extra_host_keys)
         self.subsystem = subsystem
         self.stall: Stall | None = stall
         self.unlistable: frozenset[str] = frozenset(virtual_path(p) for p in unlistable)
@@ -480,6 +483,8 @@ class SFTPServer(ThreadedServer):
         transport = paramiko.Transport(conn)
         transport.set_log_channel(LOG_CHANNEL)
         transport.add_server_key(self.host_key)
+        for key in self.extra_host_keys:  # of other types: a client picks one by its preference
+            transport.add_server_key(key)
         if self.stall == "version":
             transport.set_subsystem_handler("sftp", _VersionStall, lab=self)
         elif self.subsystem:
