@@ -51,6 +51,8 @@ def load_private_key(auth: AuthConfig) -> paramiko.PKey | None:
     source = key_source(auth)
     from_variable = not source.startswith("file ")
     passphrase = auth.passphrase.reveal() if auth.passphrase else None
+    if keytext.looks_like_public_key(value):
+        raise BadKey(source, "is a public key (the .pub half), not the private key", "public_key")
     if keytext.is_key_text(value, from_variable=from_variable):
         text = repair_key_text(value)
     else:
@@ -62,10 +64,18 @@ def load_private_key(auth: AuthConfig) -> paramiko.PKey | None:
                 text = handle.read()
         except FileNotFoundError:
             raise NoCredentials(auth.unset, missing_file=named) from None
+        except IsADirectoryError:
+            raise BadKey(source, "is a directory, not a key file", "directory") from None
+        except PermissionError as exc:
+            raise BadKey(source, f"cannot be read ({exc.strerror})", "unreadable") from None
         except OSError as exc:
-            raise BadKey(source, f"cannot be read ({exc.strerror})") from None
+            raise BadKey(source, f"cannot be read ({exc.strerror})", "unreadable") from None
+        if keytext.looks_like_public_key(text):
+            raise BadKey(
+                source, "is a public key (the .pub half), not the private key", "public_key"
+            )
         if not keytext.looks_like_key_text(text):
-            raise BadKey(source, "is not a private key (no 'PRIVATE KEY' block)")
+            raise BadKey(source, "is not a private key (no 'PRIVATE KEY' block)", "not_a_key")
         text = repair_key_text(text)
     return _parse(text, passphrase, source)
 
@@ -97,7 +107,9 @@ def _parse(text: str, passphrase: str | None, source: str) -> paramiko.PKey:
 def _parse_uncached(text: str, passphrase: str | None, source: str) -> paramiko.PKey:
     encrypted = is_encrypted(text)
     if encrypted and not passphrase:
-        raise BadKey(source, "is encrypted and no passphrase is set (auth.passphrase)")
+        raise BadKey(
+            source, "is encrypted and no passphrase is set (auth.passphrase)", "no_passphrase"
+        )
     for key_class in _KEY_CLASSES:
         try:
             return key_class.from_private_key(io.StringIO(text), password=passphrase)
@@ -106,7 +118,7 @@ def _parse_uncached(text: str, passphrase: str | None, source: str) -> paramiko.
             # reports both alike, so try the others and decide below.
             continue
     if encrypted:
-        raise BadKey(source, "could not be decrypted: the passphrase is wrong")
+        raise BadKey(source, "could not be decrypted: the passphrase is wrong", "wrong_passphrase")
     raise BadKey(
         source,
         "is not a private key paramiko can read (ed25519, ECDSA or RSA; OpenSSH or PEM format)",

@@ -388,6 +388,27 @@ def _is_paramiko(exc: BaseException, name: str) -> bool:
     return paramiko is not None and isinstance(exc, getattr(paramiko, name))
 
 
+_BAD_KEY_HINTS = {
+    "unreadable": "preflight runs as a user who may not read the key file: check its owner and "
+    "mode (ls -l; ssh wants 0600 and the job's user as owner), or point auth.key at a copy "
+    "this user can read.",
+    "directory": "auth.key (or IdentityFile) must name the private key file itself, e.g. "
+    "~/.ssh/id_ed25519, not the directory holding it.",
+    "public_key": "Point auth.key at the private key: the same name without .pub (the file that "
+    "starts with -----BEGIN OPENSSH PRIVATE KEY-----). The .pub half goes into the server's "
+    "authorized_keys.",
+    "not_a_key": "auth.key must name a private key file (its first line is -----BEGIN … "
+    "PRIVATE KEY-----) or be ${VAR} holding the key text: check the path and the file's content.",
+    "no_passphrase": "The key is encrypted: give its passphrase as auth.passphrase: "
+    "${SSH_KEY_PASSPHRASE} (a CI variable), or store a key without a passphrase for this job.",
+    "wrong_passphrase": "The passphrase does not decrypt this key: check that the passphrase "
+    "variable (e.g. SSH_KEY_PASSPHRASE) belongs to this key and has no stray whitespace or "
+    "line break; `ssh-keygen -y -f KEY` asks for it and says if it is wrong.",
+    "unsupported": "Store the key in OpenSSH or PEM format with its BEGIN/END lines (ed25519, "
+    "ECDSA or RSA); `ssh-keygen -p -f KEY` rewrites it in OpenSSH format.",
+}
+
+
 def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
     where, user = ctx.endpoint, ctx.facts.get("user", "")
     in_kex = ctx.phase == "key exchange"
@@ -466,14 +487,15 @@ def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
             what = "unset or empty: " + ", ".join(f"${{{v}}}" for v in exc.unset)
             hint = (
                 "Define the CI variable(s) for this job (protected variables are only passed to "
-                "protected branches), or set auth.key / auth.password in checks.yaml."
+                "protected branches), or point checks.yaml at another: auth.key: a key file's "
+                "path or ${VAR}; auth.password: ${VAR} (never the password itself)."
             )
         else:
             what = "no password, key or agent is configured"
             hint = (
                 "Give preflight a credential: the variable SSH_PRIVATE_KEY (a key or its path) or "
-                "SFTP_PASSWORD, auth.key / auth.password / auth.agent in checks.yaml, or an "
-                "IdentityFile in ~/.ssh/config."
+                "SFTP_PASSWORD; in checks.yaml auth.key (a path or ${VAR}), auth.password: "
+                "${VAR} or auth.agent: true; or an IdentityFile in ~/.ssh/config."
             )
         return Diagnosis(
             "auth.no_credentials",
@@ -484,8 +506,7 @@ def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
         return Diagnosis(
             "auth.bad_key",
             f"the private key from {exc.source} {exc.reason}",
-            "Store the key in OpenSSH or PEM format with its BEGIN/END lines; for an encrypted "
-            "key set auth.passphrase (e.g. ${SSH_KEY_PASSPHRASE}).",
+            _BAD_KEY_HINTS.get(exc.kind, _BAD_KEY_HINTS["unsupported"]),
         )
     if isinstance(exc, errors.AuthMethodNotAllowed) and exc.accepted:
         return Diagnosis(

@@ -161,12 +161,16 @@ class NoCredentials(CredentialError):
 
 class BadKey(CredentialError):
     """The private key could not be loaded. `source` names it ("variable SSH_PRIVATE_KEY");
-    `reason` is our own wording, never the key text."""
+    `reason` is our own wording, never the key text; `kind` says which way it is bad, for a
+    hint that fits: "unreadable" (permissions), "directory", "public_key" (the .pub half),
+    "not_a_key", "no_passphrase", "wrong_passphrase" or "unsupported" (a format paramiko
+    cannot read)."""
 
-    def __init__(self, source: str, reason: str) -> None:
+    def __init__(self, source: str, reason: str, kind: str = "unsupported") -> None:
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+        self.kind = kind
 
 
 class AuthMethodNotAllowed(ProbeError):

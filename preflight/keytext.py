@@ -26,6 +26,18 @@ def looks_like_key_text(value: str) -> bool:
     return "PRIVATE KEY" in value and "-----" in value
 
 
+# The first word of an OpenSSH public key line (`id_ed25519.pub`, authorized_keys).
+_PUBLIC_KEY = re.compile(
+    r"\s*(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-\S+)(-cert-v01@openssh\.com)? AAAA"
+)
+
+
+def looks_like_public_key(value: str) -> bool:
+    """The public half (`ssh-ed25519 AAAA… comment`, or an RFC 4716 `BEGIN SSH2 PUBLIC KEY`
+    block): a common slip is pointing auth.key at `id_ed25519.pub`."""
+    return bool(_PUBLIC_KEY.match(value)) or "BEGIN SSH2 PUBLIC KEY" in value
+
+
 def decode_base64_key(value: str) -> str | None:
     """The key text inside a base64-encoded key, or None if `value` is not one."""
     if not _BASE64.fullmatch(value.strip()):

@@ -73,10 +73,19 @@ def test_key_file_path_loads_and_missing_file_is_no_credentials(tmp_path):
 
 
 def test_a_file_that_is_not_a_key_is_bad_key(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("remember the milk\n")
+    with pytest.raises(BadKey, match="not a private key") as caught:
+        credentials.load_private_key(AuthConfig(key=Secret(str(path)), key_source="file x"))
+    assert caught.value.kind == "not_a_key"
+
+
+def test_the_public_half_is_bad_key_saying_so(tmp_path):
     path = tmp_path / "id_rsa.pub"
     path.write_text("ssh-ed25519 AAAA... me@host\n")
-    with pytest.raises(BadKey, match="not a private key"):
+    with pytest.raises(BadKey, match="is a public key") as caught:
         credentials.load_private_key(AuthConfig(key=Secret(str(path)), key_source="file x"))
+    assert caught.value.kind == "public_key"
 
 
 def test_no_key_configured_gives_none():

@@ -8,6 +8,8 @@ and tcp.unreachable live in tests/system, where a network namespace provides one
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from checking import FAST, assert_fails, assert_passes, check_one, make_target
 
@@ -316,6 +318,61 @@ def test_encrypted_key_with_wrong_passphrase_is_bad_key(sftp_server, client_key)
         check_one(make_target(sftp_server, auth=auth)), Stage.AUTH, "auth.bad_key"
     )
     assert "passphrase is wrong" in failure.diagnosis.summary
+
+
+def bad_key_hint(sftp_server: lab.SFTPServer, auth: AuthConfig) -> tuple[str, str]:
+    failure = assert_fails(
+        check_one(make_target(sftp_server, auth=auth)), Stage.AUTH, "auth.bad_key"
+    )
+    return failure.diagnosis.summary, failure.diagnosis.hint
+
+
+def test_each_way_a_key_file_is_bad_gets_a_hint_of_its_own(sftp_server, client_key, tmp_path):
+    public = tmp_path / "id_ed25519.pub"
+    public.write_text(f"{client_key.get_name()} {client_key.get_base64()} me@laptop\n")
+    words = {}
+    for path in (public, tmp_path):
+        auth = AuthConfig(key=Secret(str(path)), key_source=f"file {path}")
+        words[path] = bad_key_hint(sftp_server, auth)
+    summary, hint = words[public]
+    assert summary.endswith("is a public key (the .pub half), not the private key")
+    assert hint.startswith("Point auth.key at the private key: the same name without .pub")
+    summary, hint = words[tmp_path]
+    assert summary.endswith("is a directory, not a key file")
+    assert "not the directory holding it" in hint
+    # The same public key pasted into a CI variable:
+    pasted = AuthConfig(key=Secret(public.read_text()), key_source="variable SSH_PRIVATE_KEY")
+    assert "the .pub half" in bad_key_hint(sftp_server, pasted)[0]
+
+
+def test_an_unreadable_key_file_gets_a_permissions_hint():
+    # Root reads any file, so this is the translation alone (the stage raises it on EACCES).
+    from preflight import diagnose, errors
+
+    exc = errors.BadKey("file /etc/ci/id", "cannot be read (Permission denied)", "unreadable")
+    ctx = diagnose.Context(Stage.AUTH, "sftp.example.com", 22, 10.0, 0.1)
+    hint = diagnose.diagnose(exc, ctx).hint
+    assert "check its owner and mode" in hint and "OpenSSH or PEM" not in hint
+
+
+def test_a_passphrase_problem_gets_a_passphrase_hint_not_a_format_one(sftp_server, client_key):
+    encrypted = lab.private_key_text(client_key, passphrase="open sesame")
+    missing = AuthConfig(key=Secret(encrypted), key_source="variable SSH_PRIVATE_KEY")
+    wrong = replace(missing, passphrase=Secret("wrong"))
+    assert bad_key_hint(sftp_server, missing)[1].startswith("The key is encrypted: give its")
+    summary, hint = bad_key_hint(sftp_server, wrong)
+    assert summary.endswith("could not be decrypted: the passphrase is wrong")
+    assert hint.startswith("The passphrase does not decrypt this key")
+    assert "OpenSSH or PEM format" not in hint
+
+
+def test_no_credentials_hints_never_suggest_a_literal_password(sftp_server):
+    for auth in (AuthConfig(), AuthConfig(unset=("SFTP_PASSWORD",))):
+        failure = assert_fails(
+            check_one(make_target(sftp_server, auth=auth)), Stage.AUTH, "auth.no_credentials"
+        )
+        assert "auth.password: ${" in failure.diagnosis.hint
+        assert "auth.password in checks.yaml" not in failure.diagnosis.hint
 
 
 def test_encrypted_key_with_right_passphrase_authenticates(sftp_server, client_key):
