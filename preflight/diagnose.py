@@ -314,19 +314,37 @@ def first_line(data: bytes, limit: int = 120) -> str:
     return text[:limit] + ("…" if len(text) > limit else "")
 
 
+def _escaped(data: bytes, limit: int = 120) -> str:
+    """Bytes as a reader can tell them apart: printable ASCII as is, anything else as `\\xNN`
+    (a NUL, an escape, a byte that is not UTF-8 are the point when a line is malformed)."""
+    text = "".join(chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in data[:limit])
+    return text + ("…" if len(data) > limit else "")
+
+
 def _banner(exc: BaseException, ctx: Context) -> Diagnosis:
     where = ctx.endpoint
     if isinstance(exc, errors.StageTimeout):
         so_far = ctx.facts.get("received_so_far")
         before = ctx.facts.get("lines_before")
+        count = ctx.facts.get("pre_banner_lines") or len(before or ())
         partial = f" (only {len(so_far)} bytes of it: {so_far!r})" if so_far else ""
         if before:
-            partial += f"; before that it sent {before[0]!r}" + (" …" if len(before) > 1 else "")
-        if so_far or before:
+            sent = f"{count} line{'s' if count != 1 else ''} of text"
+            partial += (
+                f"; {'before that ' if so_far else ''}it sent {sent}, the first {before[0]!r}"
+            )
+        if so_far:
             hint = (
                 "The server started to answer but its identification did not arrive in time: "
                 "an overloaded sshd or host, a throttled or lossy link, or a tarpit that trickles "
                 "bytes on purpose. Compare with the banner timeout, and check the server's load."
+            )
+        elif before:
+            hint = (
+                "Something here talks but never identifies as SSH (OpenSSH's sshd sends its "
+                "identification first, never lines before it): another service, a proxy or "
+                "appliance with a notice of its own, or a tarpit. Check what listens on this "
+                "port; the lines it sent are above."
             )
         else:
             hint = (
@@ -359,6 +377,31 @@ def _banner(exc: BaseException, ctx: Context) -> Diagnosis:
             f"{where} is not an SSH server: {exc.reason}; first line: {shown!r}",
             "The port is served by something else: check the port number (22, or the one the "
             "SFTP provider documents) and what listens there.",
+        )
+    if isinstance(exc, errors.BannerMalformed):
+        shown = _escaped(exc.line.rstrip(b"\r\n"))
+        if exc.openssh:
+            judged = exc.openssh
+            hint = (
+                "The server (or a proxy or load balancer in front of it) sends an "
+                "identification line that SSH clients refuse. Check the server's version "
+                "string (e.g. a VersionAddendum) and whatever rewrites the connection."
+            )
+        else:
+            judged = (
+                "OpenSSH accepts it, paramiko (preflight's SSH library, and that of a Python "
+                "job) cannot read it"
+            )
+            hint = (
+                "RFC 4253 asks for printable US-ASCII in the identification line. An OpenSSH "
+                "client gets through (the ssh command below does), but a job using paramiko "
+                "fails on this server as preflight did: fix the server's version string (e.g. "
+                "a VersionAddendum, or an appliance's banner), or use an OpenSSH-based client."
+            )
+        return Diagnosis(
+            "banner.malformed",
+            f"{where} identifies with a line that {exc.reason}: '{shown}'; {judged}",
+            hint,
         )
     if isinstance(exc, errors.BannerIncompatible):
         return Diagnosis(

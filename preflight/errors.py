@@ -10,6 +10,7 @@ that turns either kind into a `Diagnosis`; nothing here knows about codes' wordi
     ├── BannerError
     │   ├── BannerClosed          EOF before an identification line
     │   ├── BannerNotSSH          something else answered
+    │   ├── BannerMalformed       an SSH identification line that breaks the protocol
     │   └── BannerIncompatible    SSH-1.x only
     ├── HostKeyError
     │   ├── HostKeyUnknown
@@ -72,6 +73,20 @@ class BannerNotSSH(BannerError):
     def __init__(self, received: bytes, lines: list[bytes], reason: str) -> None:
         super().__init__(received, lines)
         self.reason = reason
+
+
+class BannerMalformed(BannerError):
+    """An identification line (`SSH-…`) that breaks RFC 4253. `line` is the line as received,
+    `reason` says how ("contains a NUL byte"), `openssh` what OpenSSH makes of it: its words
+    when it refuses the line too, or "" when OpenSSH accepts it and only paramiko cannot."""
+
+    def __init__(
+        self, received: bytes, lines: list[bytes], line: bytes, reason: str, openssh: str
+    ) -> None:
+        super().__init__(received, lines)
+        self.line = line
+        self.reason = reason
+        self.openssh = openssh
 
 
 class BannerIncompatible(BannerError):

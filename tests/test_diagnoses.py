@@ -146,9 +146,60 @@ def test_a_refusal_in_words_then_close_is_banner_closed_showing_the_words():
 
 
 def test_text_lines_then_silence_is_banner_timeout_showing_the_lines():
-    with lab.Greeter(b"Welcome, please wait\r\n") as server:
+    with lab.Greeter(b"Welcome, please wait\r\nhello 1\r\n") as server:
         failure = assert_fails(check_one(make_target(server)), Stage.BANNER, "banner.timeout")
-    assert "Welcome, please wait" in failure.diagnosis.summary
+    assert failure.diagnosis.summary.endswith(
+        "; it sent 2 lines of text, the first 'Welcome, please wait'"
+    )
+    # Not "an overloaded sshd": sshd identifies first, it never chatters.
+    assert failure.diagnosis.hint.startswith("Something here talks but never identifies as SSH")
+
+
+@pytest.mark.parametrize(
+    ("greeting", "reason", "openssh"),
+    [
+        (
+            b"SSH-2.0-Open\xff\xfeSSH\x1b[31m\r\n",
+            "is not valid UTF-8 (byte 0xff at position 12): 'SSH-2.0-Open\\xff\\xfeSSH\\x1b[31m'",
+            "OpenSSH accepts it, paramiko (preflight's SSH library, and that of a Python job) "
+            "cannot read it",
+        ),
+        (
+            b"SSH-2.0-Open\x00SSH\r\n",
+            "contains a NUL byte: 'SSH-2.0-Open\\x00SSH'",
+            "OpenSSH refuses it: banner line contains invalid characters",
+        ),
+        (
+            b"SSH-2.0-Open\rSSH\r\n",
+            "contains a carriage return inside the line",
+            "OpenSSH refuses it: banner line contains invalid characters",
+        ),
+        (
+            b"SSH-2.0\r\n",
+            "does not have the form SSH-protoversion-softwareversion: 'SSH-2.0'",
+            "OpenSSH refuses it: Bad remote protocol version identification",
+        ),
+    ],
+    ids=["invalid-utf8", "nul", "stray-cr", "no-software-version"],
+)
+def test_a_broken_identification_line_is_banner_malformed_at_the_banner_stage(
+    greeting, reason, openssh
+):
+    # Judged where it arrives, with what OpenSSH makes of it: not a "close" during key
+    # exchange (paramiko's words for a line it cannot decode) nor a silent stall.
+    with lab.Greeter(greeting) as server:
+        failure = assert_fails(check_one(make_target(server)), Stage.BANNER, "banner.malformed")
+    summary = failure.diagnosis.summary
+    assert f"identifies with a line that {reason}" in summary
+    assert summary.endswith(openssh)
+    assert failure.duration_s < FAST.banner  # at once, not at the timeout
+
+
+def test_a_nul_before_any_identification_is_refused_at_once_as_openssh_does():
+    with lab.Greeter(b"hello\x00there\r\nSSH-2.0-OpenSSH_9.6\r\n") as server:
+        failure = assert_fails(check_one(make_target(server)), Stage.BANNER, "banner.not_ssh")
+    assert "banner line contains invalid characters" in failure.diagnosis.summary
+    assert failure.duration_s < FAST.banner
 
 
 def test_lines_before_the_identification_are_allowed():

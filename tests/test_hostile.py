@@ -31,10 +31,10 @@ HOSTILE = {
         "banner",
         "banner.not_ssh",
     ),
-    "control-chars-in-banner": (
+    "control-chars-in-banner": (  # the NUL: OpenSSH refuses the line
         lambda: lab.Greeter(b"SSH-2.0-Evil\x1b]0;pwned\x07\x00\x08\x7f\r\n"),
-        "auth",
-        "auth.kex_timeout",
+        "banner",
+        "banner.malformed",
     ),
     "binary-garbage": (
         lambda: lab.Greeter(b"\x00\x01\x02\x9b31m\xff\xfe\r\n", then="close"),

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from preflight.deadline import Budget
-from preflight.errors import BannerClosed, BannerIncompatible, BannerNotSSH, StageTimeout
+from preflight.errors import (
+    BannerClosed,
+    BannerIncompatible,
+    BannerMalformed,
+    BannerNotSSH,
+    StageTimeout,
+)
 from preflight.stages import Connection, Passed
 
 MAX_LINE = 8192  # RFC 4253 allows 255 for the version line; be lenient with chatter lines
@@ -98,8 +104,20 @@ class IdentificationReader:
                 return None
             line = bytes(self.received[self.line_start : newline + 1])
             self.line_start = newline + 1
+            broken = _invalid_characters(line)
             if line.startswith(b"SSH-"):
+                if broken:
+                    raise BannerMalformed(
+                        bytes(self.received), self.lines, line, broken, _OPENSSH_INVALID
+                    )
                 return Identification(line, bytes(self.received), self.lines, self.line_start)
+            if broken and recognise_other_protocol(line) is None:
+                # OpenSSH refuses such a line before the identification too, at once.
+                raise BannerNotSSH(
+                    bytes(self.received),
+                    [*self.lines, line],
+                    f"a line before any SSH identification {broken} ({_OPENSSH_INVALID})",
+                )
             self.lines.append(line)
             other = recognise_other_protocol(self.lines[0])
             if other is not None:
@@ -134,6 +152,7 @@ class IdentificationReader:
             raise BannerNotSSH(bytes(self.received), lines, _silent_reason(lines, budget))
         if lines:
             facts["lines_before"] = [_line_text(ln) for ln in lines[:3]]
+            facts["pre_banner_lines"] = len(lines)
         if pending:  # a trickle: the identification was still arriving
             facts["received_so_far"] = pending.decode("utf-8", errors="replace")
         raise StageTimeout(
@@ -158,6 +177,22 @@ async def probe(conn: Connection, budget: Budget) -> Passed:
         found = reader.feed(chunk)
         if found is not None:
             return identified(conn, found)
+
+
+# What OpenSSH's client says of a NUL or a stray carriage return in any line it reads before
+# the key exchange (kex.c): it refuses the server at once.
+_OPENSSH_INVALID = "OpenSSH refuses it: banner line contains invalid characters"
+
+
+def _invalid_characters(line: bytes) -> str:
+    """How `line` breaks OpenSSH's rules for the lines before the key exchange, or "": a NUL
+    byte, or a carriage return anywhere but just before the newline."""
+    body = line.removesuffix(b"\n").removesuffix(b"\r")
+    if b"\0" in body:
+        return "contains a NUL byte"
+    if b"\r" in body:
+        return "contains a carriage return inside the line"
+    return ""
 
 
 def _check_unterminated(pending: bytes, received: bytes, lines: list[bytes]) -> None:
@@ -198,9 +233,28 @@ def identified(conn: Connection, found: Identification) -> Passed:
     conn.facts["banner"] = text
     if lines:
         conn.facts["pre_banner_lines"] = len(lines)
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # paramiko decodes the identification line strictly and gives up; OpenSSH reads it
+        # as bytes and goes on. The bytes also enter the key exchange hash, so they cannot be
+        # repaired on the way to paramiko.
+        raise BannerMalformed(
+            received,
+            lines,
+            line,
+            f"is not valid UTF-8 (byte 0x{line[exc.start]:02x} at position {exc.start})",
+            "",
+        ) from None
     parsed = parse_identification(line)
     if parsed is None:
-        raise BannerNotSSH(received, lines, "its identification line is malformed")
+        raise BannerMalformed(
+            received,
+            lines,
+            line,
+            "does not have the form SSH-protoversion-softwareversion",
+            "OpenSSH refuses it: Bad remote protocol version identification",
+        )
     version = parsed[0]
     if version not in ("2.0", "1.99"):
         if version.startswith("1."):
