@@ -581,14 +581,17 @@ def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
             "The server closed the connection while authenticating: too many failed attempts, "
             "or the account is refused (AllowUsers/DenyUsers). Check the server's auth log.",
         )
+    if isinstance(exc, errors.NoCommonAlgorithm):
+        return _no_common_algorithm(exc, where)
     if _is_paramiko(exc, "IncompatiblePeer") or (
         _is_paramiko(exc, "SSHException") and "incompatible" in str(exc).lower()
     ):
         return Diagnosis(
             "auth.kex_failed",
             f"no common algorithm with {where}: {exc}",
-            "The server and paramiko share no key-exchange, cipher, MAC or host-key algorithm. "
-            "The server is probably very old (or very restrictive); upgrade it or its config.",
+            "The server and paramiko share no key-exchange, cipher, MAC or host-key algorithm: "
+            "compare the server's KexAlgorithms, Ciphers, MACs and HostKeyAlgorithms with what "
+            "paramiko speaks (ssh -vvv shows the server's offer).",
         )
     if (in_kex and isinstance(exc, (EOFError, OSError))) or (
         in_kex and _is_paramiko(exc, "SSHException")
@@ -610,6 +613,54 @@ def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
             "(AllowUsers/DenyUsers). Check the server's auth log for this runner's address.",
         )
     return _unexpected(exc, ctx, "auth.denied")
+
+
+def _names(names: tuple[str, ...], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit]) or "nothing"
+    return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _no_common_algorithm(exc: errors.NoCommonAlgorithm, where: str) -> Diagnosis:
+    keyword = _SSHD_KEYWORD[exc.kind]
+    summary = (
+        f"{where} and paramiko {exc.paramiko_version} share no {exc.kind} algorithm: the server "
+        f"offers {_names(exc.server)}; paramiko speaks {_names(exc.ours, 3)}"
+    )
+    if exc.openssh_common:
+        summary += (
+            f"; {exc.openssh_version} on this runner would use {exc.openssh_common[0]}: "
+            "an ssh command gets through, a job using paramiko does not"
+        )
+        hint = (
+            f"The server allows only {exc.kind} algorithms that paramiko does not implement: "
+            "OpenSSH clients connect, paramiko-based ones (preflight, a Python job) cannot. "
+            f"Ask the server's owners to add one that paramiko speaks to its {keyword}."
+        )
+    elif exc.openssh_version is not None:
+        summary += f"; {exc.openssh_version} on this runner accepts none of them either"
+        hint = (
+            "Neither paramiko nor this runner's OpenSSH (by default) accepts what the server "
+            "allows; such algorithms are usually legacy ones that clients disabled (ssh-rsa "
+            f"signs with SHA-1, ssh-dss, diffie-hellman-group1). The server's {keyword} needs a "
+            "current algorithm added; re-enabling a legacy one in the client is a security "
+            "decision, not a fix."
+        )
+    else:
+        hint = (
+            f"The server and paramiko have no {exc.kind} algorithm in common (there is no "
+            f"OpenSSH client on this runner to compare with): compare the server's {keyword} "
+            "with the lists above."
+        )
+    return Diagnosis("auth.kex_failed", summary, hint)
+
+
+_SSHD_KEYWORD = {
+    "key exchange": "KexAlgorithms",
+    "host key": "HostKeyAlgorithms (and HostKey files)",
+    "cipher": "Ciphers",
+    "MAC": "MACs",
+    "compression": "Compression setting",
+}
 
 
 # --- sftp --------------------------------------------------------------------------------------

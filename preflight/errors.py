@@ -19,6 +19,7 @@ that turns either kind into a `Diagnosis`; nothing here knows about codes' wordi
     ├── CredentialError
     │   ├── NoCredentials
     │   └── BadKey
+    ├── NoCommonAlgorithm         the server and paramiko share no algorithm of one kind
     ├── AuthMethodNotAllowed
     ├── AuthDenied
     ├── SFTPUnavailable
@@ -186,6 +187,30 @@ class BadKey(CredentialError):
         self.source = source
         self.reason = reason
         self.kind = kind
+
+
+class NoCommonAlgorithm(ProbeError):
+    """Key exchange found nothing in common: `kind` ("key exchange", "host key", "cipher",
+    "MAC", "compression"), what the server offers, what paramiko (`paramiko_version`) speaks,
+    and what OpenSSH on this runner shares with the server (`openssh_common`; None when there
+    is no OpenSSH client here to ask, `openssh_version` naming it otherwise)."""
+
+    def __init__(
+        self,
+        kind: str,
+        server: tuple[str, ...],
+        ours: tuple[str, ...],
+        paramiko_version: str,
+        openssh_version: str | None = None,
+        openssh_common: tuple[str, ...] | None = None,
+    ) -> None:
+        super().__init__(f"no common {kind} algorithm")
+        self.kind = kind
+        self.server = server
+        self.ours = ours
+        self.paramiko_version = paramiko_version
+        self.openssh_version = openssh_version
+        self.openssh_common = openssh_common
 
 
 class AuthMethodNotAllowed(ProbeError):

@@ -229,11 +229,43 @@ def test_close_during_key_exchange_is_auth_kex_failed():
         assert_fails(check_one(make_target(server)), Stage.AUTH, "auth.kex_failed")
 
 
-def test_no_common_algorithm_is_auth_kex_failed():
-    kexinit = lab.kexinit_packet(kex=("diffie-hellman-group1-sha1-nonexistent",))
-    with lab.Greeter(SSH_BANNER + kexinit) as server:
+@pytest.mark.parametrize(
+    ("offer", "kind", "openssh_has_it"),
+    [
+        ({"kex": ("sntrup761x25519-sha512@openssh.com",)}, "key exchange", True),
+        ({"ciphers": ("chacha20-poly1305@openssh.com",)}, "cipher", True),
+        ({"host_key": ("ssh-rsa",)}, "host key", False),  # SHA-1: OpenSSH 8.8+ refuses it too
+        ({"kex": ("diffie-hellman-group1-sha1-nonexistent",)}, "key exchange", False),
+    ],
+    ids=["newer-kex", "newer-cipher", "sha1-host-key", "unheard-of-kex"],
+)
+def test_no_common_algorithm_says_which_kind_and_whether_openssh_would_get_through(
+    offer, kind, openssh_has_it
+):
+    from preflight import openssh
+
+    with lab.Greeter(SSH_BANNER + lab.kexinit_packet(**offer)) as server:
         failure = assert_fails(check_one(make_target(server)), Stage.AUTH, "auth.kex_failed")
-    assert "no common algorithm" in failure.diagnosis.summary
+    (server_offers,) = offer.values()
+    summary, hint = failure.diagnosis.summary, failure.diagnosis.hint
+    assert f"share no {kind} algorithm: the server offers {server_offers[0]}; paramiko speaks" in (
+        summary
+    )
+    assert "very old" not in hint
+    client = openssh.client()
+    if client is None:  # no OpenSSH client here: nothing to compare, and nothing claimed
+        assert "OpenSSH_" not in summary
+    elif openssh_has_it:
+        assert summary.endswith(
+            f"would use {server_offers[0]}: an ssh command gets through, a job using paramiko "
+            "does not"
+        )
+        assert "paramiko does not implement" in hint
+    else:
+        assert summary.endswith("on this runner accepts none of them either")
+        assert "legacy" in hint
+    facts = failure.facts["no_common_algorithm"]
+    assert facts["kind"] == kind and facts["server_offers"] == list(server_offers)
 
 
 def test_unknown_host_key_under_strict_policy_shows_fingerprint_and_pin_line(sftp_server, key_auth):

@@ -36,6 +36,7 @@ from preflight.errors import (
     HostKeyMismatch,
     HostKeyRevoked,
     HostKeyUnknown,
+    NoCommonAlgorithm,
     NoCredentials,
     SFTPNotADirectory,
     SFTPUnavailable,
@@ -309,8 +310,72 @@ def _start_transport(
     conn.phase = "key exchange"
     done = threading.Event()
     transport.start_client(event=done)
-    _wait_for(done, transport, budget, conn.phase)
+    try:
+        _wait_for(done, transport, budget, conn.phase)
+    except paramiko.ssh_exception.IncompatiblePeer:
+        mismatch = _no_common_algorithm(transport)
+        if mismatch is None:
+            raise
+        conn.facts["no_common_algorithm"] = {
+            "kind": mismatch.kind,
+            "server_offers": list(mismatch.server),
+            "paramiko_offers": list(mismatch.ours),
+            "openssh_would_use": list(mismatch.openssh_common or []),
+        }
+        raise mismatch from None
     return transport
+
+
+# Name lists of a KEXINIT per kind, in the order paramiko checks them (the first kind with
+# nothing in common is the one it gave up on).
+_OFFER_LISTS = (
+    ("key exchange", ("kex_algo_list",)),
+    ("host key", ("server_key_algo_list",)),
+    ("cipher", ("server_encrypt_algo_list", "client_encrypt_algo_list")),
+    ("MAC", ("server_mac_algo_list", "client_mac_algo_list")),
+    ("compression", ("server_compress_algo_list", "client_compress_algo_list")),
+)
+# Markers in the kex list that are no algorithms (RFC 8308, OpenSSH's strict kex).
+_NOT_ALGORITHMS = ("ext-info-", "kex-strict-")
+
+
+def _no_common_algorithm(transport: _Transport) -> NoCommonAlgorithm | None:
+    """Which kind of algorithm had nothing in common, from the server's offer and ours, and
+    whether the OpenSSH client on this runner would have found one."""
+    from preflight import openssh
+
+    offer = transport.server_offer
+    if offer is None:
+        return None
+    ours_by_kind = {
+        "key exchange": transport.preferred_kex,
+        "host key": [a for a in transport.preferred_keys if "-cert-" not in a],
+        "cipher": transport.preferred_ciphers,
+        "MAC": transport.preferred_macs,
+        "compression": transport.preferred_compression,
+    }
+    for kind, keys in _OFFER_LISTS:
+        server = [
+            name
+            for key in keys
+            for name in offer.get(key, [])
+            if name and not name.startswith(_NOT_ALGORITHMS)
+        ]
+        server = list(dict.fromkeys(server))
+        ours = tuple(ours_by_kind[kind])
+        if any(name in ours for name in server):
+            continue
+        client = openssh.client()
+        theirs = client.algorithms.get(kind) if client is not None else None
+        return NoCommonAlgorithm(
+            kind,
+            tuple(server),
+            ours,
+            paramiko.__version__,
+            client.version if client is not None and theirs is not None else None,
+            tuple(n for n in server if n in theirs) if theirs is not None else None,
+        )
+    return None
 
 
 def _prefer_verifiable_host_keys(conn: Connection, transport: paramiko.Transport) -> None:
