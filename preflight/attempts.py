@@ -64,24 +64,34 @@ def _pattern(rounds: list[TargetResult]) -> str:
     return "".join("✓" if r.ok else "✗" for r in rounds)
 
 
-def combine_target(rounds: list[TargetResult]) -> TargetResult:
-    """Fold one target's attempts into one result (see the module docstring)."""
-    last = rounds[-1]
-    failing = [r for r in rounds if r.failure is not None]
-    chosen = failing[0] if failing else last
-    flaky = len({_signature(r) for r in rounds}) > 1
-    failed_rounds = sum(not r.ok for r in rounds)
+def combine_target(rounds: list[TargetResult], planned: int | None = None) -> TargetResult:
+    """Fold one target's attempts into one result (see the module docstring). An attempt cut
+    short by an interruption counts for nothing: it neither failed nor disagreed with the
+    others; the result is marked interrupted and the summary says so. `planned` is how many
+    attempts were asked for."""
+    finished = [r for r in rounds if not r.interrupted]
+    if not finished:  # interrupted during the first attempt: that attempt is all there is
+        return rounds[0]
+    cut_short = len(finished) < len(rounds)
+    planned = max(planned or len(rounds), len(rounds))
+    failing = [r for r in finished if r.failure is not None]
+    chosen = failing[0] if failing else finished[-1]
+    flaky = len({_signature(r) for r in finished}) > 1
+    failed_rounds = sum(not r.ok for r in finished)
+    count = len(finished)
     stages = []
     for found in chosen.stages:
         facts = dict(found.facts)
-        facts["rounds"] = _stage_statistics(found.name, rounds)
+        facts["rounds"] = _stage_statistics(found.name, finished)
         diagnosis = found.diagnosis
-        if diagnosis is not None and len(rounds) > 1:
-            summary = (
-                f"{failed_rounds} of {len(rounds)} attempts failed ({_pattern(rounds)}); "
-                f"{'the first failure' if flaky else 'each time'}: {diagnosis.summary}"
-            )
-            diagnosis = Diagnosis(diagnosis.code, summary, diagnosis.hint)
+        if diagnosis is not None and (count > 1 or cut_short):
+            told = f"{failed_rounds} of {count} attempt{'s' if count > 1 else ''} failed"
+            told += f" ({_pattern(finished)})"
+            if cut_short:
+                told += f", then the run was interrupted during attempt {count + 1} of {planned}"
+            lead = "the first failure" if flaky else "each time" if count > 1 else "the failure"
+            hint = _intermittent_hint(diagnosis) if flaky else diagnosis.hint
+            diagnosis = Diagnosis(diagnosis.code, f"{told}; {lead}: {diagnosis.summary}", hint)
         stages.append(
             replace(
                 found,
@@ -94,17 +104,24 @@ def combine_target(rounds: list[TargetResult]) -> TargetResult:
         target=chosen.target,
         stages=stages,
         duration_s=sum(r.duration_s for r in rounds),
-        interrupted=any(r.interrupted for r in rounds),
-        attempts=len(rounds),
+        interrupted=cut_short,
+        attempts=count,
         flaky=flaky,
     )
 
 
-def combine(reports: list[Report]) -> Report:
-    """One report from several rounds over the same targets."""
+def _intermittent_hint(diagnosis: Diagnosis) -> str:
+    from preflight import diagnose
+
+    return diagnose.intermittent_hint(diagnosis)
+
+
+def combine(reports: list[Report], planned: int | None = None) -> Report:
+    """One report from several rounds over the same targets (`planned` were asked for)."""
     first = reports[0]
     targets = [
-        combine_target([report.targets[i] for report in reports]) for i in range(len(first.targets))
+        combine_target([report.targets[i] for report in reports], planned)
+        for i in range(len(first.targets))
     ]
     return Report(
         targets,
@@ -154,6 +171,6 @@ async def run_attempts(
         reports.append(report)
         if report.interrupted:
             break
-    combined = combine(reports)
+    combined = combine(reports, planned=attempts)
     combined.interrupted = combined.interrupted or interrupted
     return combined

@@ -94,6 +94,31 @@ def _deadline_exceeded(ctx: Context, phase: str = "") -> Diagnosis:
     )
 
 
+# Why a stage fails only sometimes, by stage: what --attempts shows when attempts disagree.
+_INTERMITTENT_HINTS = {
+    "dns": "The name resolves only sometimes: one of the DNS servers in resolv.conf failing or "
+    "unreachable, a flapping upstream resolver, or a record being changed.",
+    "tcp": "Some connection attempts get through and some do not: packet loss on the path, a "
+    "firewall or load balancer rate-limiting new connections (SYN flood protection, a full "
+    "connection-tracking table), or one of several backends or addresses that does not "
+    "answer. Run the commands below a few times, or mtr --tcp to the host, from this runner.",
+    "banner": "The server answers some connections and not others: sshd's MaxStartups dropping "
+    "unauthenticated connections when many arrive at once, fail2ban or a rate limit on this "
+    "runner's address, or one bad backend behind a load balancer.",
+    "auth": "Authentication works only sometimes: backends behind a load balancer that differ "
+    "(host keys, authorized_keys, accounts), an overloaded PAM/LDAP backend, or MaxStartups.",
+    "sftp": "SFTP works only sometimes: backends behind a load balancer that differ, or a slow "
+    "or overloaded file system behind the sftp server.",
+}
+
+
+def intermittent_hint(diagnosis: Diagnosis) -> str:
+    """The hint for a failure seen in some attempts only (--attempts): the causes of a fault
+    that comes and goes, not those of a steady one."""
+    stage = diagnosis.code.split(".", 1)[0]
+    return _INTERMITTENT_HINTS.get(stage, diagnosis.hint)
+
+
 # --- dns ---------------------------------------------------------------------------------------
 
 

@@ -74,6 +74,99 @@ def test_a_consistent_failure_is_not_flaky():
     assert "each time" in result.stages[1].diagnosis.summary
 
 
+def interrupted_round() -> Report:
+    """A round cut short while tcp was running: tcp is what the interruption left."""
+    stages = [
+        StageResult(Stage.DNS, Status.PASS, 0.001, "literal"),
+        StageResult(Stage.TCP, Status.SKIP, 0.0, "interrupted before this stage finished"),
+    ]
+    result = TargetResult(TARGET, stages, 0.5, interrupted=True)
+    return Report([result], datetime.now(UTC), 0.5, interrupted=True)
+
+
+def test_an_interrupted_attempt_counts_for_nothing_and_is_never_a_disagreement():
+    result = combine([round_result(False, 1.0), interrupted_round()], planned=2).targets[0]
+    assert (result.flaky, result.attempts, result.interrupted) == (False, 1, True)
+    tcp = result.stages[1]
+    assert tcp.diagnosis.summary == (
+        "1 of 1 attempt failed (✗), then the run was interrupted during attempt 2 of 2; "
+        "the failure: no answer"
+    )
+    assert tcp.facts["rounds"]["of"] == 1
+    assert tcp.diagnosis.hint == "ask the firewall team"  # a steady failure keeps its hint
+
+
+def test_a_flaky_failure_gets_the_hint_for_intermittent_causes():
+    combined = combine([round_result(True, 0.01), round_result(False, 1.0)])
+    hint = combined.targets[0].stages[1].diagnosis.hint
+    assert hint.startswith("Some connection attempts get through and some do not")
+
+
+def test_a_stage_not_every_attempt_reached_says_so_beside_skipped():
+    from preflight.report.console import render
+
+    def three_stages(ok: bool) -> Report:
+        report = round_result(ok, 0.5)
+        banner = (
+            StageResult(Stage.BANNER, Status.PASS, 0.01, "SSH-2.0-x")
+            if ok
+            else StageResult(Stage.BANNER, Status.SKIP, 0.0, "skipped: tcp failed")
+        )
+        report.targets[0].stages.append(banner)
+        report.targets[0].target = Target(name="t", host="127.0.0.1", stages=ALL_STAGES[:3])
+        return report
+
+    combined = combine([three_stages(True), three_stages(False), three_stages(True)])
+    text = render(combined, color=False)
+    banner_lines = text.split("banner", 1)[1].splitlines()
+    assert "skipped: tcp failed" in banner_lines[0]
+    assert banner_lines[1].strip().startswith("2/2 attempts that reached it passed (1 did not)")
+
+
+def test_ctrl_c_during_the_second_attempt_of_a_steady_failure(tmp_path):
+    # The case from the field: a steady tarpit, Ctrl-C while attempt 2 of 2 waits. It is no
+    # "FLAKY … 2 of 2 attempts failed (✗✗)": one attempt finished, and it failed.
+    import signal
+
+    from test_cli import preflight_process
+
+    with lab.Tarpit() as tarpit:
+        config = tmp_path / "checks.yaml"
+        config.write_text(
+            "version: 1\ndefaults: {stages: [dns, tcp, banner], timeouts: {banner: 1}}\n"
+            f"targets: [{{name: tarpit, host: 127.0.0.1, port: {tarpit.port}}}]\n"
+        )
+        report = tmp_path / "r.json"
+        proc = preflight_process(
+            "check",
+            "-c",
+            str(config),
+            "--attempts",
+            "2",
+            "--interval",
+            "0",
+            "--json",
+            str(report),
+            "--color",
+            "never",
+        )
+        deadline = time.monotonic() + 20
+        while tarpit.accepted < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "FLAKY" not in out
+    target = json.loads(report.read_text())["targets"][0]
+    assert (target["flaky"], target["attempts"]) == (False, 1)
+    banner = target["stages"][2]
+    assert banner["diagnosis"]["summary"].startswith(
+        "1 of 1 attempt failed (✗), then the run was interrupted during attempt 2 of 2; "
+        "the failure: TCP to 127.0.0.1:"
+    )
+
+
 def test_a_server_failing_every_other_connection_is_reported_flaky(tmp_path):
     with lab.Greeter(BANNER) as server, lab.Intermittent(server.address, every=2) as flaky:
         config = tmp_path / "checks.yaml"

@@ -258,8 +258,13 @@ def _render_stage(
 
 
 def _attempts_line(statistics: Mapping[str, Any]) -> str:
-    """`3/4 attempts passed · latency min 0.001s median 0.002s p95 3.00s max 3.00s`."""
-    text = f"{statistics.get('passed', 0)}/{statistics.get('of', 0)} attempts passed"
+    """`3/4 attempts passed · latency min 0.001s median 0.002s p95 3.00s max 3.00s`; a stage
+    that not every attempt reached: `6/6 attempts that reached it passed (2 did not)`."""
+    passed, ran, of = (statistics.get(key, 0) for key in ("passed", "ran", "of"))
+    if ran < of:
+        text = f"{passed}/{ran} attempts that reached it passed ({of - ran} did not)"
+    else:
+        text = f"{passed}/{of} attempts passed"
     latency = statistics.get("latency_s")
     if isinstance(latency, dict):
         parts = [
