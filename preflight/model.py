@@ -29,9 +29,13 @@ SSH_STAGES: frozenset[Stage] = frozenset({Stage.AUTH, Stage.SFTP})
 
 
 class Status(enum.StrEnum):
+    """`error`: the stage was running when the run was interrupted (SIGINT/SIGTERM) and did not
+    finish: neither a verdict on the server nor a stage that was left out."""
+
     PASS = "pass"
     FAIL = "fail"
     SKIP = "skip"
+    ERROR = "error"
 
 
 class Secret:

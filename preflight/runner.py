@@ -25,6 +25,7 @@ from preflight.deadline import Budget
 from preflight.errors import StageTimeout
 from preflight.model import SSH_STAGES, Report, Stage, StageResult, Status, Target, TargetResult
 from preflight.stages import Connection, Passed, Probe, jump
+from preflight.stages.jump import Step
 
 if TYPE_CHECKING:
     from preflight import diagnose
@@ -181,9 +182,13 @@ async def _check_target(
     steps, conns = jump.plan(target)
     holding_slot = False
     failure: StageResult | None = None
+    # The stage under way and when it started, for the record if the run is interrupted.
+    running: tuple[Step, float] | None = None
     try:
         for step in steps:
             stage, conn = step.stage, step.conn
+            running = (step, time.monotonic())
+            conn.phase = ""
             if failure is not None:
                 result.stages.append(
                     StageResult(
@@ -195,6 +200,7 @@ async def _check_target(
                 result.stages.append(StageResult(stage, Status.SKIP, 0.0, step.skip, hop=step.hop))
                 continue
             if stage in SSH_STAGES and not holding_slot:
+                conn.phase = "the wait for a free SSH session slot"
                 holding_slot = await _take_slot(run, deadline)
                 if not holding_slot:
                     from preflight import diagnose
@@ -226,6 +232,7 @@ async def _check_target(
                 hop_label=step.hop_label,
                 via=step.via,
             )
+            running = None
             result.stages.append(stage_result)
             if stage_result.status is Status.FAIL:
                 failure = stage_result
@@ -233,6 +240,8 @@ async def _check_target(
 
                 stage_result.facts["reproduce"] = reproduce.commands(conn.target, stage)
     except asyncio.CancelledError:
+        if running is not None and not run.deadline_passed:
+            _record_cut_short(result, *running)
         _mark_unfinished(result, run, [(step.hop, step.stage) for step in steps])
         raise
     finally:
@@ -263,6 +272,26 @@ async def _close(conn: Connection) -> None:
             await ssh.close(conn)
     else:
         conn.close()
+
+
+def _record_cut_short(result: TargetResult, step: Step, started: float) -> None:
+    """The stage that was running when the run was interrupted: an error with its time, so
+    that no report reads it as skipped (a cancelled CI job must not look green)."""
+    if any((s.hop, s.stage) == (step.hop, step.stage) for s in result.stages):
+        return
+    phase = step.conn.phase
+    elapsed = time.monotonic() - started
+    during = f" during {phase}" if phase else ""
+    result.stages.append(
+        StageResult(
+            step.stage,
+            Status.ERROR,
+            elapsed,
+            f"interrupted after {elapsed:.2f}s{during}, before the stage finished",
+            facts={"phase": phase} if phase else {},
+            hop=step.hop,
+        )
+    )
 
 
 def _mark_unfinished(

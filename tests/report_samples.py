@@ -216,6 +216,27 @@ def interrupted_report() -> Report:
     )
 
 
+def cut_short_report() -> Report:
+    """SIGTERM while the tcp stage was waiting: tcp is an error with its time, banner skipped."""
+    result = TargetResult(
+        target=target("sftp-dr", stages=(Stage.DNS, Stage.TCP, Stage.BANNER)),
+        duration_s=1.2,
+        interrupted=True,
+        stages=[
+            StageResult(Stage.DNS, Status.PASS, 0.01, "sftp.example.com → 203.0.113.7"),
+            StageResult(
+                Stage.TCP,
+                Status.ERROR,
+                1.19,
+                "interrupted after 1.19s during connect, before the stage finished",
+                facts={"phase": "connect"},
+            ),
+            StageResult(Stage.BANNER, Status.SKIP, 0.0, "interrupted before this stage finished"),
+        ],
+    )
+    return Report(targets=[result], started_at=STARTED_AT, duration_s=1.25, interrupted=True)
+
+
 def duplicate_names_report() -> Report:
     """Two targets with the same name (config forbids it; the JUnit file must still be unique)."""
     return Report(

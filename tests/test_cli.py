@@ -470,9 +470,19 @@ def test_cancelled_job_writes_reports_and_exits_with_the_signal_status(tmp_path,
     data = json.loads(report.read_text())
     assert data["interrupted"] is True
     stages = data["targets"][0]["stages"]
-    assert [s["status"] for s in stages[:2]] == ["pass", "pass"]
-    assert "interrupted" in stages[2]["detail"]
-    junitparser.JUnitXml.fromfile(str(junit))
+    assert [s["status"] for s in stages] == ["pass", "pass", "error", "skip", "skip"]
+    # The banner stage was running: an error with the time it ran, not a skip of 0 s.
+    assert stages[2]["detail"].startswith("interrupted after ")
+    assert stages[2]["detail"].endswith(" during banner, before the stage finished")
+    assert stages[2]["duration_s"] >= 0.3
+    assert "interrupted" in stages[3]["detail"]
+    # GitLab's parser (and every JUnit reader) must count it: not 0 failures and 0 errors.
+    suite = next(iter(junitparser.JUnitXml.fromfile(str(junit))))
+    banner = next(case for case in suite if case.name == "banner")
+    assert isinstance(banner.result[0], junitparser.Error)
+    assert banner.result[0].type == "interrupted"
+    assert float(banner.time) >= 0.3
+    assert suite.errors == 1
 
 
 def test_no_paramiko_traceback_reaches_stderr(tmp_path):

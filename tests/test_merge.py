@@ -102,7 +102,7 @@ def broken(**changes: Any) -> dict[str, Any]:
         (broken(targets__1__port="22"), 'targets[1].port: expected a whole number, got "22"'),
         (
             broken(targets__1__stages__1__status="ok"),
-            "targets[1].stages[1].status: expected one of pass, fail, skip, got 'ok'",
+            "targets[1].stages[1].status: expected one of pass, fail, skip, error, got 'ok'",
         ),
         (
             broken(targets__0__stages__0__stage="ping"),

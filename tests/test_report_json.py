@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import report_samples as samples
 
-from preflight.model import Report
+from preflight.model import Report, Status
 from preflight.report import files
 from preflight.report.json_report import to_dict, to_json, write_json
 from preflight.report.sanitize import clean_text
@@ -26,6 +26,7 @@ ALL_SAMPLES: dict[str, Callable[[], Report]] = {
     "hostile": samples.hostile_report,
     "secrets": samples.secrets_report,
     "interrupted": samples.interrupted_report,
+    "cut short": samples.cut_short_report,
     "empty": lambda: Report(targets=[], started_at=samples.STARTED_AT),
 }
 
@@ -274,3 +275,13 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(
         files.write_atomically(path, "new")
     assert path.read_text() == "old"
     assert os.listdir(tmp_path) == ["report.json"]
+
+
+def test_a_stage_cut_short_is_status_error_and_reads_back_as_one() -> None:
+    from preflight.report.json_reader import from_dict
+
+    data = to_dict(samples.cut_short_report())
+    tcp = data["targets"][0]["stages"][1]
+    assert (tcp["status"], tcp["duration_s"]) == ("error", 1.19)
+    back = from_dict(data).targets[0].stages[1]
+    assert back.status is Status.ERROR and back.duration_s == 1.19

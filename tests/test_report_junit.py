@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import report_samples as samples
 import xmlschema
-from junitparser import Failure, JUnitXml, Skipped
+from junitparser import Error, Failure, JUnitXml, Skipped
 
 from preflight.model import Report, Stage, Status
 from preflight.report import stage_results
@@ -29,6 +29,7 @@ ALL_SAMPLES: dict[str, Callable[[], Report]] = {
     "hostile": samples.hostile_report,
     "secrets": samples.secrets_report,
     "interrupted": samples.interrupted_report,
+    "cut short": samples.cut_short_report,
     "duplicate names": samples.duplicate_names_report,
     "empty": lambda: Report(targets=[], started_at=samples.STARTED_AT),
 }
@@ -84,6 +85,8 @@ def test_reads_back_with_junitparser_as_the_same_suites_cases_and_results(
             status = "pass"
             if any(isinstance(r, Failure) for r in case.result):
                 status = "fail"
+            elif any(isinstance(r, Error) for r in case.result):
+                status = "error"
             elif any(isinstance(r, Skipped) for r in case.result):
                 status = "skip"
             actual.append((suite.name, case.classname, case.name, status))
@@ -197,6 +200,16 @@ def test_stages_missing_after_an_interrupt_are_skipped_not_dropped() -> None:
     suite = list(parse(samples.interrupted_report()))[1]
     assert [case.name for case in suite] == ["dns", "tcp", "banner"]
     assert [case.result[0].message for case in list(suite)[1:]] == ["not run: interrupted"] * 2
+
+
+def test_a_stage_cut_short_by_an_interruption_is_an_error_with_its_time() -> None:
+    suite = next(iter(parse(samples.cut_short_report())))
+    tcp = next(case for case in suite if case.name == "tcp")
+    error = tcp.result[0]
+    assert isinstance(error, Error) and error.type == "interrupted"
+    assert error.message == "interrupted after 1.19s during connect, before the stage finished"
+    assert tcp.time == 1.19
+    assert (suite.errors, suite.failures, suite.skipped) == (1, 0, 1)
 
 
 def test_passed_stages_carry_their_detail_and_facts_as_system_out() -> None:

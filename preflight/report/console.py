@@ -47,9 +47,12 @@ _DETAIL_COLUMN = len(_INDENT) + 2 + _NAME_WIDTH + len(_GAP) + _DURATION_WIDTH + 
 _MAX_TEXT = 400  # a terminal line; the JSON and JUnit reports carry more
 _SETTINGS_WIDTH = 100  # the "settings:" lines under a target's header wrap here
 
-_MARKS = dict(zip((Status.PASS, Status.FAIL, Status.SKIP), MARKS, strict=True))
-_ASCII_MARKS = {Status.PASS: "+", Status.FAIL: "x", Status.SKIP: "-"}
-_MARK_COLOURS = {Status.PASS: _GREEN, Status.FAIL: _RED, Status.SKIP: _DIM}
+_MARKS = {
+    **dict(zip((Status.PASS, Status.FAIL, Status.SKIP), MARKS, strict=True)),
+    Status.ERROR: "!",
+}
+_ASCII_MARKS = {Status.PASS: "+", Status.FAIL: "x", Status.SKIP: "-", Status.ERROR: "!"}
+_MARK_COLOURS = {Status.PASS: _GREEN, Status.FAIL: _RED, Status.SKIP: _DIM, Status.ERROR: _YELLOW}
 
 
 def color_enabled(stream: TextIO, mode: ColorMode, environ: Mapping[str, str]) -> bool:

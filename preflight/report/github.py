@@ -228,7 +228,9 @@ def _row(result: TargetResult, interrupted: bool, cell: _Text) -> str:
         else:
             summary = cell(failure.detail)
     elif not result.ok:
-        pending = next((row for row in rows if row.status is Status.SKIP), None)
+        pending = next((row for row in rows if row.status is Status.ERROR), None) or next(
+            (row for row in rows if row.status is Status.SKIP), None
+        )
         stage = pending.name if pending else "–"
         verdict = "⚠️ interrupted"
         summary = cell(pending.detail) if pending else ""

@@ -110,6 +110,15 @@ def _test_cases(
                 output=_failure_body(result.target, row, summary, clean),
                 failure_type=code,
             )
+        elif row.status is Status.ERROR:
+            # Cut short by the interruption: an error, never a skip, so that a cancelled CI
+            # job's test view does not read as passed.
+            detail = clean(row.detail) or "interrupted"
+            case.add_error_info(
+                message=detail,
+                output=_body([detail, "", *_detail_lines(row, clean, summary=detail)], clean),
+                error_type="interrupted",
+            )
         elif row.status is Status.SKIP:
             # GitLab shows a skipped test's element *content* (an empty <skipped/> with only
             # attributes reaches its view as a hash, not text): the reason goes in both.
