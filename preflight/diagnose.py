@@ -154,13 +154,7 @@ def _dns(exc: BaseException, ctx: Context) -> Diagnosis:
                 "The name has no A/AAAA record: check the DNS zone, or use the address itself.",
             )
         if code == socket.EAI_AGAIN:
-            return Diagnosis(
-                "dns.timeout",
-                f"the resolver could not answer for {host} (temporary failure, after "
-                f"{ctx.elapsed:.1f}s)",
-                "The DNS server failed (SERVFAIL) or timed out upstream. Retry; if it persists, "
-                "check the resolver and the zone's name servers.",
-            )
+            return _try_again(host, ctx)
         return Diagnosis(
             "dns.error",
             f"resolving {host} failed: {exc.strerror or exc}",
@@ -173,6 +167,93 @@ def _dns(exc: BaseException, ctx: Context) -> Diagnosis:
             "Fix the host name in the configuration.",
         )
     return _unexpected(exc, ctx, "dns.error")
+
+
+def _took(seconds: float) -> str:
+    return f"in {seconds * 1000:.0f} ms" if seconds < 1 else f"after {seconds:.1f}s"
+
+
+def _server_failed(record: dict[str, Any]) -> str:
+    if record.get("errno") == errno.ECONNREFUSED:
+        return "nothing answers on port 53 (ICMP port unreachable)"
+    if record.get("errno") in UNREACHABLE_ERRNOS:
+        return f"is unreachable ({record['error']})"
+    return f"failed: {record.get('error')}"
+
+
+_RCODE_HINTS = {
+    "SERVFAIL": "The DNS server could not get an answer for this name: the zone's own name "
+    "servers failing or unreachable from it, a DNSSEC validation failure, or a broken "
+    "forwarder. Ask the DNS team; getent below repeats the lookup.",
+    "REFUSED": "The DNS server refuses to answer this runner: recursion not allowed for its "
+    "address, or a split-horizon view without this name. Use the resolver this network expects.",
+}
+
+
+def _try_again(host: str, ctx: Context) -> Diagnosis:
+    """getaddrinfo's EAI_AGAIN, told apart by what the resolver's servers did when asked
+    (`stages.dnsprobe`): an error answer, no server reachable, or silence."""
+    probe = ctx.facts.get("resolver") or {}
+    servers: list[dict[str, Any]] = probe.get("servers") or []
+    default = "" if probe.get("configured", True) else "/etc/resolv.conf names none; glibc's "
+    said = f"the resolver answered 'try again' for {host} {_took(ctx.elapsed)}"
+    unreachable = [r for r in servers if "error" in r]
+    errors_ = [
+        r for r in servers if r.get("answer") in ("SERVFAIL", "REFUSED", "NOTIMP", "FORMERR")
+    ]
+    if servers and len(unreachable) == len(servers):
+        each = "; ".join(f"{r['server']} {_server_failed(r)}" for r in servers)
+        return Diagnosis(
+            "dns.error",
+            f"no DNS server could be reached to resolve {host}: {default}{each}",
+            "This runner cannot reach its DNS servers: check /etc/resolv.conf (a container or "
+            "VPN may have left a stale one), the local DNS service it names (systemd-resolved, "
+            "dnsmasq, a sidecar), and that UDP and TCP port 53 are allowed out.",
+        )
+    if errors_ and len(errors_) + len(unreachable) == len(servers):
+        first = errors_[0]
+        others = "".join(
+            f"; {r['server']} answered {r['answer']}"
+            if "answer" in r
+            else f"; {r['server']} {_server_failed(r)}"
+            for r in servers
+            if r is not first
+        )
+        return Diagnosis(
+            "dns.error",
+            f"the DNS server {first['server']} answered {first['answer']} for {host} in "
+            f"{first['ms']:.0f} ms{others}",
+            _RCODE_HINTS.get(
+                first["answer"],
+                "The DNS server rejected the query: ask the DNS "
+                "team what its answer means for this name.",
+            ),
+        )
+    silent = [r["server"] for r in servers if r.get("silent")]
+    if silent:
+        return Diagnosis(
+            "dns.timeout",
+            f"{said}; asked again, {', '.join(silent)} did not answer in "
+            f"{max(r['ms'] for r in servers) / 1000:.1f}s",
+            "Check the runner's resolver (/etc/resolv.conf): is the DNS server reachable from "
+            "this network? A VPN or split-horizon DNS may be needed for internal names.",
+        )
+    answered = [r for r in servers if "answer" in r]
+    if answered:
+        now = answered[0]
+        return Diagnosis(
+            "dns.timeout",
+            f"{said}; asked again, {now['server']} answered {now['answer']}: a failure that "
+            "came and went",
+            "The resolver failed for a moment (a flapping upstream, a DNS server restarting): "
+            "rerun; if it recurs, ask the DNS team about the resolver's upstreams.",
+        )
+    return Diagnosis(
+        "dns.timeout",
+        f"{said} (temporary failure in name resolution)",
+        "The DNS server failed (SERVFAIL) or timed out upstream, or none is reachable. Retry; if "
+        "it persists, check /etc/resolv.conf and the zone's name servers.",
+    )
 
 
 # --- tcp ---------------------------------------------------------------------------------------

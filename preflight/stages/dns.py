@@ -101,7 +101,17 @@ async def resolve(host: str, port: int, budget: Budget) -> list[Address]:
 
 async def probe(conn: Connection, budget: Budget) -> Passed:
     conn.phase = "resolve"
-    addresses = await resolve(conn.target.host, conn.target.port, budget)
+    try:
+        addresses = await resolve(conn.target.host, conn.target.port, budget)
+    except socket.gaierror as exc:
+        if exc.errno == socket.EAI_AGAIN and budget.remaining() > 0:
+            # "Try again" says nothing of why: ask the resolver's servers (`dnsprobe`).
+            from preflight.stages import dnsprobe
+
+            conn.facts["resolver"] = await dnsprobe.ask_servers(
+                conn.target.host, budget.remaining()
+            )
+        raise
     conn.addresses = addresses
     conn.facts["addresses"] = [a.ip for a in addresses]
     if not addresses:

@@ -3,7 +3,7 @@
 `python dnsstub.py` answers UDP queries from a fixed table, one behaviour per name, so that the
 system resolver (glibc, through the namespace's own /etc/netns/NAME/resolv.conf) meets each
 failure the dns stage must tell apart: an address, NXDOMAIN, a name with no address (NOERROR, no
-answers), SERVFAIL, and a query that is never answered (any name starting with "silent").
+answers), SERVFAIL, REFUSED, and a query that is never answered (any name starting with "silent").
 Prints "ready" once bound. Standard library only, because it runs as a separate process.
 """
 
@@ -13,11 +13,16 @@ import socket
 import struct
 import sys
 
-NOERROR, SERVFAIL, NXDOMAIN = 0, 2, 3
+NOERROR, SERVFAIL, NXDOMAIN, REFUSED = 0, 2, 3, 5
 TYPE_A, TYPE_AAAA = 1, 28
 
 ADDRESSES = {"ok.test": "127.0.0.1"}
-BEHAVIOUR = {"noaddr.test": NOERROR, "broken.test": SERVFAIL, "silent.test": None}
+BEHAVIOUR = {
+    "noaddr.test": NOERROR,
+    "broken.test": SERVFAIL,
+    "refusing.test": REFUSED,
+    "silent.test": None,
+}
 
 
 def parse_question(packet: bytes) -> tuple[str, int, int]:

@@ -71,7 +71,13 @@ def test_name_that_resolves_passes(dns_netns, tmp_path):
     [
         ("missing.test", "dns.nxdomain", "does not exist"),
         ("noaddr.test", "dns.no_address", "no IPv4 or IPv6 address"),
-        ("broken.test", "dns.timeout", "temporary failure"),
+        # glibc says "try again" for both: asking the server says which it was, and when.
+        (
+            "broken.test",
+            "dns.error",
+            "the DNS server 127.0.0.1 answered SERVFAIL for broken.test in",
+        ),
+        ("refusing.test", "dns.error", "the DNS server 127.0.0.1 answered REFUSED for"),
     ],
 )
 def test_resolver_answers_are_told_apart(dns_netns, tmp_path, host, code, words):
@@ -80,6 +86,22 @@ def test_resolver_answers_are_told_apart(dns_netns, tmp_path, host, code, words)
     stage = failure(target)
     assert stage["diagnosis"]["code"] == code
     assert words in stage["diagnosis"]["summary"]
+
+
+def test_no_dns_server_reachable_is_said_so_not_called_a_timeout(netns, tmp_path):
+    # Nothing listens on 127.0.0.2:53, and the namespace has no route to 198.51.100.53:
+    # getaddrinfo gives up at once with "try again"; asking the servers says why.
+    netns.write_etc("resolv.conf", "nameserver 127.0.0.2\nnameserver 198.51.100.53\n")
+    netns.write_etc("hosts", "127.0.0.1 localhost\n")
+    status, _, target = preflight(netns, tmp_path, "anything.test")
+    assert status == 1
+    diagnosis = failure(target)["diagnosis"]
+    assert diagnosis["code"] == "dns.error"
+    assert diagnosis["summary"] == (
+        "no DNS server could be reached to resolve anything.test: 127.0.0.2 nothing answers on "
+        "port 53 (ICMP port unreachable); 198.51.100.53 is unreachable (Network is unreachable)"
+    )
+    assert "timeout" not in diagnosis["summary"]
 
 
 def test_silent_resolver_fails_at_the_dns_timeout_not_the_resolver_s(dns_netns, tmp_path):
