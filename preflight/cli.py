@@ -653,6 +653,10 @@ def run(
     stderr = stderr or sys.stderr or _discard()
     environ = os.environ if environ is None else environ
     parser = _parser()
+    if argv is not None and any("\x00" in arg for arg in argv):
+        # Only possible in-process: a real command line cannot hold one (execve).
+        stderr.write("preflight: an argument contains a NUL character\n")
+        return ExitStatus.USAGE
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             args = parser.parse_args(argv)

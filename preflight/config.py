@@ -151,6 +151,8 @@ def load_config(
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ConfigError(filename, 1, f"cannot read the config file: {reason}") from None
+    except ValueError:  # a NUL in the path: no file can have that name
+        raise ConfigError(filename, 1, "not a file name (it holds a NUL character)") from None
     return parse_config(data, filename, environ, ssh_config=ssh_config)
 
 
@@ -382,6 +384,18 @@ def _display_name(host: str, port: int) -> str:
     return host if port == 22 else endpoint(host, port)
 
 
+class FromVariable(str):
+    """A string value that came whole from an environment variable (`${SSH_KNOWN_HOSTS}`),
+    which it remembers in `variable`: a printed command can then refer to the variable."""
+
+    variable: str
+
+    def __new__(cls, value: str, variable: str) -> FromVariable:
+        text = super().__new__(cls, value)
+        text.variable = variable
+        return text
+
+
 class _Clear:
     """An explicit `null`: the key goes back to its built-in default."""
 
@@ -419,6 +433,7 @@ class _Cred:
     secret: Secret | None = None
     unset: tuple[str, ...] = ()
     source: str | None = None  # for the key: "file PATH" or "variable NAME"
+    variable: str | None = None  # the environment variable the whole value came from
 
 
 def _got(node: YNode) -> str:
@@ -437,17 +452,21 @@ def _got(node: YNode) -> str:
 def _key_value(value: str, name: str | None, environ: Mapping[str, str]) -> _Cred:
     """`key` after expansion: key text or a key file path. `name` is the variable the whole
     value came from (None for a path written in the file); such a value is secret, and is
-    never used in a message, not even when it is a path (keytext decides which it is)."""
+    never used in a message unless it is plainly a path (keytext decides which it is)."""
     if keytext.is_key_text(value, from_variable=name is not None):
-        return _Cred(Secret(value), source=f"variable {name}" if name else "variable")
+        return _Cred(
+            Secret(value), source=f"variable {name}" if name else "variable", variable=name
+        )
     path = _expand_user(value, environ)
-    return _Cred(Secret(path), source=keytext.key_source(path, name))
+    return _Cred(Secret(path), source=keytext.key_source(path, name), variable=name)
 
 
 def _builtin_values(environ: Mapping[str, str]) -> dict[str, Any]:
     def from_env(name: str) -> _Cred:
         value = environ.get(name)
-        return _Cred(Secret(value), source=f"variable {name}") if value else _Cred()
+        return _Cred(Secret(value), source=f"variable {name}", variable=name) if value else _Cred()
+
+    known_hosts = environ.get(ENV_KNOWN_HOSTS)
 
     key_text = environ.get(ENV_KEY)
     timeouts = Timeouts()
@@ -461,7 +480,9 @@ def _builtin_values(environ: Mapping[str, str]) -> dict[str, Any]:
         "auth.key": _key_value(key_text, ENV_KEY, environ) if key_text else _Cred(),
         "auth.passphrase": from_env(ENV_PASSPHRASE),
         "auth.agent": False,
-        "host_key.known_hosts": environ.get(ENV_KNOWN_HOSTS) or DEFAULT_KNOWN_HOSTS,
+        "host_key.known_hosts": (
+            FromVariable(known_hosts, ENV_KNOWN_HOSTS) if known_hosts else DEFAULT_KNOWN_HOSTS
+        ),
         "host_key.fingerprints": (),
         "host_key.policy": "strict",
         "sftp.path": ".",
@@ -523,6 +544,7 @@ def _build_target(
             agent=values["auth.agent"],
             unset=tuple(dict.fromkeys(var for cred in creds for var in cred.unset)),
             key_source=key.source if key.secret is not None else None,
+            **_variables(password, key, passphrase),
         )
     host_key_key = (
         "host_key",
@@ -532,7 +554,10 @@ def _build_target(
     )
     host_key = cache.get(host_key_key)
     if host_key is None:
-        host_key = cache[host_key_key] = HostKeyConfig(*host_key_key[1:])
+        known_hosts = host_key_key[1]
+        host_key = cache[host_key_key] = HostKeyConfig(
+            *host_key_key[1:], known_hosts_variable=getattr(known_hosts, "variable", None)
+        )
     jump: tuple[Hop, ...] = ()
     if values["jump"]:
         password, key, passphrase = creds
@@ -571,6 +596,15 @@ class _HopSpec(NamedTuple):
     origin: str
 
 
+def _variables(password: _Cred, key: _Cred, passphrase: _Cred) -> dict[str, str | None]:
+    """AuthConfig's `*_variable` fields: which environment variable held each credential."""
+    return {
+        "password_variable": password.variable if password.secret is not None else None,
+        "key_variable": key.variable if key.secret is not None else None,
+        "passphrase_variable": passphrase.variable if passphrase.secret is not None else None,
+    }
+
+
 def _without_password(auth: AuthConfig, unset: tuple[str, ...]) -> AuthConfig:
     """The target's credentials a jump host inherits: its key and agent, never its password
     (a password is meant for the server it was issued for; give a jump host its own)."""
@@ -580,6 +614,8 @@ def _without_password(auth: AuthConfig, unset: tuple[str, ...]) -> AuthConfig:
         agent=auth.agent,
         unset=unset,
         key_source=auth.key_source,
+        key_variable=auth.key_variable,
+        passphrase_variable=auth.passphrase_variable,
     )
 
 
@@ -602,6 +638,7 @@ def _build_hop(
             agent=agent if isinstance(agent, bool) else False,
             unset=tuple(dict.fromkeys(var for cred in creds for var in cred.unset)),
             key_source=key.source if key.secret is not None else None,
+            **_variables(password, key, passphrase),
         )
     given = spec.host_key or {}
 
@@ -615,9 +652,14 @@ def _build_hop(
         user=spec.user or user,
         auth=auth,
         host_key=HostKeyConfig(
-            known_hosts=pick("host_key.known_hosts", host_key.known_hosts),
+            known_hosts=(known_hosts := pick("host_key.known_hosts", host_key.known_hosts)),
             fingerprints=pick("host_key.fingerprints", ()),
             policy=pick("host_key.policy", host_key.policy),
+            known_hosts_variable=(
+                getattr(known_hosts, "variable", None)
+                if "host_key.known_hosts" in given
+                else host_key.known_hosts_variable
+            ),
         ),
         origin=spec.origin,
     )
@@ -651,7 +693,7 @@ def _base_source(defaults: Target, defaults_set: frozenset[str]) -> Callable[[st
     def source(key: str) -> str:
         if key in defaults_set and defaults.origin:
             return f"defaults ({defaults.origin})"
-        if key == "auth.key" and (defaults.auth.key_source or "").startswith("variable"):
+        if key == "auth.key" and defaults.auth.key_variable:
             return "environment"
         return "built-in default"
 
@@ -729,6 +771,7 @@ def _hop_from_ssh(
         tcp_timeout=(
             float(own_timeout.value) if own_timeout is not None and not tcp_timeout_set else None
         ),
+        alias=jump.written,
     )
 
 
@@ -906,6 +949,7 @@ def _apply_ssh_config(
         host_key=host_key,
         timeouts=timeouts,
         jump=jump,
+        ssh_config=ssh.option,
         # Only worth a line in the report when the ssh config had something to say here.
         sources=tuple(sources) if said_something else (),
         config_notes=tuple(notes),
@@ -1113,6 +1157,9 @@ class _Parser:
 
     def expand(self, raw: str, line: int, path: str) -> _Text:
         """`${VAR}` / `${VAR:-default}` / `$$`; unset variables are reported, not rejected."""
+        if "\x00" in raw:
+            # No host, path or user name can hold one (the system would refuse it later).
+            self.fail(line, f"{path}: contains a NUL character (\\0)")
         if "$" not in raw:
             return _Text(raw, raw)
         parts: list[str] = []
@@ -1272,7 +1319,7 @@ class _Parser:
         ref = text.refs[0]
         if ref.missing:
             return _Cred(unset=(ref.name,))
-        return _Cred(Secret(text.value), source=f"variable {ref.name}")
+        return _Cred(Secret(text.value), source=f"variable {ref.name}", variable=ref.name)
 
     def key(self, node: YNode, line: int, path: str) -> _Cred:
         """`key`: a path, or `${VAR}` holding a path or the key text."""
@@ -1294,7 +1341,11 @@ class _Parser:
         return _key_value(text.value, text.refs[0].name if whole else None, self.environ)
 
     def known_hosts(self, node: YNode, line: int, path: str) -> str:
-        return self.string(node, line, path, "a known_hosts path or content").value
+        text = self.string(node, line, path, "a known_hosts path or content")
+        whole = re.fullmatch(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}", text.raw.strip())
+        if whole and text.refs and not text.refs[0].missing and self.environ.get(whole[1]):
+            return FromVariable(text.value, whole[1])
+        return text.value
 
     def fingerprints(self, node: YNode, line: int, path: str) -> tuple[str, ...]:
         if not isinstance(node, YSeq):

@@ -4,7 +4,8 @@ A key reaches preflight as a path written in checks.yaml, or through a variable 
 a path or the key text — and CI variables hold keys in odd shapes: with CRLF line ends, with
 `\\n` escapes on one line, or base64-encoded (GitLab masks only single-line values). Whatever
 came from a variable is treated as secret: if it is not recognisably a path it is key text, and
-its value is never used in a message, not even as a "file name". Pure functions, no paramiko.
+its value is never used in a message, not even as a "file name"; a plain path is shown.
+Pure functions, no paramiko.
 """
 
 from __future__ import annotations
@@ -63,9 +64,21 @@ def is_key_text(value: str, *, from_variable: bool) -> bool:
 
 
 def key_source(value: str, variable: str | None) -> str:
-    """How messages name the key: never by its value when it came from a variable."""
+    """How messages name the key: never by its value when it is key text from a variable. A
+    path from a variable is not a secret and is shown when it plainly is one (it has a `/` or
+    starts with `~`); a bare word stays hidden, as it may be a secret put there by mistake."""
     if variable is None:
         return f"file {value}"
     if is_key_text(value, from_variable=True):
         return f"variable {variable}"
+    if "/" in value or value.startswith("~"):
+        return f"file {value} (from ${{{variable}}})"
     return f"the file named by ${{{variable}}}"
+
+
+def shown_path(key_source: str | None) -> str | None:
+    """The key file's path when `key_source` (as made by `key_source`) shows it, else None."""
+    if not key_source or not key_source.startswith("file "):
+        return None
+    path = key_source.removeprefix("file ")
+    return path.rsplit(" (from ${", 1)[0] if path.endswith("})") else path

@@ -91,6 +91,11 @@ class AuthConfig:
     # Where the key came from, for messages that must name it without showing it:
     # "file ~/.ssh/id_ed25519" or "variable SSH_PRIVATE_KEY".
     key_source: str | None = None
+    # The environment variables the credentials came from, if they did: a command printed to
+    # reproduce a failure refers to them ("$SFTP_PASSWORD") instead of holding the value.
+    key_variable: str | None = None
+    password_variable: str | None = None
+    passphrase_variable: str | None = None
 
     @property
     def has_credentials(self) -> bool:
@@ -109,6 +114,8 @@ class HostKeyConfig:
     policy: HostKeyPolicyName = "strict"
     # OpenSSH HostKeyAlias: the name known_hosts is searched for instead of `host` / `[host]:port`.
     alias: str | None = None
+    # The environment variable `known_hosts` was read from (its value a path or the content).
+    known_hosts_variable: str | None = None
 
 
 def endpoint(host: str, port: int) -> str:
@@ -130,6 +137,9 @@ class Hop:
     # The hop's own ConnectTimeout from OpenSSH client config, as `ssh -J` would apply it when
     # connecting to this hop; None: the target's tcp timeout.
     tcp_timeout: float | None = None
+    # The ProxyJump entry as written in OpenSSH client config ("bastion", "ops@b:2222"): ssh
+    # looks it up again there (its IdentityFile…), so a printed `ssh -J` names it so.
+    alias: str | None = None
 
     @property
     def endpoint(self) -> str:
@@ -169,6 +179,10 @@ class Target:
     sources: tuple[SettingSource, ...] = ()
     # Parts of the OpenSSH client config that were not applied, and why.
     config_notes: tuple[str, ...] = ()
+    # Which OpenSSH client config applied: "none", "default" (~/.ssh/config and
+    # /etc/ssh/ssh_config, as ssh reads them) or the one file given (-F, `ssh_config: PATH`).
+    # A printed ssh command reads the same (`-F none`, nothing, `-F PATH`).
+    ssh_config: str = "none"
 
     @property
     def needs_ssh(self) -> bool:

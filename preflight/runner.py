@@ -238,7 +238,17 @@ async def _check_target(
                 failure = stage_result
                 from preflight import reproduce
 
-                stage_result.facts["reproduce"] = reproduce.commands(conn.target, stage)
+                # What this connection's stages found (the method that logged in, the host
+                # key a pin verified), the failed stage's own facts last.
+                found = {
+                    key: value
+                    for row in result.stages
+                    if row.hop == step.hop
+                    for key, value in row.facts.items()
+                }
+                stage_result.facts["reproduce"] = reproduce.commands(
+                    conn.target, stage, stage_result.diagnosis, found
+                )
     except asyncio.CancelledError:
         if running is not None and not run.deadline_passed:
             _record_cut_short(result, *running)

@@ -182,6 +182,15 @@ class JumpHost(NamedTuple):
     origin: str
     config: HostConfig
 
+    @property
+    def written(self) -> str:
+        """The ProxyJump entry as written (`ops@bastion:2222`), for `ssh -J` to look up again."""
+        spec = self.spec
+        host = f"[{spec.host}]" if ":" in spec.host else spec.host
+        user = f"{spec.user}@" if spec.user else ""
+        port = f":{spec.port}" if spec.port is not None else ""
+        return f"{user}{host}{port}"
+
 
 class ConfigFile(NamedTuple):
     """A configuration file to read: `path` (may start with `~`), whether it is a user file
@@ -351,6 +360,9 @@ class SshConfig:
         self.files = tuple(files)
         self.home = home.rstrip("/") or "/"
         self.local_user = local_user
+        # For `Target.ssh_config`: one file that must exist is a `-F FILE`; else ssh's own.
+        only = self.files[0] if len(self.files) == 1 and self.files[0].required else None
+        self.option = self.expand_home(only.path) if only is not None else "default"
         self.environ = dict(os.environ if environ is None else environ)
         self._parsed: dict[str, list[_Line] | None] = {}
 

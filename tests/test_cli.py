@@ -567,3 +567,19 @@ def test_validate_shows_jump_hosts_and_brackets_ipv6(tmp_path):
     assert status == 0
     assert "inner: sftp.internal.example.com:22 via bastion.example.com:2222" in out
     assert "v6: [2001:db8::10]:22" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "-F", "a\0b", "127.0.0.1:1"],
+        ["check", "--junit", "a\0b", "127.0.0.1:1"],
+        ["merge", "a\0b"],
+        ["validate", "-c", "a\0b"],
+    ],
+)
+def test_a_nul_in_an_argument_is_a_usage_error_not_a_traceback(argv):
+    # Only an in-process caller can pass one (execve cannot), but it must not be exit 3.
+    status, _, err = run(*argv)
+    assert status == 2
+    assert "NUL character" in err and "Traceback" not in err

@@ -16,7 +16,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from preflight import cli
@@ -107,6 +107,7 @@ TOKENS = st.sampled_from(
     st.sampled_from(["check", "validate", "--color", ""]),
     st.lists(st.one_of(TOKENS, st.text(max_size=12)), max_size=6),
 )
+@example(command="check", rest=["-c", "h\x00st"])  # found by Hypothesis: open() raised
 def test_any_command_line_exits_0_1_or_2_without_a_traceback(command, rest):
     # No --junit/--json (nothing is written into the repository) and no demo (tested elsewhere).
     argv = [command] + [a for a in rest if a not in ("--junit", "--json", "demo")]

@@ -323,10 +323,37 @@ def test_unset_names_are_in_order_without_duplicates() -> None:
     assert auth.unset == ("SECRET", "KEYDIR")
 
 
-def test_key_variable_holding_a_path_is_a_file() -> None:
+def test_key_variable_holding_a_path_is_a_file_named_by_its_path() -> None:
+    # A path is not a secret: messages and printed commands show it.
     auth = one(AUTH, {**ENV, "SSH_PRIVATE_KEY": "~/keys/id_ed25519"}).auth
     assert auth.key == Secret("/home/ci/keys/id_ed25519")
-    assert auth.key_source == "the file named by ${SSH_PRIVATE_KEY}"  # the path is not shown
+    assert auth.key_source == "file /home/ci/keys/id_ed25519 (from ${SSH_PRIVATE_KEY})"
+    assert auth.key_variable == "SSH_PRIVATE_KEY"
+
+
+def test_a_bare_word_in_the_key_variable_is_not_shown() -> None:
+    # It may be a file in the current directory, or a secret put in the wrong variable.
+    auth = one(AUTH, {**ENV, "SSH_PRIVATE_KEY": "hunter2"}).auth
+    assert auth.key_source == "the file named by ${SSH_PRIVATE_KEY}"
+
+
+def test_the_variables_credentials_and_known_hosts_came_from_are_recorded() -> None:
+    text = (
+        "version: 1\ntargets:\n  - host: a\n"
+        "    auth: {password: '${PW}', key: '${K}', passphrase: '${PP}'}\n"
+        "    host_key: {known_hosts: '${KH:-~/.ssh/known_hosts}'}\n"
+    )
+    env = {**ENV, "PW": "p", "K": "/k/id", "PP": "pp", "KH": "[h]:22 ssh-ed25519 AAAA"}
+    target = one(text, env)
+    auth = target.auth
+    assert (auth.password_variable, auth.key_variable, auth.passphrase_variable) == (
+        "PW",
+        "K",
+        "PP",
+    )
+    assert target.host_key.known_hosts_variable == "KH"
+    # The default taken when the variable is unset is no variable's value.
+    assert one(text, {**ENV, "PW": "p"}).host_key.known_hosts_variable is None
 
 
 def test_key_may_be_a_literal_path_with_tilde() -> None:
@@ -1178,3 +1205,17 @@ def test_a_broken_ssh_config_is_a_config_error_at_its_line(tmp_path: Path) -> No
     env = ssh_home(tmp_path, "Host inner\n  Port twenty-two\n")
     err = error("version: 1\ntargets:\n  - host: inner\n    ssh_config: true\n", env)
     assert str(err) == "~/.ssh/config:2: Port: expected a number 1..65535, got 'twenty-two'"
+
+
+def test_a_nul_in_a_value_is_refused_where_it_is_written() -> None:
+    # YAML can write one ("\0"); no host, path or user name can hold it.
+    exc = error('version: 1\ntargets:\n  - host: a\n    host_key: {known_hosts: "/tmp/a\\0b"}\n')
+    assert (exc.line, exc.message) == (
+        4,
+        "targets[0].host_key.known_hosts: contains a NUL character (\\0)",
+    )
+
+
+def test_a_nul_in_the_config_path_is_a_config_error(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="holds a NUL character"):
+        load_config(str(tmp_path / "a\0b.yaml"))

@@ -45,6 +45,7 @@ _GAP = "  "
 # Failure and warning lines start under the detail column.
 _DETAIL_COLUMN = len(_INDENT) + 2 + _NAME_WIDTH + len(_GAP) + _DURATION_WIDTH + len(_GAP)
 _MAX_TEXT = 400  # a terminal line; the JSON and JUnit reports carry more
+_MAX_COMMAND = 4000  # a reproduce command, which must stay whole to be pasted
 _SETTINGS_WIDTH = 100  # the "settings:" lines under a target's header wrap here
 
 _MARKS = {
@@ -110,8 +111,8 @@ def render(report: Report, *, color: bool, ascii_only: bool = False) -> str:
     style = _Style(color)
     secrets = report_secrets(report)
 
-    def clean(value: str) -> str:
-        return clean_text(value, max_len=_MAX_TEXT, one_line=True, secrets=secrets)
+    def clean(value: str, max_len: int = _MAX_TEXT) -> str:
+        return clean_text(value, max_len=max_len, one_line=True, secrets=secrets)
 
     marks = _ASCII_MARKS if ascii_only else _MARKS
     blocks = [
@@ -142,7 +143,7 @@ def _render_target(
     result: TargetResult,
     report_interrupted: bool,
     style: _Style,
-    clean: Callable[[str], str],
+    clean: Callable[..., str],
     marks: Mapping[Status, str],
 ) -> list[str]:
     target = result.target
@@ -204,7 +205,7 @@ def _wrap(items: list[str], width: int) -> list[str]:
 def _render_stage(
     result: StageResult,
     style: _Style,
-    clean: Callable[[str], str],
+    clean: Callable[..., str],
     marks: Mapping[Status, str],
     *,
     name_width: int = _NAME_WIDTH,
@@ -252,7 +253,8 @@ def _render_stage(
         if hint:
             lines.append(f"{pad}{style('hint:', _BOLD)} {hint}")
         for command in result.facts.get("reproduce") or ():
-            lines.append(f"{pad}{style('try:', _DIM)} {clean(str(command))}")
+            # Never shortened: a command cut off with "…" cannot be pasted.
+            lines.append(f"{pad}{style('try:', _DIM)} {clean(str(command), _MAX_COMMAND)}")
     for warning in result.warnings:
         text = clean(warning)
         if text:

@@ -139,7 +139,10 @@ def _failure_body(target: Target, row: StageResult, summary: str, clean: _Clean)
         if hint:
             lines.append(f"hint: {hint}")
     # One command per line, as the console prints them: each is pasted on its own.
-    lines.extend(f"try: {clean(str(command))}" for command in row.facts.get("reproduce") or ())
+    lines.extend(
+        f"try: {clean(str(command), max_len=_MAX_VALUE)}"
+        for command in row.facts.get("reproduce") or ()
+    )
     lines.append("")
     lines.append(f"target: {_describe_target(target, clean)}")
     if row.hop and row.hop <= len(target.jump):

@@ -239,6 +239,7 @@ def identified(conn: Connection, found: Identification) -> Passed:
         # paramiko decodes the identification line strictly and gives up; OpenSSH reads it
         # as bytes and goes on. The bytes also enter the key exchange hash, so they cannot be
         # repaired on the way to paramiko.
+        conn.facts["openssh_accepts_banner"] = True
         raise BannerMalformed(
             received,
             lines,

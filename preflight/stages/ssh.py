@@ -405,6 +405,15 @@ def _key_verdict(conn: Connection, transport: paramiko.Transport) -> hostkeys.Ve
         "fingerprint": verdict.fingerprint,
         "verified_by": verdict.matched_by or None,
     }
+    if verdict.matched_by == "a pinned fingerprint":
+        # The key itself (public), so that a printed ssh command can trust what the pin did.
+        name = hostkeys.known_name(target.host_key, target.host, target.port)
+        conn.facts["host_key"]["line"] = hostkeys.pin_line(name, key.get_name(), key.asbytes())
+    if verdict.status == "mismatch":
+        conn.facts["host_key"]["expected"] = {
+            "by": "pins" if verdict.by_pins else "known_hosts",
+            "fingerprints": list(verdict.expected),
+        }
     return verdict
 
 

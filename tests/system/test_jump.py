@@ -367,3 +367,68 @@ def test_the_command_line_follows_proxy_jump_from_an_ssh_config(jump_lab, tmp_pa
     suite = next(iter(junitparser.JUnitXml.fromfile(str(junit_path))))
     names = [case.name for case in suite]
     assert len(names) == len(set(names)) == 9
+
+
+def run_in(ns: NetNamespace, command: str) -> tuple[int, str]:
+    done = ns.run(["sh", "-c", command], timeout=90, check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_the_printed_commands_cross_the_jump_host_as_preflight_did(jump_lab, tmp_path):
+    # The jump host's own key is given only to it (`jump:` with auth); the target's key is
+    # wrong. `ssh -J` would give the jump host no key at all; the printed ProxyCommand does,
+    # so the command fails where preflight did: at the target's authentication.
+    lab = jump_lab()
+    stranger, _ = generate_client_key(tmp_path / "stranger")
+    target = lab.target(auth=lab.auth(stranger))
+    result = lab.check(target)
+    name, code, _ = failure_of(result)
+    assert (name, code) == ("auth", "auth.denied")
+    failure = result.failure
+    assert failure is not None
+    (command,) = failure.facts["reproduce"]
+    assert "ProxyCommand=" in command
+    status, output = run_in(lab.ns, command)
+    assert status == 255 and "root@127.0.0.1: Permission denied (publickey)" in output, output
+    assert "Accepted publickey for nobody" in lab.bastion.log  # it went through the bastion
+
+
+def test_a_jump_host_from_ssh_config_is_printed_as_written_there(jump_lab, tmp_path):
+    # `-J nobody@127.0.0.1:PORT` would lose what ssh_config says for `bastion` (its
+    # IdentityFile); `-F FILE -J bastion` keeps it.
+    lab = jump_lab()
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            Host bastion
+                HostName 127.0.0.1
+                Port {lab.bastion.port}
+                User nobody
+                IdentityFile {lab.key}
+                UserKnownHostsFile {lab.known_hosts}
+
+            Host inner
+                HostName 127.0.0.1
+                Port {lab.inner.port}
+                User root
+                ProxyJump bastion
+            """
+        )
+    )
+    lab.inner.stop()
+    report_path = tmp_path / "report.json"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("SSH_", "SFTP_"))}
+    environ["HOME"] = str(tmp_path / "home")
+    argv = [sys.executable, "-m", "preflight", "check", "-F", str(config), "inner"]
+    argv += ["--stages", "dns,tcp", "--json", str(report_path)]
+    done = lab.ns.run(argv, timeout=90, env=environ, cwd=str(REPO))
+    assert done.returncode == 1, done.stdout + done.stderr
+    tcp = next(
+        s for s in json.loads(report_path.read_text())["targets"][0]["stages"] if s["name"] == "tcp"
+    )
+    assert tcp["diagnosis"]["code"] == "tcp.refused"
+    (command,) = tcp["facts"]["reproduce"]
+    assert f"-F {config} " in command and " bastion </dev/null" in command
+    status, output = run_in(lab.ns, command)
+    assert status == 255 and "Connection refused" in output, output
