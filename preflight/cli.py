@@ -604,7 +604,7 @@ def _command_merge(
 def _command_validate(
     args: argparse.Namespace, stdout: TextIO, environ: Mapping[str, str]
 ) -> ExitStatus:
-    from preflight import config
+    from preflight import config, readiness
     from preflight.model import endpoint
 
     path, named = _config_path(args.config, environ)
@@ -623,6 +623,9 @@ def _command_validate(
             f"  {target.name}: {endpoint(target.host, target.port)}{via} [{stages}] "
             f"deadline {target.deadline:g}s\n"
         )
+        # Valid, but what `check` will not find here: said, not an error (CI sets its own).
+        for warning in readiness.warnings(target):
+            stdout.write(f"    ! {warning}\n")
     return ExitStatus.OK
 
 

@@ -311,6 +311,42 @@ def test_validate_reports_targets_without_probing(tmp_path):
     assert "one: sftp.example.com:2222" in out
 
 
+def test_validate_warns_about_what_check_will_not_find_and_still_exits_0(tmp_path):
+    loose = tmp_path / "id_loose"
+    loose.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    loose.chmod(0o644)
+    config = write(
+        tmp_path / "checks.yaml",
+        f"""\
+        version: 1
+        defaults: {{host_key: {{known_hosts: {tmp_path}/no_known_hosts}}}}
+        targets:
+          - {{name: unset, host: a.example.com, auth: {{password: "${{SFTP_PASSWORD}}"}}}}
+          - {{name: missing, host: b.example.com, auth: {{key: {tmp_path}/id_missing}}}}
+          - {{name: loose, host: c.example.com, auth: {{key: {loose}}}}}
+          - {{name: port-check, host: d.example.com, stages: [dns, tcp]}}
+        """,
+    )
+    status, out, _ = run("validate", "-c", str(config))
+    assert status == 0
+    by_target = {}
+    for line in out.splitlines()[1:]:
+        if not line.startswith("    "):
+            name = line.split(":", 1)[0].strip()
+        by_target[name] = by_target.get(name, "") + line + "\n"
+    unset, missing, loose_block, port_check = (
+        by_target[name] for name in ("unset", "missing", "loose", "port-check")
+    )
+    assert (
+        "! ${SFTP_PASSWORD} is not set or empty in this environment: auth will fail with "
+        "auth.no_credentials"
+    ) in unset
+    assert f"! known_hosts {tmp_path}/no_known_hosts does not exist and nothing is pinned" in unset
+    assert f"! the key file {tmp_path}/id_missing does not exist" in missing
+    assert "has mode 0644: OpenSSH refuses a private key that others can read" in loose_block
+    assert "!" not in port_check  # no auth stage: nothing it needs is missing
+
+
 def test_config_path_from_environment(tmp_path):
     config = write(tmp_path / "ci.yaml", "version: 1\ntargets: [{host: sftp.example.com}]\n")
     status, out, _ = run("validate", environ={"PREFLIGHT_CONFIG": str(config)})

@@ -449,6 +449,24 @@ def test_a_passphrase_problem_gets_a_passphrase_hint_not_a_format_one(sftp_serve
     assert "OpenSSH or PEM format" not in hint
 
 
+def test_a_key_file_others_can_read_logs_in_with_a_warning_that_openssh_would_not(
+    sftp_server, client_key_text, tmp_path
+):
+    key = tmp_path / "id_ed25519"
+    key.write_text(client_key_text)
+    key.chmod(0o644)
+    auth = AuthConfig(key=Secret(str(key)), key_source=f"file {key}")
+    result = check_one(make_target(sftp_server, auth=auth))
+    assert_passes(result)
+    assert any(
+        "has mode 0644: OpenSSH refuses a private key that others can read" in warning
+        for warning in result.stages[3].warnings
+    )
+    key.chmod(0o600)
+    warnings = check_one(make_target(sftp_server, auth=auth)).stages[3].warnings
+    assert not any("OpenSSH refuses" in warning for warning in warnings)
+
+
 def test_no_credentials_hints_never_suggest_a_literal_password(sftp_server):
     for auth in (AuthConfig(), AuthConfig(unset=("SFTP_PASSWORD",))):
         failure = assert_fails(

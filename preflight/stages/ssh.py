@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import posixpath
 import socket
 import stat
@@ -554,10 +555,27 @@ def _authenticate(conn: Connection, budget: Budget) -> Passed:
         raise NoCredentials(target.auth.unset)
     method = _try_credentials(conn, transport, user)
     conn.facts["method"] = method
+    if conn.facts.get("credential") == "key":
+        warnings += _key_file_warnings(target.auth)
     key_fact = conn.facts.get("host_key", {})
     return Passed(
         f"{user} authenticated by {method}; host key {key_fact.get('fingerprint')}", warnings
     )
+
+
+def _key_file_warnings(auth: AuthConfig) -> list[str]:
+    """A key file others can read works for paramiko, not for OpenSSH: said when it was the
+    key that logged in, since `ssh -i` (and the printed commands) would ignore it."""
+    from preflight import readiness
+
+    path = readiness.key_path(auth)
+    if path is None:
+        return []
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return []
+    return [readiness.open_key_warning(path, mode)] if mode & 0o077 else []
 
 
 @dataclass
@@ -659,6 +677,7 @@ def _try_credentials(conn: Connection, transport: paramiko.Transport, user: str)
             continue
         tried.append(name)
         if transport.is_authenticated():
+            conn.facts["credential"] = offer.credential  # "key", "agent key", "password"
             return "+".join([*accepted, name])
         accepted.append(name)  # partial success: the server wants another method as well
         allowed = list(still_needed)
