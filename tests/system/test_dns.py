@@ -86,6 +86,10 @@ def test_resolver_answers_are_told_apart(dns_netns, tmp_path, host, code, words)
     stage = failure(target)
     assert stage["diagnosis"]["code"] == code
     assert words in stage["diagnosis"]["summary"]
+    # The printed lookup fails too, through the same resolver (getent exits 2: not found).
+    for command in stage["facts"]["reproduce"]:
+        done = dns_netns.run(["sh", "-c", command], timeout=30, check=False)
+        assert done.returncode != 0, (command, done.stdout)
 
 
 def test_no_dns_server_reachable_is_said_so_not_called_a_timeout(netns, tmp_path):
@@ -110,6 +114,10 @@ def test_silent_resolver_fails_at_the_dns_timeout_not_the_resolver_s(dns_netns, 
     assert status == 1
     assert failure(target)["diagnosis"]["code"] == "dns.timeout"
     assert elapsed < 1 + 2.0, f"the whole process took {elapsed:.2f}s"
+    # The printed lookup stops waiting when preflight did (timeout 1, exit 124).
+    (command,) = failure(target)["facts"]["reproduce"]
+    done = dns_netns.run(["sh", "-c", command], timeout=30, check=False)
+    assert done.returncode == 124, (command, done.stdout, done.stderr)
 
 
 def test_dropped_ipv6_address_falls_through_to_ipv4(dns_netns, tmp_path):

@@ -93,9 +93,15 @@ def test_reject_rules_are_told_apart_from_a_drop(netns, tmp_path, reject_with, c
     assert status == 1
     assert failure_code(report) == code
     assert elapsed < 3, f"a rejection must be quick, took {elapsed:.2f}s"
-    summary = next(s for s in report["targets"][0]["stages"] if s["status"] == "fail")
-    assert words in summary["diagnosis"]["summary"]
+    failed = next(s for s in report["targets"][0]["stages"] if s["status"] == "fail")
+    assert words in failed["diagnosis"]["summary"]
     assert "Connect call failed" not in json.dumps(report)
+    # nc, pasted in the same place, meets the same rule and says the same thing.
+    (command,) = failed["facts"]["reproduce"]
+    done = netns.run(["sh", "-c", command], timeout=30, check=False)
+    assert done.returncode != 0, command
+    said = {"tcp.refused": "refused", "tcp.unreachable": "No route to host"}[code]
+    assert said in done.stdout + done.stderr, done.stderr
 
 
 def test_open_port_passes(netns, tmp_path):

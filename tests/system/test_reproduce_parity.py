@@ -102,7 +102,7 @@ def assert_each_fails_saying(
 
 
 def lab_target(server: lab.LabServer, **changes: Any) -> Target:
-    return replace(make_target(server), timeouts=TIMEOUTS, **changes)
+    return replace(make_target(server, timeouts=TIMEOUTS), **changes)
 
 
 # --- lab servers: every code loopback can produce ----------------------------------------------
@@ -265,6 +265,19 @@ def test_a_stall_is_ended_by_the_printed_timeout_as_preflight_ended_it():
         failure = failure_of(lab_target(server))
         ((status, _),) = run_printed(failure)
     assert status == 124  # timeout(1) ended it
+
+
+def test_a_deadline_that_cuts_a_stage_short_is_reproduced_by_the_same_bound():
+    # The banner timeout is 5 s but the deadline leaves 1.5 s: the printed command gets the
+    # same 2 s (whole seconds, rounded up) and stops there too.
+    with lab.Tarpit() as server:
+        target = lab_target(server, timeouts=replace(TIMEOUTS, banner=5), deadline=1.5)
+        failure = failure_of(target)
+        assert failure.diagnosis is not None and failure.diagnosis.code == "deadline.exceeded"
+        ((status, output),) = run_printed(failure)
+    assert failure.facts["reproduce"][0].startswith("timeout 2 ssh ")
+    # ssh's ConnectTimeout (the tcp timeout) may end its banner wait first: a stall either way.
+    assert status == 124 or (status == 255 and "timed out during banner exchange" in output)
 
 
 def test_host_key_failures_reproduce(tmp_path):
