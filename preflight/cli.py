@@ -623,9 +623,17 @@ def _command_validate(
             f"  {target.name}: {endpoint(target.host, target.port)}{via} [{stages}] "
             f"deadline {target.deadline:g}s\n"
         )
-        # Valid, but what `check` will not find here: said, not an error (CI sets its own).
+    # Valid, but what `check` will not find here: said, not an error (CI sets its own). A
+    # warning shared by many targets is said once, with who it concerns.
+    concerned: dict[str, list[str]] = {}
+    for target in loaded.targets:
         for warning in readiness.warnings(target):
-            stdout.write(f"    ! {warning}\n")
+            concerned.setdefault(warning, []).append(target.name)
+    if concerned:
+        stdout.write("warnings (what a check here will not find):\n")
+    for warning, names in concerned.items():
+        more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+        stdout.write(f"  ! {warning} ({', '.join(names[:3])}{more})\n")
     return ExitStatus.OK
 
 
