@@ -83,7 +83,7 @@ def test_every_format_of_a_fixed_report(name: str) -> None:
     assert_golden(f"samples/{name}.summary.md", github.step_summary(report))
 
 
-# --- a real run of lab servers ------------------------------------------------------------------
+# --- a real run of lab servers -------------------------------------------------------------------
 
 BANNER = b"SSH-2.0-OpenSSH_9.6\r\n"
 CLIENT = lab.generate_ed25519()
