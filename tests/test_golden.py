@@ -173,6 +173,9 @@ def lab_servers(stack: ExitStack, tmp: Path) -> list[str]:
 
 def normalise(text: str, ports: list[int], tmp: Path) -> str:
     text = text.replace(str(tmp), "TMP")
+    home = os.path.expanduser("~")
+    if home not in ("", "/"):
+        text = re.sub(rf"{re.escape(home)}(?=/)", "HOME", text)  # the process's: ~ is expanded
     text = text.replace(socket.gethostname(), "HOST")
     for port in sorted(ports, key=lambda p: -len(str(p))):
         text = re.sub(rf"(?<!\d){port}(?!\d)", "PORT", text)
