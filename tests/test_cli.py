@@ -92,6 +92,27 @@ def test_a_dns_tcp_check_of_a_typed_target_loads_neither_yaml_nor_paramiko(tmp_p
     assert out.stdout.splitlines()[-1] == "0 []", out.stdout + out.stderr
 
 
+def test_version_loads_neither_asyncio_nor_yaml_nor_paramiko(tmp_path):
+    # `preflight --version` is the cheapest thing it can do: the interpreter and argparse.
+    code = (
+        "import sys\n"
+        "from preflight import cli\n"
+        "status = cli.run(['--version'])\n"
+        "print(status, sorted(m for m in ('asyncio', 'yaml', 'paramiko', 'junit_xml') "
+        "if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=True,
+    )
+    assert out.stdout.splitlines()[-1] == "0 []", out.stdout + out.stderr
+
+
 def test_no_command_prints_help_and_exits_2():
     status, _, err = run()
     assert status == 2 and "usage" in err
