@@ -410,48 +410,21 @@ def write_reports(
     stderr: TextIO | None = None,
     vantage_line: str | None = None,
 ) -> list[str]:
-    """Write the console report and the requested files. With `environ`, the console report is
-    folded for the CI system there (GitLab sections, GitHub groups), names the vantage point, and
-    GitHub also gets annotations and the step summary. A report that cannot be written does not
-    stop the others: the problems are returned, one line each."""
-    from preflight.report import ci, console
+    """Write the console report and the requested files (`report.outputs`); the problems."""
+    from preflight.report import outputs
 
-    problems = []
-    try:
-        if environ is None:
-            console.write_console(report, stdout, color=color)
-        else:
-            ci.write_console(
-                report, stdout, color=color, environ=environ, vantage_line=vantage_line
-            )
-    except BrokenPipeError:
-        pass  # the reader stopped early (`preflight check | head`): its choice
-    except OSError as exc:
-        problems.append(f"could not write the console report: {exc}")
-    if junit:
-        from preflight.report import junit as junit_report
-
-        try:
-            junit_report.write_junit(report, junit)
-        except OSError as exc:
-            problems.append(f"could not write the JUnit report to {junit}: {exc.strerror or exc}")
-    if json_path:
-        from preflight.report import json_report
-
-        try:
-            json_report.write_json(report, json_path)
-        except OSError as exc:
-            problems.append(
-                f"could not write the JSON report to {json_path}: {exc.strerror or exc}"
-            )
-    if environ is not None:
-        try:
-            ci.publish(report, stdout, stderr or sys.stderr, environ)
-        except BrokenPipeError:
-            pass
-        except OSError as exc:
-            problems.append(f"could not publish the annotations and step summary: {exc}")
-    return problems
+    return outputs.write(
+        report,
+        outputs.Outputs(
+            stdout=stdout,
+            color=color,
+            junit=junit,
+            json=json_path,
+            environ=environ,
+            stderr=stderr,
+            vantage_line=vantage_line,
+        ),
+    )
 
 
 def _check_report_paths(*paths: str | None) -> None:

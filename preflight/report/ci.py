@@ -4,8 +4,8 @@
 `write_console` writes the console report in that system's folding format (`gitlab` sections,
 `github` groups; the plain `console` report elsewhere) followed by the vantage line
 (`preflight.vantage.describe`). `publish` adds what only GitHub has: ``::error`` annotations on
-stdout and the Markdown summary appended to ``$GITHUB_STEP_SUMMARY``. `console_blocks` is what both
-folding formats build on: the console report cut into one block of lines per target.
+stdout and the Markdown summary appended to ``$GITHUB_STEP_SUMMARY``. Both folding formats build
+on `console.render_blocks`: the console report as one block of lines per target.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from preflight.model import Report
 from preflight.report import MARKS, can_encode, stream_encoding, write_text
 from preflight.report.sanitize import clean_text
 
-__all__ = ["CISystem", "ci_system", "console_blocks", "publish", "write_console"]
+__all__ = ["CISystem", "ci_system", "publish", "write_console"]
 
 CISystem = Literal["gitlab", "github"]
 
@@ -29,21 +29,6 @@ def ci_system(environ: Mapping[str, str]) -> CISystem | None:
     if environ.get("GITHUB_ACTIONS", "").lower() == "true":
         return "github"
     return None
-
-
-def console_blocks(report: Report, *, color: bool, ascii_only: bool) -> tuple[list[list[str]], str]:
-    """The console report as one list of lines per target, and the closing summary line.
-
-    `console.render` separates targets by one empty line and never emits an empty line inside a
-    target (every value is cleaned to one line), which is what makes the cut exact.
-    """
-    from preflight.report import console
-
-    text = console.render(report, color=color, ascii_only=ascii_only)
-    parts = text.rstrip("\n").split("\n\n")
-    if len(parts) != len(report.targets) + 1:  # pragma: no cover - guards the contract above
-        raise ValueError(f"console report has {len(parts) - 1} blocks for {len(report.targets)}")
-    return [part.split("\n") for part in parts[:-1]], parts[-1]
 
 
 def write_console(

@@ -27,7 +27,14 @@ from preflight.report import (
 )
 from preflight.report.sanitize import clean_text
 
-__all__ = ["ColorMode", "color_enabled", "format_duration", "render", "write_console"]
+__all__ = [
+    "ColorMode",
+    "color_enabled",
+    "format_duration",
+    "render",
+    "render_blocks",
+    "write_console",
+]
 
 ColorMode = Literal["auto", "always", "never"]
 
@@ -108,6 +115,22 @@ def render(report: Report, *, color: bool, ascii_only: bool = False) -> str:
     dim; without it the text contains no escape sequence at all. `ascii_only` replaces the
     ``✓ ✗ –`` marks for streams that cannot encode them.
     """
+    blocks, summary = render_blocks(report, color=color, ascii_only=ascii_only)
+    lines: list[str] = []
+    for block in blocks:
+        lines.extend(block)
+        lines.append("")
+    lines.append(summary)
+    return "\n".join(lines) + "\n"
+
+
+def render_blocks(
+    report: Report, *, color: bool, ascii_only: bool = False
+) -> tuple[list[list[str]], str]:
+    """The console report as one block of lines per target (its header line first), and the
+    closing count: what `render` joins with blank lines, and what the CI formats fold into
+    sections and groups. The blocks are made, never found again by splitting rendered text,
+    so no line inside a block, empty or not, can move a target's lines into another's."""
     style = _Style(color)
     secrets = report_secrets(report)
 
@@ -118,12 +141,7 @@ def render(report: Report, *, color: bool, ascii_only: bool = False) -> str:
     blocks = [
         _render_target(result, report.interrupted, style, clean, marks) for result in report.targets
     ]
-    lines: list[str] = []
-    for block in blocks:
-        lines.extend(block)
-        lines.append("")
-    lines.append(_summary_line(report, style))
-    return "\n".join(lines) + "\n"
+    return blocks, _summary_line(report, style)
 
 
 def write_console(

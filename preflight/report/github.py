@@ -26,8 +26,7 @@ from urllib.parse import quote
 from preflight import vantage
 from preflight.model import Report, Status, TargetResult, endpoint
 from preflight.report import report_secrets, stage_results
-from preflight.report.ci import console_blocks
-from preflight.report.console import format_duration
+from preflight.report.console import format_duration, render_blocks
 from preflight.report.sanitize import clean_text
 
 __all__ = [
@@ -64,8 +63,8 @@ def escape_property(text: str) -> str:
 
 def render_groups(report: Report, *, color: bool, ascii_only: bool = False) -> str:
     """The console report with each target in its own log group (ends in a newline)."""
-    plain, _ = console_blocks(report, color=False, ascii_only=ascii_only)
-    blocks, summary = console_blocks(report, color=color, ascii_only=ascii_only)
+    plain, _ = render_blocks(report, color=False, ascii_only=ascii_only)
+    blocks, summary = render_blocks(report, color=color, ascii_only=ascii_only)
     lines: list[str] = []
     for title, block in zip(plain, blocks, strict=True):
         lines.append(f"::group::{escape_data(title[0])}")

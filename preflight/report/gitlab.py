@@ -20,7 +20,7 @@ import math
 import re
 
 from preflight.model import Report
-from preflight.report.ci import console_blocks
+from preflight.report.console import render_blocks
 
 __all__ = ["render_sections", "section_end", "section_id", "section_start"]
 
@@ -49,7 +49,7 @@ def section_id(number: int, name: str) -> str:
 
 def render_sections(report: Report, *, color: bool, ascii_only: bool = False) -> str:
     """The console report with each target in its own section (ends in a newline)."""
-    blocks, summary = console_blocks(report, color=color, ascii_only=ascii_only)
+    blocks, summary = render_blocks(report, color=color, ascii_only=ascii_only)
     started = report.started_at.timestamp()
     lines: list[str] = []
     for number, (result, block) in enumerate(zip(report.targets, blocks, strict=True), start=1):
