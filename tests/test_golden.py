@@ -172,16 +172,16 @@ def lab_servers(stack: ExitStack, tmp: Path) -> list[str]:
 
 
 def normalise(text: str, ports: list[int], tmp: Path) -> str:
+    """Replace what differs from run to run. Keys and numbers first: a port's digits may
+    appear inside a fingerprint or a duration, and must not be taken for the port there."""
     text = text.replace(str(tmp), "TMP")
     home = os.path.expanduser("~")
     if home not in ("", "/"):
         text = re.sub(rf"{re.escape(home)}(?=/)", "HOME", text)  # the process's: ~ is expanded
     text = text.replace(socket.gethostname(), "HOST")
-    for port in sorted(ports, key=lambda p: -len(str(p))):
-        text = re.sub(rf"(?<!\d){port}(?!\d)", "PORT", text)
-    text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:LOCAL", text)  # what is left: local ports
     text = re.sub(r"SHA256:[A-Za-z0-9+/]{43}", "SHA256:FP", text)
     text = re.sub(r"AAAA[A-Za-z0-9+/]{20,}={0,2}", "AAAA…", text)
+    text = re.sub(r"paramiko_[\d.]+", "paramiko_V", text)
     # A duration and the padding after it, whose width depends on the duration's size.
     text = re.sub(r"\d+\.\d+s\b( +(?=\S))?", lambda m: "N.NNs" + (" " if m[1] else ""), text)
     text = re.sub(r"in \d+ ms", "in N ms", text)
@@ -190,7 +190,9 @@ def normalise(text: str, ports: list[int], tmp: Path) -> str:
     text = re.sub(
         r'(time|duration_s|seconds|ms|min|median|p95|max)(=|": )"?[\d.]+"?', r"\1\2N", text
     )
-    text = re.sub(r"paramiko_[\d.]+", "paramiko_V", text)
+    for port in sorted(ports, key=lambda p: -len(str(p))):
+        text = re.sub(rf"(?<![\d.]){port}(?![\d.])", "PORT", text)
+    text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:LOCAL", text)  # what is left: local ports
     return text
 
 
