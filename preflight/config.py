@@ -40,6 +40,7 @@ from preflight.model import (
     Target,
     Timeouts,
     endpoint,
+    is_known_hosts_content,
 )
 from preflight.yamlnodes import YamlError, YMap, YNode, YScalar, YSeq, paused_gc
 
@@ -761,6 +762,23 @@ def _hop_from_ssh(
     auth, _ = _with_identity(inherited, found, ssh)
     hop_host_key, _, _ = _host_key_from_ssh(replace(host_key, fingerprints=()), found, ssh)
     own_timeout = found.connect_timeout
+    # `ssh -J entry` takes the jump host's settings from ssh_config alone (no -i, no -o): a
+    # printed command may name the hop so only when that is what preflight used for it.
+    default_known = ssh.expand_home(DEFAULT_KNOWN_HOSTS)
+    inherited_known = host_key.known_hosts
+    alike = (
+        (bool(found.identity_files) or not inherited.has_credentials)
+        and not inherited.passphrase
+        and (
+            found.known_hosts_files is not None
+            or (
+                inherited_known is not None
+                and not is_known_hosts_content(inherited_known)
+                and ssh.expand_home(inherited_known) == default_known
+            )
+        )
+        and (found.strict_host_key_checking is not None or host_key.policy == "strict")
+    )
     return Hop(
         host=found.hostname.value if found.hostname else jump.spec.host,
         port=jump.spec.port or (found.port.value if found.port else 22),
@@ -771,7 +789,7 @@ def _hop_from_ssh(
         tcp_timeout=(
             float(own_timeout.value) if own_timeout is not None and not tcp_timeout_set else None
         ),
-        alias=jump.written,
+        alias=jump.written if alike else None,
     )
 
 

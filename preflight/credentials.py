@@ -105,6 +105,9 @@ def _parse(text: str, passphrase: str | None, source: str) -> paramiko.PKey:
 
 
 def _parse_uncached(text: str, passphrase: str | None, source: str) -> paramiko.PKey:
+    key_type = keytext.private_key_type(text)
+    if key_type in keytext.PARAMIKO_CANNOT_USE:
+        raise BadKey(source, f"is a {key_type} key, which paramiko cannot use", "paramiko_type")
     encrypted = is_encrypted(text)
     if encrypted and not passphrase:
         raise BadKey(

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import errno
 import os
+import shlex
 import socket
+import stat
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from preflight import errors
-from preflight.model import Diagnosis, Stage
+from preflight import errors, keytext
+from preflight.model import AuthConfig, Diagnosis, Stage
 from preflight.stages.tcp import UNREACHABLE_ERRNOS
 
 
@@ -117,6 +119,19 @@ def intermittent_hint(diagnosis: Diagnosis) -> str:
     that comes and goes, not those of a steady one."""
     stage = diagnosis.code.split(".", 1)[0]
     return _INTERMITTENT_HINTS.get(stage, diagnosis.hint)
+
+
+def key_file_mode_warning(auth: AuthConfig, mode: int) -> str:
+    """A key file others can read: OpenSSH ignores it ("UNPROTECTED PRIVATE KEY FILE"),
+    paramiko uses it. A check can pass where `ssh -i` (and the printed commands) would not.
+    The file is named by its path where messages show it, else by its variable."""
+    shown = keytext.shown_path(auth.key_source)
+    named = shown or f"named by ${{{auth.key_variable}}}"
+    chmod = shlex.quote(shown) if shown else f'"${auth.key_variable}"'
+    return (
+        f"the key file {named} has mode {stat.S_IMODE(mode):04o}: OpenSSH refuses a private key "
+        f"that others can read (chmod 600 {chmod}); preflight and paramiko use it anyway"
+    )
 
 
 # --- dns ---------------------------------------------------------------------------------------
@@ -221,8 +236,8 @@ def _try_again(host: str, ctx: Context) -> Diagnosis:
         )
         return Diagnosis(
             "dns.error",
-            f"the DNS server {first['server']} answered {first['answer']} for {host} in "
-            f"{first['ms']:.0f} ms{others}",
+            f"the DNS server {first['server']} answered {first['answer']} for "
+            f"{first.get('name') or host} in {first['ms']:.0f} ms{others}",
             _RCODE_HINTS.get(
                 first["answer"],
                 "The DNS server rejected the query: ask the DNS "
@@ -427,6 +442,24 @@ def _escaped(data: bytes, limit: int = 120) -> str:
     return text + ("…" if len(data) > limit else "")
 
 
+# How an identification line breaks the protocol (`BannerMalformed.defect`), and OpenSSH's
+# verdict on it (kex.c).
+_OPENSSH_REFUSES_INVALID = "OpenSSH refuses it: banner line contains invalid characters"
+_MALFORMED = {
+    "nul": ("contains a NUL byte", _OPENSSH_REFUSES_INVALID),
+    "cr": ("contains a carriage return inside the line", _OPENSSH_REFUSES_INVALID),
+    "utf8": (
+        "is not valid UTF-8",
+        "OpenSSH accepts it, paramiko (preflight's SSH library, and that of a Python job) "
+        "cannot read it",
+    ),
+    "form": (
+        "does not have the form SSH-protoversion-softwareversion",
+        "OpenSSH refuses it: Bad remote protocol version identification",
+    ),
+}
+
+
 def _banner(exc: BaseException, ctx: Context) -> Diagnosis:
     where = ctx.endpoint
     if isinstance(exc, errors.StageTimeout):
@@ -486,18 +519,16 @@ def _banner(exc: BaseException, ctx: Context) -> Diagnosis:
         )
     if isinstance(exc, errors.BannerMalformed):
         shown = _escaped(exc.line.rstrip(b"\r\n"))
-        if exc.openssh:
-            judged = exc.openssh
+        reason, judged = _MALFORMED[exc.defect]
+        if exc.defect == "utf8":
+            reason += f" (byte 0x{exc.line[exc.position]:02x} at position {exc.position})"
+        if exc.openssh_refuses:
             hint = (
                 "The server (or a proxy or load balancer in front of it) sends an "
                 "identification line that SSH clients refuse. Check the server's version "
                 "string (e.g. a VersionAddendum) and whatever rewrites the connection."
             )
         else:
-            judged = (
-                "OpenSSH accepts it, paramiko (preflight's SSH library, and that of a Python "
-                "job) cannot read it"
-            )
             hint = (
                 "RFC 4253 asks for printable US-ASCII in the identification line. An OpenSSH "
                 "client gets through (the ssh command below does), but a job using paramiko "
@@ -506,7 +537,7 @@ def _banner(exc: BaseException, ctx: Context) -> Diagnosis:
             )
         return Diagnosis(
             "banner.malformed",
-            f"{where} identifies with a line that {exc.reason}: '{shown}'; {judged}",
+            f"{where} identifies with a line that {reason}: '{shown}'; {judged}",
             hint,
         )
     if isinstance(exc, errors.BannerIncompatible):
@@ -553,9 +584,19 @@ _BAD_KEY_HINTS = {
     "wrong_passphrase": "The passphrase does not decrypt this key: check that the passphrase "
     "variable (e.g. SSH_KEY_PASSPHRASE) belongs to this key and has no stray whitespace or "
     "line break; `ssh-keygen -y -f KEY` asks for it and says if it is wrong.",
+    "paramiko_type": "OpenSSH loads this key (the ssh-keygen command below does, so no command "
+    "fails as preflight did), but paramiko, which preflight and Python jobs use, supports only "
+    "ed25519, ECDSA and RSA keys: give this job a key of one of those types.",
     "unsupported": "Store the key in OpenSSH or PEM format with its BEGIN/END lines (ed25519, "
     "ECDSA or RSA); `ssh-keygen -p -f KEY` rewrites it in OpenSSH format.",
 }
+
+
+_PIN_MISMATCH_HINT = (
+    "None of the server's host keys is the pinned one: a reinstalled server, a new load-balancer "
+    "backend, a pin copied wrong, or a man-in-the-middle. Confirm the fingerprints with the "
+    "server's owners (ssh-keygen -lf on its host keys) before changing host_key.fingerprints."
+)
 
 
 def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
@@ -588,14 +629,21 @@ def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
         shown = " and ".join(f"{kind} key {fp}" for kind, fp in exc.presented)
         pins = ", ".join(exc.expected)
         plural = len(exc.expected) > 1
+        asked = (
+            f"; asking for its other host keys on a new connection failed "
+            f"({_describe(exc.search_failed)})"
+            if exc.search_failed is not None
+            else ""
+        )
         return Diagnosis(
             "auth.host_key_mismatch",
             f"{where} presented {shown}, but the pinned fingerprint{'s are' if plural else ' is'} "
-            f"{pins}",
-            "None of the server's host keys is the pinned one: a reinstalled server, a new "
-            "load-balancer backend, a pin copied wrong, or a man-in-the-middle. Confirm the "
-            "fingerprints with the server's owners (ssh-keygen -lf on its host keys) before "
-            "changing host_key.fingerprints.",
+            f"{pins}{asked}",
+            _PIN_MISMATCH_HINT
+            if exc.search_failed is None
+            else "The host key the server showed is not the pinned one, and its other host keys "
+            "could not be asked for (see above). Rerun; if it persists, compare the pins with "
+            "the server's keys (ssh-keygen -lf on its host keys, with its owners).",
         )
     if isinstance(exc, errors.HostKeyMismatch):
         expected = ", ".join(exc.expected)
@@ -772,6 +820,16 @@ _SSHD_KEYWORD = {
 # --- sftp --------------------------------------------------------------------------------------
 
 
+_FILE_KINDS = {
+    stat.S_IFREG: "a regular file",
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFSOCK: "a socket",
+}
+
+
 def _sftp(exc: BaseException, ctx: Context) -> Diagnosis:
     where = ctx.endpoint
     path = ctx.facts.get("path", ".")
@@ -793,9 +851,10 @@ def _sftp(exc: BaseException, ctx: Context) -> Diagnosis:
             "SCP-only account).",
         )
     if isinstance(exc, errors.SFTPNotADirectory):
+        kind = _FILE_KINDS.get(stat.S_IFMT(exc.mode), "something other than a directory")
         return Diagnosis(
             "sftp.not_a_directory",
-            f"{exc.path} on {where} is {exc.kind}, not a directory",
+            f"{exc.path} on {where} is {kind}, not a directory",
             "sftp.path must name a directory to list: point it at the directory the job "
             "uploads to (the one holding this file, or the one the file was meant to be).",
         )

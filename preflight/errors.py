@@ -77,17 +77,25 @@ class BannerNotSSH(BannerError):
 
 
 class BannerMalformed(BannerError):
-    """An identification line (`SSH-…`) that breaks RFC 4253. `line` is the line as received,
-    `reason` says how ("contains a NUL byte"), `openssh` what OpenSSH makes of it: its words
-    when it refuses the line too, or "" when OpenSSH accepts it and only paramiko cannot."""
+    """An identification line (`SSH-…`) that breaks RFC 4253. `line` is the line as received;
+    `defect` says how: "nul" (a NUL byte), "cr" (a carriage return inside the line), "utf8"
+    (bytes that are not UTF-8, the first at `position`), "form" (not
+    SSH-protoversion-softwareversion). OpenSSH refuses all but "utf8"; paramiko refuses "utf8"."""
+
+    DEFECTS = ("nul", "cr", "utf8", "form")
 
     def __init__(
-        self, received: bytes, lines: list[bytes], line: bytes, reason: str, openssh: str
+        self, received: bytes, lines: list[bytes], line: bytes, defect: str, position: int = -1
     ) -> None:
         super().__init__(received, lines)
+        assert defect in self.DEFECTS, defect
         self.line = line
-        self.reason = reason
-        self.openssh = openssh
+        self.defect = defect
+        self.position = position
+
+    @property
+    def openssh_refuses(self) -> bool:
+        return self.defect != "utf8"
 
 
 class BannerIncompatible(BannerError):
@@ -133,7 +141,8 @@ class HostKeyUnknown(HostKeyError):
 class HostKeyMismatch(HostKeyError):
     """The server's key differs from the one expected (known_hosts entry or pinned list).
     With `pinned`, `expected` are the pinned fingerprints and `presented` every (key type,
-    fingerprint) the server showed when asked for each of its key types."""
+    fingerprint) the server showed when asked for each of its key types; `search_failed` is
+    what ended that search early (a new connection refused), if anything."""
 
     def __init__(
         self,
@@ -144,12 +153,14 @@ class HostKeyMismatch(HostKeyError):
         *,
         pinned: bool = False,
         presented: tuple[tuple[str, str], ...] = (),
+        search_failed: BaseException | None = None,
     ) -> None:
         super().__init__(key_type, fingerprint)
         self.expected = expected
         self.source = source
         self.pinned = pinned
         self.presented = presented or ((key_type, fingerprint),)
+        self.search_failed = search_failed
 
 
 class HostKeyRevoked(HostKeyError):
@@ -179,8 +190,9 @@ class BadKey(CredentialError):
     """The private key could not be loaded. `source` names it ("variable SSH_PRIVATE_KEY");
     `reason` is our own wording, never the key text; `kind` says which way it is bad, for a
     hint that fits: "unreadable" (permissions), "directory", "public_key" (the .pub half),
-    "not_a_key", "no_passphrase", "wrong_passphrase" or "unsupported" (a format paramiko
-    cannot read)."""
+    "not_a_key", "no_passphrase", "wrong_passphrase", "paramiko_type" (a key type OpenSSH
+    reads and paramiko does not: DSA, security keys) or "unsupported" (a format paramiko cannot
+    read)."""
 
     def __init__(self, source: str, reason: str, kind: str = "unsupported") -> None:
         super().__init__(f"{source}: {reason}")
@@ -244,11 +256,11 @@ class SFTPUnavailable(ProbeError):
 
 
 class SFTPNotADirectory(ProbeError):
-    """`path` exists but is not a directory: `kind` says what it is ("a regular file").
-    Servers answer "no such file" to listing a file (OpenSSH maps ENOTDIR to it), so the
-    stage asks with `stat` before it says a path does not exist."""
+    """`path` exists but is not a directory: `mode` (st_mode, as the server's stat gave it)
+    says what it is. Servers answer "no such file" to listing a file (OpenSSH maps ENOTDIR to
+    it), so the stage asks with `stat` before it says a path does not exist."""
 
-    def __init__(self, path: str, kind: str) -> None:
-        super().__init__(f"{path} is {kind}")
+    def __init__(self, path: str, mode: int) -> None:
+        super().__init__(f"{path} is not a directory")
         self.path = path
-        self.kind = kind
+        self.mode = mode

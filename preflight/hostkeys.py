@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from preflight.model import HostKeyConfig
+from preflight.model import HostKeyConfig, is_known_hosts_content
 
 
 def fingerprint(blob: bytes) -> str:
@@ -137,7 +137,7 @@ def load_known_hosts(value: str | None) -> KnownHosts | None:
     """`value` is a path (with `~`) or, when it holds a line break or a key, the content."""
     if not value:
         return None
-    if "\n" in value or " ssh-" in value or " ecdsa-" in value:
+    if is_known_hosts_content(value):
         return _parsed(value, "known_hosts given as content")
     path = os.path.expanduser(value)
     try:

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from preflight.model import AuthConfig
 
 # What a key file path looks like: one short line, absolute, home- or dot-relative, or a
 # relative name (a base64 key body is longer and has no such start).
@@ -82,3 +87,52 @@ def shown_path(key_source: str | None) -> str | None:
         return None
     path = key_source.removeprefix("file ")
     return path.rsplit(" (from ${", 1)[0] if path.endswith("})") else path
+
+
+def key_path(auth: AuthConfig) -> str | None:
+    """The configured key's file when it is one (written in checks.yaml or ssh_config, or a
+    path held by a variable), `~` expanded; None for key text or no key."""
+    if auth.key is None:
+        return None
+    value = auth.key.reveal()
+    from_variable = not (auth.key_source or "").startswith("file ")
+    if is_key_text(value, from_variable=from_variable):
+        return None
+    return os.path.expanduser(value.strip())
+
+
+def is_configured_key_text(auth: AuthConfig) -> bool:
+    """Whether the configured key is the key text itself (never to be shown)."""
+    return auth.key is not None and key_path(auth) is None
+
+
+# Key types OpenSSH reads and paramiko does not: a key preflight cannot use, a job on OpenSSH can.
+PARAMIKO_CANNOT_USE = frozenset(
+    {"ssh-dss", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"}
+)
+
+
+def private_key_type(text: str) -> str | None:
+    """The key type a private key's text declares (`ssh-ed25519`, `ssh-dss`…): read from an
+    OpenSSH-format key's public part (not encrypted), or from a PEM block's name; None if
+    unknown."""
+    if "BEGIN DSA PRIVATE KEY" in text:
+        return "ssh-dss"
+    body = "".join(line.strip() for line in text.splitlines() if line and "-----" not in line)
+    try:
+        blob = base64.b64decode(body)
+    except (binascii.Error, ValueError):
+        return None
+    magic = b"openssh-key-v1\x00"
+    if not blob.startswith(magic):
+        return None
+    offset = len(magic)
+    try:
+        for _ in range(3):  # cipher name, kdf name, kdf options
+            offset += 4 + int.from_bytes(blob[offset : offset + 4], "big")
+        offset += 4  # number of keys
+        offset += 4  # length of the first public key
+        length = int.from_bytes(blob[offset : offset + 4], "big")
+        return blob[offset + 4 : offset + 4 + length].decode("ascii")
+    except (UnicodeDecodeError, ValueError):
+        return None

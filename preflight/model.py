@@ -105,6 +105,12 @@ class AuthConfig:
 HostKeyPolicyName = Literal["strict", "warn", "off"]
 
 
+def is_known_hosts_content(value: str) -> bool:
+    """Whether a configured known_hosts is the file's content (a CI variable holding the lines)
+    rather than its path: a line break or a key in it."""
+    return "\n" in value or " ssh-" in value or " ecdsa-" in value
+
+
 @dataclass(frozen=True)
 class HostKeyConfig:
     """How the server's host key is verified. `known_hosts` is a path or the file's content."""

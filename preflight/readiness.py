@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import stat
 
-from preflight import keytext
-from preflight.model import SSH_STAGES, AuthConfig, HostKeyConfig, Target
+from preflight import diagnose, keytext
+from preflight.model import SSH_STAGES, AuthConfig, HostKeyConfig, Target, is_known_hosts_content
 
 
 def warnings(target: Target) -> list[str]:
@@ -35,47 +35,30 @@ def _credentials(auth: AuthConfig) -> list[str]:
     for variable in auth.unset:
         consequence = "" if auth.has_credentials else ": auth will fail with auth.no_credentials"
         found.append(f"${{{variable}}} is not set or empty in this environment{consequence}")
-    path = key_path(auth)
-    if path is not None:
-        try:
-            mode = os.stat(path).st_mode
-        except FileNotFoundError:
-            found.append(
-                f"the key file {path} does not exist: auth will fail with auth.no_credentials"
-            )
-        except OSError as exc:
-            found.append(f"the key file {path} cannot be read ({exc.strerror})")
-        else:
-            if stat.S_ISREG(mode) and mode & 0o077:
-                found.append(open_key_warning(path, mode))
+    path = keytext.key_path(auth)
+    if path is None:
+        return found
+    # Named by its path only where messages show it: a bare word from a variable may be a
+    # secret put there by mistake.
+    shown = keytext.shown_path(auth.key_source)
+    named = f"the key file {shown}" if shown else f"the key file named by ${{{auth.key_variable}}}"
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        found.append(f"{named} does not exist: auth will fail with auth.no_credentials")
+    except OSError as exc:
+        found.append(f"{named} cannot be read ({exc.strerror})")
+    else:
+        if stat.S_ISREG(mode) and mode & 0o077:
+            found.append(diagnose.key_file_mode_warning(auth, mode))
     return found
-
-
-def open_key_warning(path: str, mode: int) -> str:
-    """OpenSSH ignores a private key that others may read; paramiko uses it. A check can pass
-    where `ssh -i` (and the printed commands) would not."""
-    return (
-        f"the key file {path} has mode {stat.S_IMODE(mode):04o}: OpenSSH refuses a private key "
-        f"that others can read (chmod 600 {path}); preflight and paramiko use it anyway"
-    )
-
-
-def key_path(auth: AuthConfig) -> str | None:
-    """The key's file when it is one (written in the file, or a path in a variable)."""
-    if auth.key is None:
-        return None
-    value = auth.key.reveal()
-    from_variable = not (auth.key_source or "").startswith("file ")
-    if keytext.is_key_text(value, from_variable=from_variable):
-        return None
-    return os.path.expanduser(value.strip())
 
 
 def _known_hosts(host_key: HostKeyConfig) -> list[str]:
     value = host_key.known_hosts
     if not value or host_key.policy != "strict" or host_key.fingerprints:
         return []
-    if "\n" in value or " ssh-" in value or " ecdsa-" in value:  # the content itself
+    if is_known_hosts_content(value):
         return []
     path = os.path.expanduser(value)
     if os.path.exists(path):

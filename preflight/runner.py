@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -246,8 +246,14 @@ async def _check_target(
                     if row.hop == step.hop
                     for key, value in row.facts.items()
                 }
+                # A jump host's own stage is reproduced through the jump hosts before it.
+                checked = (
+                    replace(conn.target, jump=target.jump[: step.hop - 1])
+                    if step.hop
+                    else conn.target
+                )
                 stage_result.facts["reproduce"] = reproduce.commands(
-                    conn.target, stage, stage_result.diagnosis, found
+                    checked, stage, stage_result.diagnosis, found
                 )
     except asyncio.CancelledError:
         if running is not None and not run.deadline_passed:

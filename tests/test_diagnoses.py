@@ -306,6 +306,29 @@ def test_a_pin_of_the_servers_other_key_type_passes_on_a_second_connection(clien
     assert result.stages[3].facts["host_key"]["fingerprint"] == lab.fingerprint(rsa)
 
 
+def test_a_pin_search_cut_short_by_a_closed_connection_is_still_a_mismatch(client_key, key_auth):
+    # The second connection (to ask for the RSA key) is closed at once: no credential was
+    # ever sent, so this is no "auth.denied"; the key seen is not pinned, and the search ended.
+    with (
+        lab.SFTPServer(
+            authorized_keys={"deploy": [client_key]}, extra_host_keys=[lab.generate_rsa()]
+        ) as server,
+        lab.Intermittent(server.address, every=2, failure="close") as proxy,
+    ):
+        pinned = HostKeyConfig(known_hosts=None, fingerprints=("SHA256:" + "A" * 43,))
+        failure = assert_fails(
+            check_one(make_target(proxy, auth=key_auth, host_key=pinned)),
+            Stage.AUTH,
+            "auth.host_key_mismatch",
+        )
+    assert f"presented ssh-ed25519 key {server.fingerprint}, but the pinned fingerprint is" in (
+        failure.diagnosis.summary
+    )
+    assert "; asking for its other host keys on a new connection failed (" in (
+        failure.diagnosis.summary
+    )
+
+
 def test_a_key_known_for_the_address_but_not_the_name_says_so(sftp_server, key_auth, tmp_path):
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(sftp_server.known_hosts_line() + "\n")  # [127.0.0.1]:PORT

@@ -61,7 +61,9 @@ def test_known_hosts_given_as_a_variables_content_is_written_to_a_file_first():
         known_hosts="[h]:22 ssh-ed25519 AAAA\n", known_hosts_variable="SSH_KNOWN_HOSTS"
     )
     command = reproduce.commands(make_target(host_key=host_key), Stage.AUTH)[0]
-    assert command.startswith("(trap 'rm -f \"$kh\"' EXIT && kh=$(mktemp) && ")
+    assert command.startswith(
+        "(trap 'rm -f \"$kh\"' EXIT && trap 'exit 130' INT HUP TERM && kh=$(mktemp) && "
+    )
     assert """printf '%s\\n' "$SSH_KNOWN_HOSTS" > "$kh" """ in command
     assert '-o UserKnownHostsFile="$kh"' in command
     assert "AAAA" not in command
@@ -92,7 +94,7 @@ def test_a_password_is_typed_by_askpass_from_its_variable_and_batch_mode_stays_o
     ):
         assert f"-o {option}" in command
     assert 'printf "%%s\\\\n" "$SFTP_PASSWORD"' in command
-    assert 'SSH_ASKPASS="$ap" SSH_ASKPASS_REQUIRE=force timeout ' in command
+    assert 'SSH_ASKPASS="$ap_sftp_password" SSH_ASKPASS_REQUIRE=force timeout ' in command
     assert "hunter2" not in command
 
 
@@ -109,6 +111,59 @@ def test_a_key_goes_alone_and_one_command_is_printed_per_credential_tried():
     assert "PubkeyAuthentication=no" in password and "-i " not in password
 
 
+def test_sftp_keeps_a_password_prompt_that_its_batch_mode_would_turn_off():
+    # `sftp -b` passes BatchMode=yes to ssh first, and ssh keeps the first value: a wrapper
+    # program (-S) turns it off again before sftp's own options.
+    auth = AuthConfig(password=Secret("pw"), password_variable="SFTP_PASSWORD")
+    facts = {"credential": "password", "method": "password"}
+    command = reproduce.commands(
+        make_target(auth=auth), Stage.SFTP, failed("sftp.not_found"), facts
+    )[0]
+    wrapper = 'printf \'#!/bin/sh\\nexec ssh -o BatchMode=no "$@"\\n\' > "$sx" && chmod 700 "$sx"'
+    assert wrapper in command
+    assert ' -S "$sx" ' in command
+    key = AuthConfig(key=Secret("/k/id"), key_source="file /k/id")
+    plain = reproduce.commands(make_target(auth=key), Stage.SFTP, failed("sftp.not_found"))[0]
+    assert " -S " not in plain  # a key without a passphrase needs no prompt
+
+
+def test_ipv6_is_written_the_way_each_program_reads_it():
+    target = make_target(host="2001:db8::5", port=2222, user="ingest")
+    ssh_command = reproduce.commands(target, Stage.AUTH, failed("auth.denied"))[0]
+    assert ssh_command.endswith("-p 2222 ingest@2001:db8::5 exit")
+    sftp = reproduce.commands(target, Stage.SFTP, failed("sftp.not_found"))[0]
+    assert sftp.endswith("-P 2222 'ingest@[2001:db8::5]'")
+    behind = make_target(
+        host="2001:db8::5", port=2222, jump=(Hop("bastion.example.com", 22, "ops"),)
+    )
+    assert " -W '[2001:db8::5]:2222' " in reproduce.commands(behind, Stage.TCP)[0]
+
+
+def test_paths_with_a_space_or_a_percent_reach_ssh_as_one_file():
+    host_key = HostKeyConfig(known_hosts="/ci/my dir/known_hosts")
+    auth = AuthConfig(key=Secret("/ci/100%/id"), key_source="file /ci/100%/id")
+    command = reproduce.commands(
+        make_target(auth=auth, host_key=host_key), Stage.AUTH, failed("auth.denied")
+    )[0]
+    assert """-o UserKnownHostsFile='"/ci/my dir/known_hosts"'""" in command
+    assert "-i /ci/100%%/id" in command
+
+
+def test_each_secret_has_its_own_askpass_and_a_jump_host_never_gets_the_targets():
+    hop = Hop(
+        "bastion.example.com",
+        22,
+        "ops",
+        auth=AuthConfig(key=Secret("/k/b"), key_source="file /k/b"),
+    )
+    auth = AuthConfig(password=Secret("pw"), password_variable="SFTP_PASSWORD")
+    command = reproduce.commands(
+        make_target(auth=auth, jump=(hop,)), Stage.AUTH, failed("auth.denied")
+    )[0]
+    # The hop's ssh answers no prompt: the target's askpass is cleared for it.
+    assert "ProxyCommand=env -u SSH_ASKPASS -u SSH_ASKPASS_REQUIRE ssh " in command
+
+
 @pytest.mark.parametrize(
     ("value", "writer"),
     [
@@ -116,11 +171,24 @@ def test_a_key_goes_alone_and_one_command_is_printed_per_credential_tried():
         (KEY_TEXT.replace("\n", "\\n"), """printf '%b\\n' "$SSH_PRIVATE_KEY" > "$key\""""),
         (KEY_TEXT.replace("\n", "\r\n"), "printf '%s\\n' \"$SSH_PRIVATE_KEY\" | tr -d '\\r' > "),
         (
+            KEY_TEXT.replace("\n", "  \n"),
+            "printf '%s\\n' \"$SSH_PRIVATE_KEY\" | sed -e 's/^[[:space:]]*//' -e "
+            "'s/[[:space:]]*$//' > ",
+        ),
+        ("\n\n" + KEY_TEXT, "printf '%s\\n' \"$SSH_PRIVATE_KEY\" | sed '/./,$!d' > "),
+        (
             base64.b64encode(KEY_TEXT.encode()).decode(),
             "printf '%s' \"$SSH_PRIVATE_KEY\" | base64 -d",
         ),
     ],
-    ids=["as-is", "escaped-newlines", "crlf", "base64"],
+    ids=[
+        "as-is",
+        "escaped-newlines",
+        "crlf",
+        "spaces-around-lines",
+        "leading-blank-lines",
+        "base64",
+    ],
 )
 def test_key_text_from_a_variable_is_written_as_preflight_repaired_it(value, writer):
     auth = AuthConfig(

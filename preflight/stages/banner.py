@@ -104,19 +104,17 @@ class IdentificationReader:
                 return None
             line = bytes(self.received[self.line_start : newline + 1])
             self.line_start = newline + 1
-            broken = _invalid_characters(line)
+            defect = _invalid_characters(line)
             if line.startswith(b"SSH-"):
-                if broken:
-                    raise BannerMalformed(
-                        bytes(self.received), self.lines, line, broken, _OPENSSH_INVALID
-                    )
+                if defect:
+                    raise BannerMalformed(bytes(self.received), self.lines, line, defect)
                 return Identification(line, bytes(self.received), self.lines, self.line_start)
-            if broken and recognise_other_protocol(line) is None:
+            if defect and recognise_other_protocol(line) is None:
                 # OpenSSH refuses such a line before the identification too, at once.
                 raise BannerNotSSH(
                     bytes(self.received),
                     [*self.lines, line],
-                    f"a line before any SSH identification {broken} ({_OPENSSH_INVALID})",
+                    f"a line before any SSH identification {_DEFECTS[defect]} ({_OPENSSH_INVALID})",
                 )
             self.lines.append(line)
             other = recognise_other_protocol(self.lines[0])
@@ -180,18 +178,20 @@ async def probe(conn: Connection, budget: Budget) -> Passed:
 
 
 # What OpenSSH's client says of a NUL or a stray carriage return in any line it reads before
-# the key exchange (kex.c): it refuses the server at once.
+# the key exchange (kex.c): it refuses the server at once. (The reason of a BannerNotSSH is
+# written where the line is judged, as for every other protocol it recognises.)
 _OPENSSH_INVALID = "OpenSSH refuses it: banner line contains invalid characters"
+_DEFECTS = {"nul": "contains a NUL byte", "cr": "contains a carriage return inside the line"}
 
 
 def _invalid_characters(line: bytes) -> str:
-    """How `line` breaks OpenSSH's rules for the lines before the key exchange, or "": a NUL
-    byte, or a carriage return anywhere but just before the newline."""
+    """How `line` breaks OpenSSH's rules for the lines before the key exchange, or "": "nul"
+    (a NUL byte) or "cr" (a carriage return anywhere but just before the newline)."""
     body = line.removesuffix(b"\n").removesuffix(b"\r")
     if b"\0" in body:
-        return "contains a NUL byte"
+        return "nul"
     if b"\r" in body:
-        return "contains a carriage return inside the line"
+        return "cr"
     return ""
 
 
@@ -240,22 +240,10 @@ def identified(conn: Connection, found: Identification) -> Passed:
         # as bytes and goes on. The bytes also enter the key exchange hash, so they cannot be
         # repaired on the way to paramiko.
         conn.facts["openssh_accepts_banner"] = True
-        raise BannerMalformed(
-            received,
-            lines,
-            line,
-            f"is not valid UTF-8 (byte 0x{line[exc.start]:02x} at position {exc.start})",
-            "",
-        ) from None
+        raise BannerMalformed(received, lines, line, "utf8", exc.start) from None
     parsed = parse_identification(line)
     if parsed is None:
-        raise BannerMalformed(
-            received,
-            lines,
-            line,
-            "does not have the form SSH-protoversion-softwareversion",
-            "OpenSSH refuses it: Bad remote protocol version identification",
-        )
+        raise BannerMalformed(received, lines, line, "form")
     version = parsed[0]
     if version not in ("2.0", "1.99"):
         if version.startswith("1."):

@@ -374,7 +374,8 @@ def _no_common_algorithm(transport: _Transport) -> NoCommonAlgorithm | None:
             ours,
             paramiko.__version__,
             client.version if client is not None and theirs is not None else None,
-            tuple(n for n in server if n in theirs) if theirs is not None else None,
+            # In the client's order: the client picks the first of its own the server offers.
+            tuple(n for n in theirs if n in server) if theirs is not None else None,
         )
     return None
 
@@ -432,10 +433,14 @@ def _verify_host_key(
             f"host key {key_type} {verdict.fingerprint} not verified (host_key.policy: off)"
         ]
     presented: tuple[tuple[str, str], ...] = ((key_type, verdict.fingerprint),)
+    search_failed: BaseException | None = None
     if verdict.status == "mismatch" and verdict.by_pins:
-        transport, verdict, presented = _look_for_the_pinned_key(conn, transport, budget, presented)
-        key = transport.get_remote_server_key()
-        key_type, blob = key.get_name(), key.asbytes()
+        transport, verdict, presented, search_failed = _look_for_the_pinned_key(
+            conn, transport, budget, presented
+        )
+        if search_failed is None:  # else: `transport` is closed; the key seen first stands
+            key = transport.get_remote_server_key()
+            key_type, blob = key.get_name(), key.asbytes()
     if verdict.status == "revoked":
         raise HostKeyRevoked(key_type, verdict.fingerprint, verdict.checked)
     if verdict.status == "mismatch":
@@ -446,6 +451,7 @@ def _verify_host_key(
             verdict.checked,
             pinned=verdict.by_pins,
             presented=presented,
+            search_failed=search_failed,
         )
     if verdict.status == "unknown":
         name = hostkeys.known_name(target.host_key, target.host, target.port)
@@ -488,22 +494,29 @@ def _look_for_the_pinned_key(
     transport: _Transport,
     budget: Budget,
     presented: tuple[tuple[str, str], ...],
-) -> tuple[_Transport, hostkeys.Verdict, tuple[tuple[str, str], ...]]:
+) -> tuple[_Transport, hostkeys.Verdict, tuple[tuple[str, str], ...], BaseException | None]:
     """A pin is a fingerprint without a key type, so the key exchange cannot ask for the pinned
     key the way it asks for one known_hosts holds; and OpenSSH refuses a second key exchange
     before authentication. So the server is asked for each of its other key types on a new
     connection, as ssh-keyscan does, and the check goes on over the one whose key is pinned.
     Returns that transport and its verdict, or the last one tried and a mismatch, with every
-    (key type, fingerprint) the server presented."""
+    (key type, fingerprint) the server presented, and what ended the search early, if anything
+    (a second connection refused or closed: the key seen still matches no pin)."""
     offer = (transport.server_offer or {}).get("server_key_algo_list", [])
     seen = {key_type for key_type, _ in presented}
     verdict = _key_verdict(conn, transport)
     for algorithms in _other_host_key_types(offer, seen):
         key_type = _key_type_of(algorithms[0])
         conn.phase = f"a new connection (to ask for its {key_type} host key)"
-        stream = _reconnect(conn, budget, transport)
-        transport.close()  # the key it showed is not the pinned one: no use for it now
-        transport = _start_transport(conn, budget, stream, key_types=algorithms)
+        try:
+            stream = _reconnect(conn, budget, transport)
+            transport.close()  # the key it showed is not the pinned one: no use for it now
+            transport = _start_transport(conn, budget, stream, key_types=algorithms)
+        except StageTimeout:
+            raise
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            conn.phase = "host key verification"
+            return transport, verdict, presented, exc
         conn.phase = "host key verification"
         verdict = _key_verdict(conn, transport)
         presented = (
@@ -512,7 +525,7 @@ def _look_for_the_pinned_key(
         )
         if verdict.status != "mismatch":
             break
-    return transport, verdict, presented
+    return transport, verdict, presented, None
 
 
 def _reconnect(conn: Connection, budget: Budget, old: _Transport) -> HandoverSocket:
@@ -566,16 +579,16 @@ def _authenticate(conn: Connection, budget: Budget) -> Passed:
 def _key_file_warnings(auth: AuthConfig) -> list[str]:
     """A key file others can read works for paramiko, not for OpenSSH: said when it was the
     key that logged in, since `ssh -i` (and the printed commands) would ignore it."""
-    from preflight import readiness
+    from preflight import diagnose, keytext
 
-    path = readiness.key_path(auth)
+    path = keytext.key_path(auth)
     if path is None:
         return []
     try:
         mode = os.stat(path).st_mode
     except OSError:
         return []
-    return [readiness.open_key_warning(path, mode)] if mode & 0o077 else []
+    return [diagnose.key_file_mode_warning(auth, mode)] if mode & 0o077 else []
 
 
 @dataclass
@@ -690,16 +703,6 @@ def _try_credentials(conn: Connection, transport: paramiko.Transport, user: str)
     raise AuthDenied(tried, allowed)
 
 
-_KINDS = {
-    stat.S_IFREG: "a regular file",
-    stat.S_IFLNK: "a symbolic link",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFIFO: "a named pipe",
-    stat.S_IFSOCK: "a socket",
-}
-
-
 def _refuse_a_non_directory(conn: Connection, sftp: paramiko.SFTPClient, path: str) -> None:
     """After "no such file": does `path` exist as something other than a directory? Servers
     give the same answer to listing a file (OpenSSH's sftp-server maps ENOTDIR to it)."""
@@ -709,7 +712,7 @@ def _refuse_a_non_directory(conn: Connection, sftp: paramiko.SFTPClient, path: s
     except OSError:
         return  # it really does not exist (or cannot be looked at): the listing's answer stands
     if mode is not None and not stat.S_ISDIR(mode):
-        raise SFTPNotADirectory(path, _KINDS.get(stat.S_IFMT(mode), "not a directory"))
+        raise SFTPNotADirectory(path, mode)
 
 
 def _list_directory(conn: Connection, budget: Budget) -> Passed:

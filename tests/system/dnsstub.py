@@ -20,6 +20,7 @@ ADDRESSES = {"ok.test": "127.0.0.1"}
 BEHAVIOUR = {
     "noaddr.test": NOERROR,
     "broken.test": SERVFAIL,
+    "flaky.corp.test": SERVFAIL,  # a short name's search-domain form
     "refusing.test": REFUSED,
     "silent.test": None,
 }

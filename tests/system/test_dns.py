@@ -92,6 +92,17 @@ def test_resolver_answers_are_told_apart(dns_netns, tmp_path, host, code, words)
         assert done.returncode != 0, (command, done.stdout)
 
 
+def test_a_short_names_search_domain_form_is_asked_about_as_glibc_asks(dns_netns, tmp_path):
+    # `flaky` has no dot: glibc asks for flaky.corp.test first, which gets SERVFAIL; asking
+    # for `flaky` alone (NXDOMAIN) would have called a lasting fault one that came and went.
+    dns_netns.write_etc("resolv.conf", "nameserver 127.0.0.1\nsearch corp.test\n")
+    status, _, target = preflight(dns_netns, tmp_path, "flaky")
+    assert status == 1
+    diagnosis = failure(target)["diagnosis"]
+    assert diagnosis["code"] == "dns.error"
+    assert "answered SERVFAIL for flaky.corp.test in" in diagnosis["summary"]
+
+
 def test_no_dns_server_reachable_is_said_so_not_called_a_timeout(netns, tmp_path):
     # Nothing listens on 127.0.0.2:53, and the namespace has no route to 198.51.100.53:
     # getaddrinfo gives up at once with "try again"; asking the servers says why.

@@ -432,3 +432,66 @@ def test_a_jump_host_from_ssh_config_is_printed_as_written_there(jump_lab, tmp_p
     assert f"-F {config} " in command and " bastion </dev/null" in command
     status, output = run_in(lab.ns, command)
     assert status == 255 and "Connection refused" in output, output
+
+
+def test_a_failure_at_the_second_jump_host_is_reproduced_through_the_first(jump_lab, tmp_path):
+    # From this runner the second hop (the bastion again, as another user) is reached only
+    # through the first: its printed command must cross the first, not dial it directly.
+    lab = jump_lab()
+    stranger, _ = generate_client_key(tmp_path / "stranger")
+    second = lab.hop(auth=lab.auth(stranger))
+    result = lab.check(lab.target(jump=(lab.hop(), second)))
+    name, code, _ = failure_of(result)
+    assert (name, code) == ("jump2.auth", "auth.denied")
+    failure = result.failure
+    assert failure is not None
+    (command,) = failure.facts["reproduce"]
+    assert "ProxyCommand=" in command and f"-i {stranger} " in command
+    logins_before = lab.bastion.log.count("Accepted publickey for nobody")
+    status, output = run_in(lab.ns, command)
+    assert status == 255 and "nobody@127.0.0.1: Permission denied (publickey)" in output, output
+    # The first hop logged in (as preflight's did), the second refused the stranger's key.
+    assert lab.bastion.log.count("Accepted publickey for nobody") > logins_before
+
+
+def test_a_jump_host_from_ssh_config_that_takes_the_targets_key_is_not_printed_as_j(
+    jump_lab, tmp_path
+):
+    # ssh_config names no IdentityFile for `bastion`: preflight gives it the target's key (as
+    # ssh -J would not: -J passes no -i). The printed command carries the key itself.
+    lab = jump_lab()
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            Host bastion
+                HostName 127.0.0.1
+                Port {lab.bastion.port}
+                User nobody
+                UserKnownHostsFile {lab.known_hosts}
+
+            Host inner
+                HostName 127.0.0.1
+                Port {lab.inner.port}
+                User root
+                UserKnownHostsFile {lab.known_hosts}
+                ProxyJump bastion
+            """
+        )
+    )
+    lab.inner.stop()
+    report_path = tmp_path / "report.json"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("SSH_", "SFTP_"))}
+    environ["HOME"] = str(tmp_path / "home")
+    environ["SSH_PRIVATE_KEY"] = str(lab.key)
+    argv = [sys.executable, "-m", "preflight", "check", "-F", str(config), "inner"]
+    argv += ["--stages", "dns,tcp", "--json", str(report_path)]
+    done = lab.ns.run(argv, timeout=90, env=environ, cwd=str(REPO))
+    assert done.returncode == 1, done.stdout + done.stderr
+    stages = json.loads(report_path.read_text())["targets"][0]["stages"]
+    tcp = next(s for s in stages if s["name"] == "tcp")
+    assert tcp["diagnosis"]["code"] == "tcp.refused"
+    (command,) = tcp["facts"]["reproduce"]
+    assert " -J " not in command and f"-i {lab.key} " in command
+    status, output = run_in(lab.ns, command)
+    assert status == 255 and "Connection refused" in output, output

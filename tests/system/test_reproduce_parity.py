@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -86,17 +88,23 @@ def run_printed(failure: StageResult, env: dict[str, str] | None = None) -> list
     return done
 
 
+STALLED = None  # what a case expects of a stall: ended by `timeout`, exit status 124
+
+
 def assert_each_fails_saying(
     failure: StageResult, words: str | None, env: dict[str, str] | None = None
 ) -> None:
-    """Every command fails (a non-zero exit: 124 is `timeout` ending a stall) and, given
-    `words`, says them; and no temporary file (key, known_hosts, askpass) is left behind."""
+    """Every command fails, saying `words`, or (`STALLED`) is ended by `timeout` (exit 124) as
+    preflight's stage was by its own; and no temporary file (key, known_hosts, askpass) is
+    left behind."""
     before = set(Path("/tmp").glob("tmp.*"))
     for (status, output), command in zip(
         run_printed(failure, env), failure.facts["reproduce"], strict=True
     ):
         assert status != 0, f"{command!r} succeeded where preflight saw {failure.diagnosis}"
-        if words is not None:
+        if words is STALLED:
+            assert status == 124, f"{command!r} was not a stall (exit {status}):\n{output[-2000:]}"
+        else:
             assert words in output, f"{command!r} said:\n{output[-2000:]}"
     assert set(Path("/tmp").glob("tmp.*")) <= before, "a temporary file was left behind"
 
@@ -113,6 +121,9 @@ KEY_AUTH = AuthConfig(
     key_variable="SSH_PRIVATE_KEY",
 )
 KEY_ENV = {"SSH_PRIVATE_KEY": lab.private_key_text(CLIENT_KEY)}
+MANGLED_KEY = "\r\n" + "".join(
+    f"  {line}  \r\n" for line in lab.private_key_text(CLIENT_KEY).splitlines()
+)
 
 
 def sftp_lab(**kwargs: Any) -> lab.SFTPServer:
@@ -166,7 +177,7 @@ LAB_CASES: dict[
         "banner.incompatible",
         "Protocol major versions differ",
     ),
-    "auth.kex_timeout": (lab.KexStall, {}, {}, "auth.kex_timeout", "SSH2_MSG_KEXINIT received"),
+    "auth.kex_timeout": (lab.KexStall, {}, {}, "auth.kex_timeout", STALLED),
     "auth.kex_failed": (
         lambda: lab.Greeter(BANNER + lab.kexinit_packet(host_key=("ssh-rsa",))),
         {},
@@ -245,7 +256,59 @@ LAB_CASES: dict[
         {"auth": KEY_AUTH},
         KEY_ENV,
         "sftp.timeout",
-        None,
+        STALLED,
+    ),
+    # sftp logging in with a password, and with an encrypted key: `sftp -b` alone would turn
+    # off the prompts both need.
+    "sftp.not_found-password": (
+        sftp_lab,
+        {
+            "user": "operator",
+            "auth": AuthConfig(password=Secret("right-pass"), password_variable="SFTP_PASSWORD"),
+            "sftp_path": "/no/such",
+        },
+        {"SFTP_PASSWORD": "right-pass"},
+        "sftp.not_found",
+        "not found",
+    ),
+    "sftp.not_found-passphrase": (
+        sftp_lab,
+        {
+            "auth": AuthConfig(
+                key=Secret(lab.private_key_text(CLIENT_KEY, passphrase="right")),
+                key_source="variable SSH_PRIVATE_KEY",
+                key_variable="SSH_PRIVATE_KEY",
+                passphrase=Secret("right"),
+                passphrase_variable="SSH_KEY_PASSPHRASE",
+            ),
+            "sftp_path": "/no/such",
+        },
+        {
+            "SSH_PRIVATE_KEY": lab.private_key_text(CLIENT_KEY, passphrase="right"),
+            "SSH_KEY_PASSPHRASE": "right",
+        },
+        "sftp.not_found",
+        "not found",
+    ),
+    # Key text as a CI variable mangles it: blanks around the lines, CRLF, a blank line first.
+    "sftp.not_found-mangled-key": (
+        sftp_lab,
+        {
+            "auth": replace(KEY_AUTH, key=Secret(MANGLED_KEY)),
+            "sftp_path": "/no/such",
+        },
+        {"SSH_PRIVATE_KEY": MANGLED_KEY},
+        "sftp.not_found",
+        "not found",
+    ),
+    # IPv6: ssh takes user@::1, sftp user@[::1].
+    "tcp.refused-ipv6": (lambda: lab.RefusedPort(host="::1"), {}, {}, "tcp.refused", "refused"),
+    "sftp.not_found-ipv6": (
+        lambda: sftp_lab(host="::1"),
+        {"auth": KEY_AUTH, "sftp_path": "/no/such"},
+        KEY_ENV,
+        "sftp.not_found",
+        "not found",
     ),
 }
 
@@ -303,7 +366,12 @@ def test_host_key_failures_reproduce(tmp_path):
         failure = failure_of(lab_target(server, auth=KEY_AUTH, host_key=pinned))
         assert failure.diagnosis is not None
         assert failure.diagnosis.code == "auth.host_key_mismatch"
-        assert_each_fails_saying(failure, None)  # grep finds no pin among the server's keys
+        ((status, _),) = run_printed(failure)
+        assert status == 1  # grep finds no pin among the server's keys…
+        (command,) = failure.facts["reproduce"]
+        scan = command.rsplit(" | grep ", 1)[0]
+        scanned = subprocess.run(["sh", "-c", scan], capture_output=True, text=True, timeout=60)
+        assert server.fingerprint in scanned.stdout  # …which the scan did fetch
 
 
 def test_key_files_that_do_not_load_reproduce(tmp_path):
@@ -324,6 +392,63 @@ def test_key_files_that_do_not_load_reproduce(tmp_path):
             assert status != 0 and says in output, output
 
 
+def test_a_command_cut_short_by_ctrl_c_leaves_no_key_behind():
+    # The key text is written to a temporary file; an interrupted command must remove it too.
+    with lab.Tarpit() as server:
+        target = lab_target(server, auth=KEY_AUTH, timeouts=replace(TIMEOUTS, banner=3))
+        failure = failure_of(target)
+        (command,) = failure.facts["reproduce"]
+        before = set(Path("/tmp").glob("tmp.*"))
+        proc = subprocess.Popen(
+            ["sh", "-c", command],
+            env={**os.environ, **KEY_ENV},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        time.sleep(0.5)
+        assert set(Path("/tmp").glob("tmp.*")) - before, "the key was not written: nothing tested"
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group
+        proc.wait(timeout=COMMAND_LIMIT)
+        # The subshell exits once the command in front of it has ended (ssh runs under
+        # `timeout`, in a group of its own), and its EXIT trap removes the files.
+        deadline = time.monotonic() + 10
+        while set(Path("/tmp").glob("tmp.*")) - before and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert set(Path("/tmp").glob("tmp.*")) <= before, "the key file was left behind"
+
+
+def test_a_path_with_a_space_reaches_ssh_as_one_known_hosts_file(tmp_path):
+    # ssh splits UserKnownHostsFile at spaces: unquoted, this would fail at the host key.
+    with sftp_lab() as server:
+        folder = tmp_path / "my known hosts"
+        folder.mkdir()
+        (folder / "known_hosts").write_text(server.known_hosts_line() + "\n")
+        host_key = HostKeyConfig(known_hosts=str(folder / "known_hosts"), policy="strict")
+        failure = failure_of(lab_target(server, user="stranger", auth=KEY_AUTH, host_key=host_key))
+        assert failure.diagnosis is not None and failure.diagnosis.code == "auth.denied"
+        assert_each_fails_saying(failure, "Permission denied", KEY_ENV)
+
+
+def test_a_key_type_openssh_reads_and_paramiko_does_not_is_said_to_have_no_command(tmp_path):
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "dsa", "-N", "", "-f", str(tmp_path / "id_dsa")],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    with sftp_lab() as server:
+        key = tmp_path / "id_dsa"
+        failure = failure_of(
+            lab_target(server, auth=AuthConfig(key=Secret(str(key)), key_source=f"file {key}"))
+        )
+        assert failure.diagnosis is not None and failure.diagnosis.code == "auth.bad_key"
+        assert failure.diagnosis.summary.endswith("is a ssh-dss key, which paramiko cannot use")
+        assert "no command fails as preflight did" in failure.diagnosis.hint
+        assert [status for status, _ in run_printed(failure)] == [0]  # ssh-keygen loads it
+
+
 def test_a_malformed_banner_openssh_accepts_is_said_to_have_no_command(tmp_path):
     # Not UTF-8: OpenSSH reads on, paramiko cannot. No ssh command fails the same way; the
     # diagnosis says so, and the printed od shows the bytes that were seen.
@@ -334,6 +459,8 @@ def test_a_malformed_banner_openssh_accepts_is_said_to_have_no_command(tmp_path)
         assert "the ssh command below does" in failure.diagnosis.hint
         outputs = [output for _, output in run_printed(failure)]
     assert "377 376" in outputs[0]  # od -c of the bytes 0xff 0xfe
+    # The ssh command gets past the banner (the lab server then says no more).
+    assert "Remote protocol version 2.0, remote software version Open" in outputs[1]
 
 
 # --- a real sshd ---------------------------------------------------------------------------------

@@ -1,0 +1,168 @@
+"""The commands that reproduce a failed stage by hand, as preflight checked it.
+
+A firewall team does not trust a tool they do not know; they trust `nc` and `ssh -vvv`. For each
+failure this gives the standard commands an engineer would paste on the same runner to see the
+same thing: `getent` for dns, `nc -vz -w T` for tcp, `ssh -vvv` for banner and auth, `sftp -b -`
+for sftp, `ssh-keygen -y` for a key that does not load, `ssh-keyscan` for pinned fingerprints,
+`od -c` for a banner OpenSSH accepts and paramiko does not; behind jump hosts the same through
+them. Each must fail the way preflight saw it fail, so each does what preflight did and nothing
+else (`reproduce.ssh`: the same credential, host keys, client config and jump hosts), runs under
+the time preflight allowed, and holds no secret (`reproduce.shell`). Where a failure is one no
+OpenSSH command shares, the diagnosis says so; the command then shows what was seen.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from preflight.model import AuthConfig, Diagnosis, Stage, Target
+from preflight.reproduce import ssh
+from preflight.reproduce.shell import Arg, Command, Raw, seconds, variable
+
+__all__ = ["commands"]
+
+# Failures that happen while authenticating: one command per credential preflight offered.
+_AUTHENTICATING = frozenset({"auth.denied", "auth.method_not_allowed", "auth.timeout"})
+
+
+def commands(
+    target: Target,
+    stage: Stage,
+    diagnosis: Diagnosis | None = None,
+    facts: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Shell commands reproducing the failure of `stage` (`diagnosis`), most telling first.
+    `target` is what was checked (a jump host's own stage: the jump host, behind the jump hosts
+    before it); `facts` are what its stages found (the credential that logged in, the host key
+    a pin verified), the failed stage's last."""
+    facts = facts or {}
+    code = diagnosis.code if diagnosis else ""
+    host, port = target.host.strip("[]"), str(target.port)
+    if stage is Stage.DNS:
+        lookup = shlex.join(["getent", "ahosts", host])
+        return [f"timeout {seconds(target.timeouts.dns)} {lookup}"]
+    if stage is Stage.TCP:
+        if target.jump:  # nc from this runner would test the wrong path
+            return [_through_jump_hosts(target)]
+        return [shlex.join(["nc", "-vz", "-w", seconds(target.timeouts.tcp), host, port])]
+    budget = _budget(target, stage)
+    if code == "auth.bad_key":
+        return [_load_key(target.auth)]
+    if code == "auth.host_key_mismatch" and _mismatch_by_pins(facts) and not target.jump:
+        return [_scan_for_pins(target)]
+    if stage is Stage.SFTP:
+        return [_sftp(target, facts, budget)]
+    printed = []
+    if code == "auth.no_credentials":
+        from preflight import keytext
+
+        shown = keytext.shown_path(target.auth.key_source)
+        if shown is not None:
+            printed.append(shlex.join(["ls", "-l", shown]))
+    if facts.get("openssh_accepts_banner") and not target.jump:
+        # What the line holds, byte by byte: OpenSSH accepts it where paramiko cannot.
+        banner_seconds = seconds(target.timeouts.banner)
+        printed.append(
+            f"timeout {banner_seconds} nc {shlex.quote(host)} {port} | head -c 512 | od -c"
+        )
+    offered = ssh.methods(target.auth)
+    if code == "auth.no_credentials":
+        offered = ["none"]
+    elif not (stage is Stage.AUTH and code in _AUTHENTICATING):
+        offered = offered[:1]  # it failed before any credential was presented
+    for method in offered:
+        command, words, environment = _ssh(target, method, facts)
+        printed.append(command.render([*words, "exit"], environment=environment, timeout=budget))
+    return list(dict.fromkeys(printed))
+
+
+def _budget(target: Target, stage: Stage) -> float:
+    """The time preflight gave the check up to and including `stage` (its jump hosts' stages
+    too), capped by the target's deadline: how long a printed command may run."""
+    own = (Stage.TCP, Stage.BANNER, Stage.AUTH, Stage.SFTP)
+    upto = own[: own.index(stage) + 1] if stage in own else own[:1]
+    total = sum(target.timeouts.for_stage(name) for name in upto)
+    total += len(target.jump) * sum(target.timeouts.for_stage(name) for name in own[:3])
+    return min(target.deadline, total)
+
+
+def _ssh(
+    target: Target, method: str, facts: Mapping[str, Any], *, program: str = "ssh"
+) -> tuple[Command, list[Arg], list[str]]:
+    """`ssh -vvv …` (or `sftp -b - …`) to the target with one credential, as preflight did;
+    the command, its words and its environment."""
+    command = Command()
+    sftp = program == "sftp"
+    words: list[Arg] = [program, *(["-b", "-"] if sftp else ["-vvv"])]
+    if sftp and ssh.prompts(target.auth, method):
+        words += command.interactive_sftp()
+    words += ssh.config_options(target)
+    words += ["-o", f"ConnectTimeout={seconds(target.timeouts.tcp)}"]
+    options, environment = ssh.method_options(target.auth, method, command)
+    words += options
+    words += ssh.host_key_options(target.host_key, facts, command)
+    words += ssh.jump_options(target, command)
+    words += ["-P" if sftp else "-p", str(target.port), ssh.at(target.user, target.host, sftp=sftp)]
+    return command, words, environment
+
+
+def _sftp(target: Target, facts: Mapping[str, Any], budget: float) -> str:
+    command, words, environment = _ssh(
+        target, ssh.method_used(facts, target.auth), facts, program="sftp"
+    )
+    path = _sftp_quote(target.sftp_path)
+    # `ls PATH` fails (exit 1) for a path that is missing or not readable; `cd PATH` then fails
+    # for a file, which `ls` lists without complaint ('"PATH" is not a directory').
+    listing = shlex.join(["printf", r"%s\n", f"ls {path}", f"cd {path}"])
+    return command.render(words, environment=environment, before=listing, timeout=budget)
+
+
+def _through_jump_hosts(target: Target) -> str:
+    """The tcp check through the jump hosts: the last one forwards stdin/stdout (`ssh -W`)."""
+    command = Command()
+    *before, last = target.jump
+    forward = ssh.forward_spec(target.host, target.port)
+    timeout = _budget(target, Stage.TCP)
+    if last.alias and all(hop.alias for hop in before):
+        # As written in OpenSSH client config: ssh finds their settings there again.
+        words: list[Arg] = ["ssh", "-v", *ssh.config_options(target), "-o", "BatchMode=yes"]
+        words += ["-J", ",".join(hop.alias or "" for hop in before)] if before else []
+        words += ["-W", forward, last.alias]
+        return command.render(words, after=" </dev/null", timeout=timeout)
+    proxy = ssh.proxy_chain(target, command, len(before))
+    line = ssh.hop_command(
+        target, len(target.jump), command, proxy, forward, nested=False, verbose="-v"
+    )
+    return command.render([Raw(line)], after=" </dev/null", timeout=timeout)
+
+
+def _load_key(auth: AuthConfig) -> str:
+    """`ssh-keygen -y` loads the key as ssh would and says why it cannot."""
+    command = Command()
+    key = ssh.key_file(auth, command)
+    passphrase: Arg = variable(auth.passphrase_variable) if auth.passphrase_variable else ""
+    words: list[Arg] = ["ssh-keygen", "-y", "-P", passphrase, "-f", key or "KEY_FILE"]
+    return command.render(words, after=" > /dev/null")
+
+
+def _mismatch_by_pins(facts: Mapping[str, Any]) -> bool:
+    expected = (facts.get("host_key") or {}).get("expected") or {}
+    return bool(expected.get("by") == "pins")
+
+
+def _scan_for_pins(target: Target) -> str:
+    """The server's host keys, fingerprinted, searched for the pins: exit 1 when none is."""
+    host, port = target.host.strip("[]"), str(target.port)
+    scan = shlex.join(["ssh-keyscan", "-T", seconds(target.timeouts.auth), "-p", port, host])
+    pins = [arg for pin in target.host_key.fingerprints for arg in ("-e", pin.strip())]
+    return f"{scan} 2>/dev/null | ssh-keygen -lf - | {shlex.join(['grep', '-F', *pins])}"
+
+
+def _sftp_quote(path: str) -> str:
+    """A path as sftp's own command parser reads it: double quotes around anything unusual,
+    with `"` and `\\` escaped."""
+    if path and all(ch.isalnum() or ch in "/._-~+,:@" for ch in path):
+        return path
+    return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
