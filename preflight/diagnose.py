@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import errno
 import os
-import shlex
 import socket
 import stat
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from preflight import errors, keytext
-from preflight.model import AuthConfig, Diagnosis, Stage
-from preflight.stages.tcp import UNREACHABLE_ERRNOS
+from preflight import errors
+from preflight.model import Diagnosis, Stage
 
 
 @dataclass(frozen=True)
@@ -121,19 +119,6 @@ def intermittent_hint(diagnosis: Diagnosis) -> str:
     return _INTERMITTENT_HINTS.get(stage, diagnosis.hint)
 
 
-def key_file_mode_warning(auth: AuthConfig, mode: int) -> str:
-    """A key file others can read: OpenSSH ignores it ("UNPROTECTED PRIVATE KEY FILE"),
-    paramiko uses it. A check can pass where `ssh -i` (and the printed commands) would not.
-    The file is named by its path where messages show it, else by its variable."""
-    shown = keytext.shown_path(auth.key_source)
-    named = shown or f"named by ${{{auth.key_variable}}}"
-    chmod = shlex.quote(shown) if shown else f'"${auth.key_variable}"'
-    return (
-        f"the key file {named} has mode {stat.S_IMODE(mode):04o}: OpenSSH refuses a private key "
-        f"that others can read (chmod 600 {chmod}); preflight and paramiko use it anyway"
-    )
-
-
 # --- dns ---------------------------------------------------------------------------------------
 
 
@@ -191,7 +176,7 @@ def _took(seconds: float) -> str:
 def _server_failed(record: dict[str, Any]) -> str:
     if record.get("errno") == errno.ECONNREFUSED:
         return "nothing answers on port 53 (ICMP port unreachable)"
-    if record.get("errno") in UNREACHABLE_ERRNOS:
+    if record.get("errno") in errors.UNREACHABLE_ERRNOS:
         return f"is unreachable ({record['error']})"
     return f"failed: {record.get('error')}"
 
@@ -304,7 +289,7 @@ def _tcp(exc: BaseException, ctx: Context) -> Diagnosis:
             "The host is up but nothing listens on this port, or a firewall rejects it: check "
             "the port number and that the SSH service is running.",
         )
-    if isinstance(exc, OSError) and exc.errno in UNREACHABLE_ERRNOS:
+    if isinstance(exc, OSError) and exc.errno in errors.UNREACHABLE_ERRNOS:
         return Diagnosis(
             "tcp.unreachable",
             f"{last} is unreachable: {_os_error_text(exc)}{tried}",

@@ -28,6 +28,14 @@ that turns either kind into a `Diagnosis`; nothing here knows about codes' wordi
 
 from __future__ import annotations
 
+import errno
+
+# The errnos of a connection refused by the network rather than by the host: ICMP unreachable
+# or no route (EACCES is what Linux reports for ICMP "administratively prohibited").
+UNREACHABLE_ERRNOS = frozenset(
+    {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, errno.EACCES}
+)
+
 
 class ProbeError(Exception):
     """Base class: a failure a stage recognised itself."""

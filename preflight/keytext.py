@@ -14,6 +14,8 @@ import base64
 import binascii
 import os
 import re
+import shlex
+import stat
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -136,3 +138,16 @@ def private_key_type(text: str) -> str | None:
         return blob[offset + 4 : offset + 4 + length].decode("ascii")
     except (UnicodeDecodeError, ValueError):
         return None
+
+
+def key_file_mode_warning(auth: AuthConfig, mode: int) -> str:
+    """A key file others can read: OpenSSH ignores it ("UNPROTECTED PRIVATE KEY FILE"),
+    paramiko uses it. A check can pass where `ssh -i` (and the printed commands) would not.
+    The file is named by its path where messages show it, else by its variable."""
+    shown = shown_path(auth.key_source)
+    named = shown or f"named by ${{{auth.key_variable}}}"
+    chmod = shlex.quote(shown) if shown else f'"${auth.key_variable}"'
+    return (
+        f"the key file {named} has mode {stat.S_IMODE(mode):04o}: OpenSSH refuses a private key "
+        f"that others can read (chmod 600 {chmod}); preflight and paramiko use it anyway"
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 
-from preflight import diagnose, keytext
+from preflight import keytext
 from preflight.model import SSH_STAGES, AuthConfig, HostKeyConfig, Target, is_known_hosts_content
 
 
@@ -50,7 +50,7 @@ def _credentials(auth: AuthConfig) -> list[str]:
         found.append(f"{named} cannot be read ({exc.strerror})")
     else:
         if stat.S_ISREG(mode) and mode & 0o077:
-            found.append(diagnose.key_file_mode_warning(auth, mode))
+            found.append(keytext.key_file_mode_warning(auth, mode))
     return found
 
 

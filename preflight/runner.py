@@ -25,6 +25,7 @@ from preflight.deadline import Budget
 from preflight.errors import StageTimeout
 from preflight.model import SSH_STAGES, Report, Stage, StageResult, Status, Target, TargetResult
 from preflight.stages import Connection, Passed, Probe, jump
+from preflight.stages.chain import ChainedConnection
 from preflight.stages.jump import Step
 
 if TYPE_CHECKING:
@@ -281,11 +282,11 @@ async def _take_slot(run: _Run, deadline: float) -> bool:
 
 
 async def _close(conn: Connection) -> None:
-    if conn.transport is not None or isinstance(conn, jump.ChainedConnection):
-        from preflight.stages import ssh
+    if conn.transport is not None or isinstance(conn, ChainedConnection):
+        from preflight.stages import watchdog
 
         with contextlib.suppress(Exception):
-            await ssh.close(conn)
+            await watchdog.close(conn)
     else:
         conn.close()
 

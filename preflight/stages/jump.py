@@ -7,9 +7,10 @@ tcp stage is that channel being opened (the jump host makes the TCP connection a
 name, so there is no local dns stage: it is reported as skipped), its banner is read from the
 channel, and auth and sftp run paramiko over the channel. Each stage is bounded like the direct
 ones: the channel open and every read wait only for what is left of the stage's budget, and the
-watchdog (`ssh.run_guarded`) shuts down the one real TCP socket at the bottom of the chain, which
-ends every transport and channel stacked on it. Results name their hop (`StageResult.hop`, shown as
-`jump1.tcp`), and diagnoses say which jump host failed or which one the failure was seen through.
+watchdog (`watchdog.run_guarded`) shuts down the one real TCP socket at the bottom of the chain
+(`chain.carrier`), which ends every transport and channel stacked on it. Results name their hop
+(`StageResult.hop`, shown as `jump1.tcp`), and diagnoses say which jump host failed or which one
+the failure was seen through.
 
 `plan` lays out these steps for the runner. This module does not import paramiko itself; the
 probes load it (through `stages.ssh`) when they run.
@@ -18,60 +19,19 @@ probes load it (through `stages.ssh`) when they run.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, NamedTuple
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 from preflight.deadline import Budget
 from preflight.model import ALL_STAGES, Stage, Target, endpoint
 from preflight.stages import Connection, Passed, Probe
+from preflight.stages.chain import ChainedConnection, carrier, hops_below
 
-if TYPE_CHECKING:
-    import paramiko
+__all__ = ["ChainedConnection", "Step", "carrier", "hop_stages", "hop_target", "hops_below", "plan"]
 
 # How long past a channel stage's budget the watchdog waits before shutting the chain down: the
 # stage's own bounded reads (and paramiko's 0.1 s polling of a channel open) end first.
 CHANNEL_GRACE = 0.2
-
-
-@dataclass
-class ChainedConnection(Connection):
-    """A connection carried by the previous hop's SSH transport (a `direct-tcpip` channel) instead
-    of a socket of its own. `via` is that hop's connection; `route` names every jump host crossed
-    ("bastion:22 → inner:22"), for messages."""
-
-    via: Connection | None = None
-    channel: paramiko.Channel | None = None
-    route: str = ""
-
-    @property
-    def opener(self) -> str:
-        """The jump host that opens the channel to this connection's host."""
-        assert self.via is not None
-        return endpoint(self.via.target.host, self.via.target.port)
-
-    def close(self) -> None:
-        with self._lock:
-            channel = self.channel
-        super().close()
-        if channel is not None:
-            channel.close()
-
-
-def carrier(conn: Connection) -> Connection:
-    """The connection whose TCP socket carries `conn`: `conn` itself, or the first jump host's.
-    Shutting that socket down ends every transport and channel of the chain."""
-    while isinstance(conn, ChainedConnection) and conn.via is not None:
-        conn = conn.via
-    return conn
-
-
-def hops_below(conn: Connection) -> list[Connection]:
-    """The jump hosts' connections under `conn`, nearest first."""
-    found = []
-    while isinstance(conn, ChainedConnection) and conn.via is not None:
-        conn = conn.via
-        found.append(conn)
-    return found
 
 
 class Step(NamedTuple):
@@ -168,7 +128,7 @@ def _step(index: int, stage: Stage, conn: Connection, label: str, labels: list[s
 
 async def probe_tcp(conn: Connection, budget: Budget) -> Passed:
     """The tcp stage through a jump host: ask it to open a `direct-tcpip` channel to the host."""
-    from preflight.stages import ssh
+    from preflight.stages import ssh, watchdog
 
     assert isinstance(conn, ChainedConnection) and conn.via is not None
     target = conn.target
@@ -189,13 +149,13 @@ async def probe_tcp(conn: Connection, budget: Budget) -> Passed:
             f"in {elapsed_ms:.0f} ms"
         )
 
-    return await ssh.run_guarded(conn, budget, work, grace=CHANNEL_GRACE)
+    return await watchdog.run_guarded(conn, budget, work, grace=CHANNEL_GRACE)
 
 
 async def probe_banner(conn: Connection, budget: Budget) -> Passed:
     """The banner stage on a channel: the same judgement as on a socket (`banner`), with each
     read waiting only for what is left of the budget."""
-    from preflight.stages import ssh
+    from preflight.stages import watchdog
     from preflight.stages.banner import READ_SIZE, IdentificationReader, identified
 
     assert isinstance(conn, ChainedConnection) and conn.channel is not None
@@ -219,4 +179,4 @@ async def probe_banner(conn: Connection, budget: Budget) -> Passed:
             if found is not None:
                 return identified(conn, found)
 
-    return await ssh.run_guarded(conn, budget, work, grace=CHANNEL_GRACE)
+    return await watchdog.run_guarded(conn, budget, work, grace=CHANNEL_GRACE)

@@ -1,10 +1,8 @@
 """The auth and sftp stages: paramiko on the socket the tcp stage opened, under a watchdog.
 
-paramiko is synchronous and several of its waits have no usable bound (DESIGN §3): the handshake
-timeout is cancelled once KEXINIT arrives, `invoke_subsystem` waits forever. So each stage runs
-its paramiko calls in a daemon thread while the event loop watches the clock; when the budget
-runs out the watchdog shuts the socket down, which makes every paramiko wait return within a
-tenth of a second, and the stage reports a timeout for the phase it was in (`conn.phase`).
+paramiko is synchronous and several of its waits have no usable bound (DESIGN §3), so each stage
+runs its paramiko calls under `watchdog.run_guarded`: in a daemon thread, with the socket shut
+down when the budget runs out, and a timeout reported for the phase it was in (`conn.phase`).
 paramiko's own timeouts are set a little past the budget so that the watchdog, not a paramiko
 timer with its own notion of time, decides. The transport reads the identification line that the
 banner stage already consumed from `HandoverSocket`, as if it had come from the network. Behind a
@@ -14,7 +12,6 @@ of a socket, and the watchdog shuts down the socket at the bottom of that chain.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
@@ -45,13 +42,11 @@ from preflight.errors import (
 )
 from preflight.model import AuthConfig
 from preflight.stages import Connection, Passed
-from preflight.stages.jump import ChainedConnection, carrier, hops_below
-from preflight.threads import in_daemon_thread
+from preflight.stages.chain import ChainedConnection, hops_below
+from preflight.stages.watchdog import run_guarded
 
 T = TypeVar("T")
 
-# How long the stage waits for its thread to come back after the watchdog shut the socket.
-UNBLOCK_GRACE = 2.0
 # paramiko's own timers sit this far past our budget so that they never fire first.
 PARAMIKO_SLACK = 5.0
 POLL = 0.05
@@ -135,15 +130,6 @@ class HandoverSocket:
         return bool(getattr(self._sock, "_closed", False))
 
 
-def shutdown(conn: Connection) -> None:
-    """Unblock every paramiko call on this connection without blocking the caller. Behind jump
-    hosts that is the first jump host's socket: every transport and channel rides on it."""
-    sock = carrier(conn).sock
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-
 class SFTPSession(paramiko.SFTPClient):
     """An SFTP client that owns its connection: closing it closes the SSH transport too, so
     a caller of `preflight.open_sftp` has one thing to close (or one `with` block)."""
@@ -154,50 +140,12 @@ class SFTPSession(paramiko.SFTPClient):
         transport.close()
 
 
-async def run_guarded(
-    conn: Connection, budget: Budget, work: Callable[[], T], *, grace: float = 0.0
-) -> T:
-    """Run `work` in a daemon thread; when the budget runs out (or the task is cancelled),
-    shut the connection down so the thread ends, and raise `StageTimeout` for `conn.phase`.
-    `grace` lets work that bounds its own waits by the budget report its own verdict first."""
-    future = in_daemon_thread(f"preflight-{conn.target.name}", work)
-    try:
-        return await asyncio.wait_for(asyncio.shield(future), budget.remaining() + grace)
-    except TimeoutError:
-        if future.done() and not future.cancelled() and future.exception() is not None:
-            # The work failed on its own (e.g. a socket timeout), not stopped by the watchdog.
-            raise future.exception() from None  # type: ignore[misc]
-        phase, waited = conn.phase, budget.elapsed()
-        shutdown(conn)
-        # Give the thread a moment to come back, for the record; an interruption still wins.
-        await asyncio.wait([future], timeout=UNBLOCK_GRACE)
-        cause = future.exception() if future.done() and not future.cancelled() else None
-        raise StageTimeout(phase, waited, by_deadline=budget.cut_by_deadline, cause=cause) from None
-    except asyncio.CancelledError:
-        shutdown(conn)
-        raise
-
-
 async def probe_auth(conn: Connection, budget: Budget) -> Passed:
     return await run_guarded(conn, budget, lambda: _authenticate(conn, budget))
 
 
 async def probe_sftp(conn: Connection, budget: Budget) -> Passed:
     return await run_guarded(conn, budget, lambda: _list_directory(conn, budget))
-
-
-async def close(conn: Connection) -> None:
-    """Close the transport and socket. `Transport.close` joins paramiko's thread, so it runs in
-    a worker thread, after a socket shutdown has made sure there is nothing to wait for (the
-    shutdown too: under load even that syscall waited milliseconds for the GIL)."""
-
-    def shut_and_close() -> None:
-        shutdown(conn)
-        conn.close()
-
-    closing = in_daemon_thread("preflight-close", shut_and_close)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(closing, UNBLOCK_GRACE)
 
 
 def _paramiko_timeout(budget: Budget) -> float:
@@ -579,7 +527,7 @@ def _authenticate(conn: Connection, budget: Budget) -> Passed:
 def _key_file_warnings(auth: AuthConfig) -> list[str]:
     """A key file others can read works for paramiko, not for OpenSSH: said when it was the
     key that logged in, since `ssh -i` (and the printed commands) would ignore it."""
-    from preflight import diagnose, keytext
+    from preflight import keytext
 
     path = keytext.key_path(auth)
     if path is None:
@@ -588,7 +536,7 @@ def _key_file_warnings(auth: AuthConfig) -> list[str]:
         mode = os.stat(path).st_mode
     except OSError:
         return []
-    return [diagnose.key_file_mode_warning(auth, mode)] if mode & 0o077 else []
+    return [keytext.key_file_mode_warning(auth, mode)] if mode & 0o077 else []
 
 
 @dataclass

@@ -11,23 +11,13 @@ The connect runs on the event loop, so a thousand dropped targets cost sockets, 
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import socket
 from typing import Any
 
 from preflight.deadline import Budget
-from preflight.errors import StageTimeout
+from preflight.errors import UNREACHABLE_ERRNOS, StageTimeout
 from preflight.stages import Address, Connection, Passed
-
-# EACCES is what Linux reports for ICMP "administratively prohibited": a firewall REJECT.
-UNREACHABLE_ERRNOS = {
-    errno.EHOSTUNREACH,
-    errno.ENETUNREACH,
-    errno.EHOSTDOWN,
-    errno.ENETDOWN,
-    errno.EACCES,
-}
 
 
 def outcome_of(exc: BaseException) -> str:
