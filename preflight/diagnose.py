@@ -24,27 +24,40 @@ from typing import Any
 
 from preflight import errors
 from preflight.model import Diagnosis, Stage
+from preflight.phases import At, Phase, label
 
 
 @dataclass(frozen=True)
 class Context:
-    """What was going on when a stage failed."""
+    """What was going on when a stage failed: facts only (the runner builds it, in one place);
+    the words are written here. `deadline` is the limit that bounded the stage: the target's
+    own (`deadline_is_the_runs` False) or the run's `--deadline`, in seconds."""
 
     stage: Stage
     host: str
     port: int
     timeout: float  # the stage's configured timeout
     elapsed: float  # seconds the stage ran
-    phase: str = ""
+    phase: At | None = None
     address: str | None = None  # the peer, once connected
     facts: dict[str, Any] = field(default_factory=dict)
-    deadline_source: str = "the target's deadline"
+    deadline: float = 0.0
+    deadline_is_the_runs: bool = False
     hop_label: str = ""  # a jump host's own stage: its endpoint ("bastion:22")
     via: str = ""  # the jump hosts this connection goes through ("b1:22 → b2:22")
 
     @property
     def endpoint(self) -> str:
         return self.address or f"{self.host}:{self.port}"
+
+    @property
+    def deadline_source(self) -> str:
+        if self.deadline_is_the_runs:
+            return f"the run's deadline (--deadline {self.deadline:g}s)"
+        return f"the target's deadline ({self.deadline:g}s)"
+
+    def at(self, phase: Phase) -> bool:
+        return self.phase is not None and self.phase.is_(phase)
 
 
 def diagnose(exc: BaseException, ctx: Context) -> Diagnosis:
@@ -69,13 +82,13 @@ def _locate(diagnosis: Diagnosis, ctx: Context) -> Diagnosis:
     return Diagnosis(diagnosis.code, summary, diagnosis.hint)
 
 
-def deadline_exceeded(ctx: Context, phase: str = "") -> Diagnosis:
+def deadline_exceeded(ctx: Context, phase: At | None = None) -> Diagnosis:
     return _locate(_deadline_exceeded(ctx, phase), ctx)
 
 
-def _deadline_exceeded(ctx: Context, phase: str = "") -> Diagnosis:
-    waiting = f" waiting for {phase}" if phase else ""
-    if "--jobs" in phase:
+def _deadline_exceeded(ctx: Context, phase: At | None = None) -> Diagnosis:
+    waiting = f" waiting for {phase}" if phase is not None else ""
+    if phase is not None and phase.is_(Phase.SSH_SLOT):
         hint = (
             "Every SSH slot was busy until the deadline: more targets reach the SSH stages than "
             "--jobs lets run at once in the time given. Raise --jobs, or the deadline."
@@ -92,6 +105,18 @@ def _deadline_exceeded(ctx: Context, phase: str = "") -> Diagnosis:
         f"(its own timeout is {ctx.timeout:g}s)",
         hint,
     )
+
+
+def cut_short(elapsed: float, phase: At | None) -> str:
+    """What a stage that the run's interruption cut short was doing (it has no diagnosis: it
+    did not fail, it was stopped)."""
+    if phase is None:
+        doing = ""
+    elif phase.is_(Phase.SSH_SLOT):
+        doing = f" waiting for {phase}"
+    else:
+        doing = f" during {phase}"
+    return f"interrupted after {elapsed:.2f}s{doing}, before the stage finished"
 
 
 # Why a stage fails only sometimes, by stage: what --attempts shows when attempts disagree.
@@ -124,7 +149,9 @@ def intermittent_hint(diagnosis: Diagnosis) -> str:
 
 def _dns(exc: BaseException, ctx: Context) -> Diagnosis:
     host = ctx.host
-    if isinstance(exc, errors.StageTimeout) and exc.phase != "the resolver":
+    if isinstance(exc, errors.StageTimeout) and not (
+        exc.phase is not None and exc.phase.is_(Phase.RESOLVER)
+    ):
         return Diagnosis(
             "dns.timeout",
             f"no lookup of {host} could start in {exc.waited:.1f}s: waiting for {exc.phase}",
@@ -586,7 +613,7 @@ _PIN_MISMATCH_HINT = (
 
 def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
     where, user = ctx.endpoint, ctx.facts.get("user", "")
-    in_kex = ctx.phase == "key exchange"
+    in_kex = ctx.at(Phase.KEY_EXCHANGE)
     if isinstance(exc, errors.StageTimeout):
         if in_kex:
             return Diagnosis(
@@ -597,7 +624,7 @@ def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
             )
         return Diagnosis(
             "auth.timeout",
-            f"{where} did not answer {exc.phase} in {exc.waited:.1f}s",
+            f"{where} did not answer {label(exc.phase)} in {exc.waited:.1f}s",
             "The server accepted the connection but stalls on authentication: a slow PAM/LDAP "
             "backend or an overloaded server. Check the server's auth log.",
         )
@@ -746,7 +773,8 @@ def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
     if isinstance(exc, (EOFError, OSError)) or _is_paramiko(exc, "SSHException"):
         return Diagnosis(
             "auth.denied",
-            f"{where} ended the session during {ctx.phase or 'authentication'} ({_describe(exc)})",
+            f"{where} ended the session during {label(ctx.phase) or 'authentication'} "
+            f"({_describe(exc)})",
             "The server dropped the connection instead of answering: too many failed "
             "attempts, an intrusion filter (fail2ban), or the account is refused "
             "(AllowUsers/DenyUsers). Check the server's auth log for this runner's address.",
@@ -819,7 +847,7 @@ def _sftp(exc: BaseException, ctx: Context) -> Diagnosis:
     where = ctx.endpoint
     path = ctx.facts.get("path", ".")
     if isinstance(exc, (errors.StageTimeout, TimeoutError)):
-        phase = exc.phase if isinstance(exc, errors.StageTimeout) else ctx.phase
+        phase = label(exc.phase if isinstance(exc, errors.StageTimeout) else ctx.phase)
         waited = exc.waited if isinstance(exc, errors.StageTimeout) else ctx.elapsed
         return Diagnosis(
             "sftp.timeout",
@@ -880,10 +908,10 @@ def _describe(exc: BaseException) -> str:
 
 
 def _unexpected(exc: BaseException, ctx: Context, code: str) -> Diagnosis:
+    during = label(ctx.phase) or "the stage"
     return Diagnosis(
         code,
-        f"{ctx.stage} stage failed against {ctx.endpoint} during {ctx.phase or 'the stage'}: "
-        f"{_describe(exc)}",
+        f"{ctx.stage} stage failed against {ctx.endpoint} during {during}: {_describe(exc)}",
         "An unusual failure: rerun with the same timeouts; if it persists, run the commands "
         "below from the same runner and compare.",
     )

@@ -28,6 +28,11 @@ that turns either kind into a `Diagnosis`; nothing here knows about codes' wordi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from preflight.phases import At
+
 import errno
 
 # The errnos of a connection refused by the network rather than by the host: ICMP unreachable
@@ -42,13 +47,14 @@ class ProbeError(Exception):
 
 
 class StageTimeout(ProbeError):
-    """The stage ran out of time. `phase` says what it was waiting for ("the resolver", "kex",
-    "auth", "subsystem"…); `cause` is whatever the blocked call raised once preflight closed
-    the connection under it (for the record, not for classification)."""
+    """The stage ran out of time. `phase` says what it was waiting for (`phases.At`: the
+    resolver, the key exchange, the sftp subsystem…); `cause` is whatever the blocked call
+    raised once preflight closed the connection under it (for the record, not for
+    classification)."""
 
     def __init__(
         self,
-        phase: str,
+        phase: At | None,
         waited: float,
         *,
         by_deadline: bool = False,

@@ -19,11 +19,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from preflight.deadline import Budget
 from preflight.errors import StageTimeout
 from preflight.model import SSH_STAGES, Report, Stage, StageResult, Status, Target, TargetResult
+from preflight.phases import At, Phase
 from preflight.stages import Connection, Passed, Probe, jump
 from preflight.stages.chain import ChainedConnection
 from preflight.stages.jump import Step
@@ -79,48 +80,61 @@ class _Run:
         self.deadline_passed = False
 
 
-async def _run_stage(
+class _Limit(NamedTuple):
+    """The deadline that bounds a target's stages: when it passes (monotonic), and whose it is
+    (the run's `--deadline`, or the target's own), for the diagnosis."""
+
+    at: float
+    seconds: float
+    the_runs: bool
+
+
+def _context(
     stage: Stage,
-    conn: Connection,
-    deadline: float,
-    deadline_source: str,
-    *,
-    probe: Probe | None = None,
-    hop: int = 0,
-    hop_label: str = "",
-    via: str = "",
-) -> StageResult:
-    """Run one stage under its budget. `probe` replaces the stage's usual probe (a jump host's
-    channel); `hop`, `hop_label` and `via` say which jump host the row belongs to or goes
-    through, for the result and the diagnosis."""
+    target: Target,
+    timeout: float,
+    elapsed: float,
+    limit: _Limit,
+    conn: Connection | None = None,
+    step: Step | None = None,
+) -> diagnose.Context:
+    """The one place a diagnosis context is made: the facts of a failed stage, no words."""
+    from preflight import diagnose
+
+    return diagnose.Context(
+        stage=stage,
+        host=target.host,
+        port=target.port,
+        timeout=timeout,
+        elapsed=elapsed,
+        phase=conn.phase if conn is not None else None,
+        address=str(conn.peer) if conn is not None and conn.peer else None,
+        facts=conn.facts if conn is not None else {},
+        deadline=limit.seconds,
+        deadline_is_the_runs=limit.the_runs,
+        hop_label=step.hop_label if step is not None else "",
+        via=step.via if step is not None else "",
+    )
+
+
+async def _run_stage(step: Step, limit: _Limit) -> StageResult:
+    """Run one stage under its budget. `step.probe` replaces the stage's usual probe (a jump
+    host's channel); `step.hop`, `hop_label` and `via` say which jump host the row belongs to
+    or goes through, for the result and the diagnosis."""
+    stage, conn, hop = step.stage, step.conn, step.hop
     target = conn.target
+    deadline = limit.at
     budget = Budget.start(target.timeouts.for_stage(stage), deadline)
     conn.facts = {}
-    conn.phase = ""
-
-    def context() -> diagnose.Context:
-        from preflight import diagnose
-
-        return diagnose.Context(
-            stage=stage,
-            host=target.host,
-            port=target.port,
-            timeout=budget.timeout,
-            elapsed=budget.elapsed(),
-            phase=conn.phase,
-            address=str(conn.peer) if conn.peer else None,
-            facts=conn.facts,
-            deadline_source=deadline_source,
-            hop_label=hop_label,
-            via=via,
-        )
+    conn.phase = None
 
     def failed(exc: BaseException) -> StageResult:
         from preflight import diagnose
 
-        diagnosis = diagnose.diagnose(exc, context())
-        if conn.phase:
-            conn.facts.setdefault("phase", conn.phase)
+        ctx = _context(stage, target, budget.timeout, budget.elapsed(), limit, conn, step)
+        diagnosis = diagnose.diagnose(exc, ctx)
+        if conn.phase is not None:
+            conn.facts.setdefault("phase", str(conn.phase))
         return StageResult(
             stage,
             Status.FAIL,
@@ -132,8 +146,8 @@ async def _run_stage(
         )
 
     if budget.expired():
-        return failed(StageTimeout("a chance to start", 0.0, by_deadline=True))
-    probe = probe or _probe_for(stage)
+        return failed(StageTimeout(At(Phase.START), 0.0, by_deadline=True))
+    probe = step.probe or _probe_for(stage)
     backstop = asyncio.timeout(max(0.0, deadline - time.monotonic()) + BACKSTOP_GRACE)
     try:
         async with backstop:
@@ -145,9 +159,7 @@ async def _run_stage(
             "%s %s: the runner's backstop fired; the stage ignored its budget", target.name, stage
         )
         return failed(
-            StageTimeout(
-                conn.phase or str(stage), budget.elapsed(), by_deadline=budget.cut_by_deadline
-            )
+            StageTimeout(conn.phase, budget.elapsed(), by_deadline=budget.cut_by_deadline)
         )
     except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
         raise
@@ -174,10 +186,10 @@ async def _check_target(
     started = time.monotonic()
     own_deadline = started + target.deadline
     deadline = min(own_deadline, run.deadline)
-    deadline_source = (
-        f"the run's deadline (--deadline {run.options.deadline:g}s)"
+    limit = (
+        _Limit(run.deadline, run.options.deadline or 0.0, True)
         if run.deadline < own_deadline
-        else f"the target's deadline ({target.deadline:g}s)"
+        else _Limit(own_deadline, target.deadline, False)
     )
     # A target behind jump hosts has their stages first (`stages.jump`); else one connection.
     steps, conns = jump.plan(target)
@@ -189,7 +201,7 @@ async def _check_target(
         for step in steps:
             stage, conn = step.stage, step.conn
             running = (step, time.monotonic())
-            conn.phase = ""
+            conn.phase = None
             if failure is not None:
                 result.stages.append(
                     StageResult(
@@ -201,38 +213,21 @@ async def _check_target(
                 result.stages.append(StageResult(stage, Status.SKIP, 0.0, step.skip, hop=step.hop))
                 continue
             if stage in SSH_STAGES and not holding_slot:
-                conn.phase = "the wait for a free SSH session slot"
+                conn.phase = At(Phase.SSH_SLOT)
                 holding_slot = await _take_slot(run, deadline)
                 if not holding_slot:
                     from preflight import diagnose
 
-                    budget = Budget.start(target.timeouts.for_stage(stage), deadline, now=started)
-                    ctx = diagnose.Context(
-                        stage,
-                        conn.target.host,
-                        conn.target.port,
-                        budget.timeout,
-                        time.monotonic() - started,
-                        deadline_source=deadline_source,
-                        hop_label=step.hop_label,
-                        via=step.via,
-                    )
-                    diagnosis = diagnose.deadline_exceeded(ctx, "a free SSH slot (--jobs)")
+                    timeout = conn.target.timeouts.for_stage(stage)
+                    elapsed = time.monotonic() - started
+                    ctx = _context(stage, conn.target, timeout, elapsed, limit, step=step)
+                    diagnosis = diagnose.deadline_exceeded(ctx, At(Phase.SSH_SLOT))
                     failure = StageResult(
                         stage, Status.FAIL, 0.0, diagnosis.summary, diagnosis, hop=step.hop
                     )
                     result.stages.append(failure)
                     continue
-            stage_result = await _run_stage(
-                stage,
-                conn,
-                deadline,
-                deadline_source,
-                probe=step.probe,
-                hop=step.hop,
-                hop_label=step.hop_label,
-                via=step.via,
-            )
+            stage_result = await _run_stage(step, limit)
             running = None
             result.stages.append(stage_result)
             if stage_result.status is Status.FAIL:
@@ -296,16 +291,17 @@ def _record_cut_short(result: TargetResult, step: Step, started: float) -> None:
     that no report reads it as skipped (a cancelled CI job must not look green)."""
     if any((s.hop, s.stage) == (step.hop, step.stage) for s in result.stages):
         return
+    from preflight import diagnose
+
     phase = step.conn.phase
     elapsed = time.monotonic() - started
-    during = f" during {phase}" if phase else ""
     result.stages.append(
         StageResult(
             step.stage,
             Status.ERROR,
             elapsed,
-            f"interrupted after {elapsed:.2f}s{during}, before the stage finished",
-            facts={"phase": phase} if phase else {},
+            diagnose.cut_short(elapsed, phase),
+            facts={"phase": str(phase)} if phase is not None else {},
             hop=step.hop,
         )
     )
@@ -324,14 +320,9 @@ def _mark_unfinished(
 
         for i, (hop, stage) in enumerate(pending):
             if i == 0:
-                ctx = diagnose.Context(
-                    stage,
-                    result.target.host,
-                    result.target.port,
-                    result.target.timeouts.for_stage(stage),
-                    0.0,
-                    deadline_source=f"the run's deadline (--deadline {run.options.deadline:g}s)",
-                )
+                limit = _Limit(run.deadline, run.options.deadline or 0.0, True)
+                timeout = result.target.timeouts.for_stage(stage)
+                ctx = _context(stage, result.target, timeout, 0.0, limit)
                 diagnosis = diagnose.deadline_exceeded(ctx)
                 result.stages.append(
                     StageResult(stage, Status.FAIL, 0.0, diagnosis.summary, diagnosis, hop=hop)

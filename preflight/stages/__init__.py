@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from preflight.deadline import Budget
 from preflight.model import Target
+from preflight.phases import At
 
 if TYPE_CHECKING:
     import paramiko
@@ -66,8 +67,8 @@ class Connection:
     # The server reset the connection before connect() returned (seen on loopback): the
     # banner stage then reports a reset, not a plain close.
     reset_on_connect: bool = False
-    # Which step the running stage is in ("connect", "kex", "auth"…), for timeout diagnoses.
-    phase: str = ""
+    # Which step the running stage is in (`phases.At`), for timeout diagnoses.
+    phase: At | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def close(self) -> None:

@@ -26,6 +26,7 @@ from preflight.errors import (
     BannerNotSSH,
     StageTimeout,
 )
+from preflight.phases import At, Phase
 from preflight.stages import Connection, Passed
 
 MAX_LINE = 8192  # RFC 4253 allows 255 for the version line; be lenient with chatter lines
@@ -154,13 +155,13 @@ class IdentificationReader:
         if pending:  # a trickle: the identification was still arriving
             facts["received_so_far"] = pending.decode("utf-8", errors="replace")
         raise StageTimeout(
-            "the identification line", budget.elapsed(), by_deadline=budget.cut_by_deadline
+            At(Phase.IDENTIFICATION), budget.elapsed(), by_deadline=budget.cut_by_deadline
         )
 
 
 async def probe(conn: Connection, budget: Budget) -> Passed:
     assert conn.sock is not None, "the tcp stage opens the socket"
-    conn.phase = "banner"
+    conn.phase = At(Phase.BANNER)
     loop = asyncio.get_running_loop()
     reader = IdentificationReader()
     while True:

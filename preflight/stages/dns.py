@@ -19,6 +19,7 @@ from typing import Any
 
 from preflight.deadline import Budget
 from preflight.errors import StageTimeout
+from preflight.phases import At, Phase
 from preflight.stages import Address, Connection, Passed
 from preflight.threads import in_daemon_thread
 
@@ -67,7 +68,7 @@ async def _start_lookup(host: str, port: int, budget: Budget) -> asyncio.Future[
     while not _slots.acquire(blocking=False):
         if budget.expired():
             raise StageTimeout(
-                f"a free resolver slot ({MAX_LOOKUPS} lookups are still waiting for the resolver)",
+                At(Phase.RESOLVER_SLOT, str(MAX_LOOKUPS)),
                 budget.elapsed(),
                 by_deadline=budget.cut_by_deadline,
             )
@@ -95,12 +96,12 @@ async def resolve(host: str, port: int, budget: Budget) -> list[Address]:
         return await asyncio.wait_for(asyncio.shield(future), budget.remaining())
     except TimeoutError:
         raise StageTimeout(
-            "the resolver", budget.elapsed(), by_deadline=budget.cut_by_deadline
+            At(Phase.RESOLVER), budget.elapsed(), by_deadline=budget.cut_by_deadline
         ) from None
 
 
 async def probe(conn: Connection, budget: Budget) -> Passed:
-    conn.phase = "resolve"
+    conn.phase = At(Phase.RESOLVE)
     try:
         addresses = await resolve(conn.target.host, conn.target.port, budget)
     except socket.gaierror as exc:

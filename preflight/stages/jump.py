@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from preflight.deadline import Budget
 from preflight.model import ALL_STAGES, Stage, Target, endpoint
+from preflight.phases import At, Phase
 from preflight.stages import Connection, Passed, Probe
 from preflight.stages.chain import ChainedConnection, carrier, hops_below
 
@@ -133,7 +134,7 @@ async def probe_tcp(conn: Connection, budget: Budget) -> Passed:
     assert isinstance(conn, ChainedConnection) and conn.via is not None
     target = conn.target
     destination = endpoint(target.host, target.port)
-    conn.phase = "connect"
+    conn.phase = At(Phase.CONNECT)
     forward: dict[str, Any] = {"via": conn.opener, "to": destination}
     conn.facts["forward"] = forward
     via = conn.via
@@ -159,7 +160,7 @@ async def probe_banner(conn: Connection, budget: Budget) -> Passed:
     from preflight.stages.banner import READ_SIZE, IdentificationReader, identified
 
     assert isinstance(conn, ChainedConnection) and conn.channel is not None
-    conn.phase = "banner"
+    conn.phase = At(Phase.BANNER)
     channel = conn.channel
 
     def work() -> Passed:

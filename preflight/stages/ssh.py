@@ -41,6 +41,7 @@ from preflight.errors import (
     StageTimeout,
 )
 from preflight.model import AuthConfig
+from preflight.phases import At, Phase
 from preflight.stages import Connection, Passed
 from preflight.stages.chain import ChainedConnection, hops_below
 from preflight.stages.watchdog import run_guarded
@@ -153,7 +154,7 @@ def _paramiko_timeout(budget: Budget) -> float:
 
 
 def _wait_for(
-    event: threading.Event, transport: paramiko.Transport, budget: Budget, phase: str
+    event: threading.Event, transport: paramiko.Transport, budget: Budget, phase: At | None
 ) -> None:
     while not event.wait(POLL):
         if not transport.is_active():
@@ -230,7 +231,7 @@ def open_direct_tcpip(
     except paramiko.SSHException:
         if budget.expired() and transport.is_active():
             raise StageTimeout(
-                f"an answer from {facts.get('to', destination[0])}",
+                At(Phase.ANSWER, str(facts.get("to", destination[0]))),
                 budget.elapsed(),
                 by_deadline=budget.cut_by_deadline,
             ) from None
@@ -256,7 +257,7 @@ def _start_transport(
         _prefer_verifiable_host_keys(conn, transport)
     with conn._lock:
         conn.transport = transport
-    conn.phase = "key exchange"
+    conn.phase = At(Phase.KEY_EXCHANGE)
     done = threading.Event()
     transport.start_client(event=done)
     try:
@@ -455,7 +456,7 @@ def _look_for_the_pinned_key(
     verdict = _key_verdict(conn, transport)
     for algorithms in _other_host_key_types(offer, seen):
         key_type = _key_type_of(algorithms[0])
-        conn.phase = f"a new connection (to ask for its {key_type} host key)"
+        conn.phase = At(Phase.RECONNECT, key_type)
         try:
             stream = _reconnect(conn, budget, transport)
             transport.close()  # the key it showed is not the pinned one: no use for it now
@@ -463,9 +464,9 @@ def _look_for_the_pinned_key(
         except StageTimeout:
             raise
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            conn.phase = "host key verification"
+            conn.phase = At(Phase.HOST_KEY)
             return transport, verdict, presented, exc
-        conn.phase = "host key verification"
+        conn.phase = At(Phase.HOST_KEY)
         verdict = _key_verdict(conn, transport)
         presented = (
             *presented,
@@ -502,9 +503,9 @@ def _authenticate(conn: Connection, budget: Budget) -> Passed:
     transport = _start_transport(conn, budget)
     conn.facts["server_version"] = transport.remote_version
     conn.facts["cipher"] = getattr(transport, "remote_cipher", None)
-    conn.phase = "host key verification"
+    conn.phase = At(Phase.HOST_KEY)
     transport, warnings = _verify_host_key(conn, transport, budget)
-    conn.phase = "authentication"
+    conn.phase = At(Phase.AUTHENTICATION)
     user = target.user or "root"
     conn.facts["user"] = user
     if not target.auth.has_credentials:
@@ -654,7 +655,7 @@ def _try_credentials(conn: Connection, transport: paramiko.Transport, user: str)
 def _refuse_a_non_directory(conn: Connection, sftp: paramiko.SFTPClient, path: str) -> None:
     """After "no such file": does `path` exist as something other than a directory? Servers
     give the same answer to listing a file (OpenSSH's sftp-server maps ENOTDIR to it)."""
-    conn.phase = f"stat({path})"
+    conn.phase = At(Phase.STAT, path)
     try:
         mode = sftp.stat(path).st_mode
     except OSError:
@@ -668,7 +669,7 @@ def _list_directory(conn: Connection, budget: Budget) -> Passed:
     assert transport is not None, "the auth stage opens the transport"
     path = conn.target.sftp_path
     conn.facts["path"] = path
-    conn.phase = "a session channel"
+    conn.phase = At(Phase.SESSION_CHANNEL)
     try:
         channel = transport.open_session(timeout=budget.remaining() + PARAMIKO_SLACK)
     except paramiko.ChannelException as exc:
@@ -676,12 +677,12 @@ def _list_directory(conn: Connection, budget: Budget) -> Passed:
     # The SFTP version handshake and every request honour this only if it is set before
     # SFTPClient is built (DESIGN §3).
     channel.settimeout(budget.remaining() + PARAMIKO_SLACK)
-    conn.phase = "the sftp subsystem"
+    conn.phase = At(Phase.SUBSYSTEM)
     try:
         channel.invoke_subsystem("sftp")
     except paramiko.SSHException as exc:
         raise SFTPUnavailable(f"the server refused the sftp subsystem ({exc})") from None
-    conn.phase = "the SFTP version handshake"
+    conn.phase = At(Phase.SFTP_VERSION)
     try:
         sftp = SFTPSession(channel)
     except EOFError:
@@ -691,7 +692,7 @@ def _list_directory(conn: Connection, budget: Budget) -> Passed:
         ) from None
     with conn._lock:
         conn.sftp = sftp  # closed with the connection, or handed to the library's caller
-    conn.phase = f"listdir({path})"
+    conn.phase = At(Phase.LISTDIR, path)
     try:
         entries = sftp.listdir(path)
     except FileNotFoundError:

@@ -17,6 +17,7 @@ from typing import Any
 
 from preflight.deadline import Budget
 from preflight.errors import UNREACHABLE_ERRNOS, StageTimeout
+from preflight.phases import At, Phase
 from preflight.stages import Address, Connection, Passed
 
 
@@ -47,7 +48,9 @@ async def _connect(address: Address, budget: Budget) -> tuple[socket.socket, boo
             reset = True
         except TimeoutError:
             raise StageTimeout(
-                f"an answer from {address}", budget.elapsed(), by_deadline=budget.cut_by_deadline
+                At(Phase.ANSWER, str(address)),
+                budget.elapsed(),
+                by_deadline=budget.cut_by_deadline,
             ) from None
     except BaseException:
         sock.close()
@@ -56,7 +59,7 @@ async def _connect(address: Address, budget: Budget) -> tuple[socket.socket, boo
 
 
 async def probe(conn: Connection, budget: Budget) -> Passed:
-    conn.phase = "connect"
+    conn.phase = At(Phase.CONNECT)
     attempts: list[dict[str, Any]] = []
     conn.facts["attempts"] = attempts
     last_error: BaseException | None = None
@@ -96,7 +99,7 @@ async def probe(conn: Connection, budget: Budget) -> Passed:
         note = f", after {failed}" if failed else ""
         return Passed(f"connected to {address} from {conn.local} in {elapsed_ms:.0f} ms{note}")
     if last_error is None:
-        raise StageTimeout("a free moment before the deadline", budget.elapsed(), by_deadline=True)
+        raise StageTimeout(At(Phase.FREE_MOMENT), budget.elapsed(), by_deadline=True)
     raise last_error
 
 
