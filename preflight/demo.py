@@ -103,7 +103,8 @@ def start_lab(stack: ExitStack) -> list[DemoCase]:
 
 
 def run_demo(stdout: TextIO, *, junit_path: str | None, color: bool) -> int:
-    from preflight.cli import Signals, run_with_signals, write_reports
+    from preflight import program
+    from preflight.report import outputs
 
     stdout.write(
         "preflight demo: starting lab servers on 127.0.0.1 and checking them "
@@ -111,12 +112,13 @@ def run_demo(stdout: TextIO, *, junit_path: str | None, color: bool) -> int:
         f"{DEMO_TIMEOUTS.auth:g}s)\n\n"
     )
     stdout.flush()
-    with Signals().caught() as signals:
+    with program.Signals().caught() as signals:
         with ExitStack() as stack:
             cases = start_lab(stack)
-            report = run_with_signals([c.target for c in cases], DEMO_DEADLINE * 2, None, signals)
-        problems = write_reports(
-            report, junit=junit_path, json_path=None, stdout=stdout, color=color
+            settings = program.Settings(deadline=DEMO_DEADLINE * 2)
+            report = program.run([c.target for c in cases], settings, signals)
+        problems = outputs.write(
+            report, outputs.Outputs(stdout=stdout, color=color, junit=junit_path)
         )
     for problem in problems:
         stdout.write(f"demo: {problem}\n")

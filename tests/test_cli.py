@@ -19,7 +19,7 @@ from pathlib import Path
 import junitparser
 import pytest
 
-from preflight import __version__, cli, lab
+from preflight import __version__, cli, lab, selection
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -290,7 +290,7 @@ def test_a_typed_target_close_to_a_name_in_the_file_is_taken_for_a_typo(tmp_path
     ],
 )
 def test_what_counts_as_a_slip_of_the_keyboard(typed, name, slip):
-    assert cli._a_typo_of(typed, name) is slip
+    assert selection.a_typo_of(typed, name) is slip
 
 
 def test_a_typed_host_unlike_any_name_or_with_a_port_is_checked_as_a_host(tmp_path):
