@@ -9,7 +9,7 @@ Fixtures:
 
 * ``client_key`` — ``(private_key_path, public_key_line)``, a fresh ed25519 key.
 * ``sshd_factory`` — ``sshd_factory(authorized_keys=[...], sftp=True, extra_config=[...],
-  netns=None) -> OpenSSHServer``, started; every server is stopped at teardown.
+  netns=None, passwords=None) -> OpenSSHServer``, started; every server is stopped at teardown.
 * ``sshd_server`` — a started server that authorizes ``client_key``, with SFTP.
 * ``netns`` — a fresh :class:`NetNamespace` (deleted at teardown).
 """
@@ -17,7 +17,7 @@ Fixtures:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -75,9 +75,14 @@ def sshd_factory() -> Iterator[SshdFactory]:
         sftp: bool = True,
         extra_config: Sequence[str] = (),
         netns: NetNamespace | None = None,
+        passwords: Mapping[str, str] | None = None,
     ) -> OpenSSHServer:
         server = OpenSSHServer(
-            authorized_keys=authorized_keys, sftp=sftp, extra_config=extra_config, netns=netns
+            authorized_keys=authorized_keys,
+            sftp=sftp,
+            extra_config=extra_config,
+            netns=netns,
+            passwords=passwords,
         )
         server.start()
         servers.append(server)

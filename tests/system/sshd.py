@@ -32,7 +32,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
@@ -250,6 +250,9 @@ class OpenSSHServer:
         netns: run sshd inside this network namespace (it listens on the namespace's
             loopback; readiness is checked from inside the namespace).
         start_timeout: how long to wait for sshd to send ``SSH-2.0-`` after starting.
+        passwords: user → password, e.g. ``{"nobody": "s3cret"}``; turns on
+            ``PasswordAuthentication``. This sshd alone sees them: it runs in a mount
+            namespace with a copy of ``/etc/shadow`` bind-mounted over the real one.
 
     Attributes after start: ``host``, ``port``, ``host_key_fingerprints`` (key type as in
     the .pub file, e.g. ``"ssh-ed25519"``/``"ssh-rsa"`` — the same as paramiko's
@@ -268,12 +271,14 @@ class OpenSSHServer:
         extra_config: Sequence[str] = (),
         netns: NetNamespace | None = None,
         start_timeout: float = 10.0,
+        passwords: Mapping[str, str] | None = None,
     ) -> None:
         self.authorized_keys = list(authorized_keys)
         self.sftp = sftp
         self.extra_config = list(extra_config)
         self.netns = netns
         self.start_timeout = start_timeout
+        self.passwords = dict(passwords or {})
         self.port = 0
         self.host_key_fingerprints: dict[str, str] = {}
         self.host_public_keys: dict[str, str] = {}
@@ -415,7 +420,7 @@ class OpenSSHServer:
             f"AuthorizedKeysFile {self.authorized_keys_path}",
             "PermitRootLogin prohibit-password",
             "PubkeyAuthentication yes",
-            "PasswordAuthentication no",
+            f"PasswordAuthentication {'yes' if self.passwords else 'no'}",
             "KbdInteractiveAuthentication no",
             "UsePAM no",
             "StrictModes no",
@@ -454,6 +459,21 @@ class OpenSSHServer:
     def _launch(self) -> bool:
         """Start sshd; True once it serves a banner, False if it could not bind its port."""
         argv = [SSHD, "-D", "-e", "-f", str(self.config_path)]
+        if self.passwords:
+            # sshd (UsePAM no) checks passwords against /etc/shadow: give this sshd, and it
+            # alone, a copy with the test's passwords, bind-mounted in a mount namespace of its
+            # own. The machine's /etc/shadow is never touched.
+            shadow = self._shadow_with_passwords()
+            argv = [
+                "unshare",
+                "--mount",
+                "--",
+                "sh",
+                "-c",
+                'mount --bind "$0" /etc/shadow && exec "$@"',
+                str(shadow),
+                *argv,
+            ]
         if self.netns is not None:
             argv = [*self.netns.exec_prefix(), *argv]
         with self.log_path.open("ab") as log:
@@ -490,6 +510,23 @@ class OpenSSHServer:
             f"sshd did not send an SSH-2.0 banner on {self.host}:{self.port} within "
             f"{self.start_timeout:g} s:\n{log_text}"
         )
+
+    def _shadow_with_passwords(self) -> Path:
+        """A copy of /etc/shadow where each user of `passwords` has that password."""
+        lines = []
+        for line in Path("/etc/shadow").read_text().splitlines():
+            fields = line.split(":")
+            if fields and fields[0] in self.passwords:
+                proc = _run(["openssl", "passwd", "-6", self.passwords[fields[0]]], timeout=10)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"openssl passwd failed: {proc.stderr.strip()}")
+                fields[1] = proc.stdout.strip()
+                line = ":".join(fields)
+            lines.append(line)
+        path = self.directory / "shadow"
+        path.write_text("\n".join(lines) + "\n")
+        path.chmod(0o600)
+        return path
 
     @staticmethod
     def _terminate(proc: subprocess.Popen[bytes]) -> None:
