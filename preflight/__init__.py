@@ -2,13 +2,16 @@
 
 The command line is `preflight` (see `preflight.cli`). As a library:
 
-- `preflight.check(targets, deadline=…) -> Report` runs the same checks on `model.Target`s;
-- `preflight.connect(host, …) -> paramiko.Transport` and `preflight.open_sftp(host, …)` open
-  connections through the same bounded stages, raising `preflight.PreflightError` (with the
-  stage and diagnosis) when they cannot.
+- `preflight.check(targets, deadline=…) -> Report` runs the same checks on `Target`s;
+- `preflight.connect(hostname, port, username, password, …) -> paramiko.Transport` and
+  `preflight.open_sftp(…)` open connections through the same bounded stages (paramiko's
+  `SSHClient.connect` names: `pkey`, `key_filename`, `timeout`…), raising
+  `preflight.PreflightError` (a `paramiko.SSHException` and an `OSError`, with the stage and
+  the diagnosis) when they cannot; `aconnect`/`aopen_sftp` for asyncio code; an operation that
+  stalls later raises `preflight.OperationTimeout` (a `TimeoutError`).
 
 Names are imported on first use, so `import preflight` (and `preflight --version`) stays cheap
-and paramiko is loaded only when an SSH stage runs.
+and paramiko is loaded only when an SSH stage runs or the library is used.
 """
 
 from __future__ import annotations
@@ -16,18 +19,56 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["PreflightError", "__version__", "check", "connect", "open_sftp"]
+__all__ = [
+    "OperationTimeout",
+    "PreflightAuthError",
+    "PreflightError",
+    "PreflightTimeout",
+    "Target",
+    "Timeouts",
+    "__version__",
+    "aconnect",
+    "aopen_sftp",
+    "check",
+    "connect",
+    "open_sftp",
+]
+
+_API = (
+    "OperationTimeout",
+    "PreflightAuthError",
+    "PreflightError",
+    "PreflightTimeout",
+    "aconnect",
+    "aopen_sftp",
+    "connect",
+    "open_sftp",
+)
 
 if TYPE_CHECKING:
-    from preflight.api import PreflightError, connect, open_sftp
+    from preflight.api import (
+        OperationTimeout,
+        PreflightAuthError,
+        PreflightError,
+        PreflightTimeout,
+        aconnect,
+        aopen_sftp,
+        connect,
+        open_sftp,
+    )
+    from preflight.model import Target, Timeouts
     from preflight.runner import check
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("connect", "open_sftp", "PreflightError"):
+    if name in _API:
         from preflight import api
 
         return getattr(api, name)
+    if name in ("Target", "Timeouts"):
+        from preflight import model
+
+        return getattr(model, name)
     if name == "check":
         from preflight.runner import check
 

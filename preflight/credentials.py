@@ -45,6 +45,8 @@ def key_source(auth: AuthConfig) -> str:
 
 def load_private_key(auth: AuthConfig) -> paramiko.PKey | None:
     """The configured private key, or None when no key is configured."""
+    if isinstance(auth.pkey, paramiko.PKey):
+        return auth.pkey
     if not auth.key:
         return None
     value = auth.key.reveal()

@@ -96,10 +96,12 @@ class AuthConfig:
     key_variable: str | None = None
     password_variable: str | None = None
     passphrase_variable: str | None = None
+    # A key object a library caller gave (a `paramiko.PKey`), used as it is.
+    pkey: object | None = None
 
     @property
     def has_credentials(self) -> bool:
-        return bool(self.password) or bool(self.key) or self.agent
+        return bool(self.password) or bool(self.key) or self.pkey is not None or self.agent
 
 
 HostKeyPolicyName = Literal["strict", "warn", "off"]
@@ -178,6 +180,9 @@ class Target:
     auth: AuthConfig = field(default_factory=AuthConfig)
     host_key: HostKeyConfig = field(default_factory=HostKeyConfig)
     sftp_path: str = "."
+    # The sftp stage lists `sftp_path`; without, it only checks that the path is a directory
+    # (a drop box may be written and not listed).
+    sftp_list: bool = True
     origin: str | None = None  # "checks.yaml:12" where it was defined, for messages
     # Jump hosts in the order they are crossed; the last one opens the channel to this target.
     jump: tuple[Hop, ...] = ()

@@ -68,6 +68,8 @@ def _key_writer(auth: AuthConfig) -> str | None:
 def key_file(auth: AuthConfig, command: Command, name: str = "key") -> Arg | None:
     """The key as a file ssh can read: its path, the variable holding the path, or a temporary
     file written from the variable holding the text; never the text itself."""
+    if auth.pkey is not None:
+        return "KEY_FILE"  # a key object: nothing to name
     if auth.key is None:
         return None
     if keytext.is_configured_key_text(auth):
@@ -84,7 +86,7 @@ def key_file(auth: AuthConfig, command: Command, name: str = "key") -> Arg | Non
 def methods(auth: AuthConfig) -> list[str]:
     """The credentials preflight offers, in its order: `key`, `agent`, `password` (or `none`)."""
     found = []
-    if auth.key:
+    if auth.key or auth.pkey is not None:
         found.append("key")
     if auth.agent:
         found.append("agent")

@@ -27,6 +27,7 @@ from typing import Any, Protocol, TypeVar
 import paramiko
 
 from preflight import credentials, hostkeys
+from preflight.bounded import SFTPSession
 from preflight.deadline import Budget
 from preflight.errors import (
     AuthDenied,
@@ -129,16 +130,6 @@ class HandoverSocket:
     @property
     def _closed(self) -> bool:  # paramiko's Transport.stop_thread looks at this
         return bool(getattr(self._sock, "_closed", False))
-
-
-class SFTPSession(paramiko.SFTPClient):
-    """An SFTP client that owns its connection: closing it closes the SSH transport too, so
-    a caller of `preflight.open_sftp` has one thing to close (or one `with` block)."""
-
-    def close(self) -> None:
-        transport = self.sock.get_transport()
-        super().close()
-        transport.close()
 
 
 async def probe_auth(conn: Connection, budget: Budget) -> Passed:
@@ -664,6 +655,16 @@ def _refuse_a_non_directory(conn: Connection, sftp: paramiko.SFTPClient, path: s
         raise SFTPNotADirectory(path, mode)
 
 
+def _look_at_directory(conn: Connection, sftp: paramiko.SFTPClient, path: str) -> Passed:
+    """The path must be a directory, not a listable one: a drop box (mode 0733) may be written
+    and not listed, and a caller that only uploads needs no more."""
+    conn.phase = At(Phase.STAT, path)
+    mode = sftp.stat(path).st_mode
+    if mode is not None and not stat.S_ISDIR(mode):
+        raise SFTPNotADirectory(path, mode)
+    return Passed(f"{path} is a directory (not listed)")
+
+
 def _list_directory(conn: Connection, budget: Budget) -> Passed:
     transport = conn.transport
     assert transport is not None, "the auth stage opens the transport"
@@ -684,7 +685,7 @@ def _list_directory(conn: Connection, budget: Budget) -> Passed:
         raise SFTPUnavailable(f"the server refused the sftp subsystem ({exc})") from None
     conn.phase = At(Phase.SFTP_VERSION)
     try:
-        sftp = SFTPSession(channel)
+        sftp = SFTPSession(channel)  # what `preflight.open_sftp` hands on
     except EOFError:
         raise SFTPUnavailable(
             "the channel closed before the SFTP version handshake "
@@ -692,6 +693,8 @@ def _list_directory(conn: Connection, budget: Budget) -> Passed:
         ) from None
     with conn._lock:
         conn.sftp = sftp  # closed with the connection, or handed to the library's caller
+    if not conn.target.sftp_list:
+        return _look_at_directory(conn, sftp, path)
     conn.phase = At(Phase.LISTDIR, path)
     try:
         entries = sftp.listdir(path)
