@@ -4,10 +4,11 @@ A run asks for its outputs once (`Outputs`): the console stream (folded for the 
 the environment, GitLab sections or GitHub groups, and closed by the vantage line), the JUnit and
 JSON files, and under GitHub Actions the annotations and the step summary. `write` goes down the
 table `FORMATS` and writes each one that was asked for. The files come first: they are what an
-interrupted or failing CI job still needs, so nothing on the console, not even a bug in a
-renderer, can keep them from being written. A format that cannot be written does not stop the
+interrupted or failing CI job still needs. A format that cannot be written does not stop the
 others; each problem comes back as one line for the caller to print and to count against the
-exit status.
+exit status. Nor does a bug in one renderer stop the others: every format is still written,
+then the bug is raised (exit 3), so a broken console cannot cost the files, nor a broken JUnit
+writer the JSON and the console.
 """
 
 from __future__ import annotations
@@ -40,14 +41,14 @@ class Outputs:
 def _write_junit(report: Report, outputs: Outputs) -> None:
     from preflight.report import junit
 
-    assert outputs.junit is not None
+    assert outputs.junit
     junit.write_junit(report, outputs.junit)
 
 
 def _write_json(report: Report, outputs: Outputs) -> None:
     from preflight.report import json_report
 
-    assert outputs.json is not None
+    assert outputs.json
     json_report.write_json(report, outputs.json)
 
 
@@ -86,12 +87,12 @@ class Format:
 
 FORMATS: tuple[Format, ...] = (
     Format(
-        lambda o: o.junit is not None,
+        lambda o: bool(o.junit),  # `--junit ""` (an unset variable): no file, as before
         _write_junit,
         lambda o, e: f"could not write the JUnit report to {o.junit}: {e.strerror or e}",
     ),
     Format(
-        lambda o: o.json is not None,
+        lambda o: bool(o.json),
         _write_json,
         lambda o, e: f"could not write the JSON report to {o.json}: {e.strerror or e}",
     ),
@@ -107,7 +108,8 @@ FORMATS: tuple[Format, ...] = (
 def write(report: Report, outputs: Outputs) -> list[str]:
     """Write every output `outputs` asks for, in the order of `FORMATS`; the problems, one line
     each (none: everything was written)."""
-    problems = []
+    problems: list[str] = []
+    bug: Exception | None = None
     for output in FORMATS:
         if not output.wanted(outputs):
             continue
@@ -115,4 +117,10 @@ def write(report: Report, outputs: Outputs) -> list[str]:
             output.write(report, outputs)
         except OSError as exc:
             problems.append(output.problem(outputs, exc))
+        except Exception as exc:  # a renderer's bug: write the other formats, then raise it
+            bug = bug or exc
+    if bug is not None:
+        for problem in problems:
+            bug.add_note(problem)
+        raise bug
     return problems
