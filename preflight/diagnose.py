@@ -89,6 +89,7 @@ def deadline_exceeded(ctx: Context, phase: At | None = None) -> Diagnosis:
 def _deadline_exceeded(ctx: Context, phase: At | None = None) -> Diagnosis:
     waiting = f" waiting for {phase}" if phase is not None else ""
     if phase is not None and phase.is_(Phase.SSH_SLOT):
+        waiting = " waiting for a free SSH slot (--jobs)"
         hint = (
             "Every SSH slot was busy until the deadline: more targets reach the SSH stages than "
             "--jobs lets run at once in the time given. Raise --jobs, or the deadline."
@@ -110,13 +111,24 @@ def _deadline_exceeded(ctx: Context, phase: At | None = None) -> Diagnosis:
 def cut_short(elapsed: float, phase: At | None) -> str:
     """What a stage that the run's interruption cut short was doing (it has no diagnosis: it
     did not fail, it was stopped)."""
-    if phase is None:
-        doing = ""
-    elif phase.is_(Phase.SSH_SLOT):
-        doing = f" waiting for {phase}"
-    else:
-        doing = f" during {phase}"
+    doing = f" during {phase}" if phase is not None else ""
     return f"interrupted after {elapsed:.2f}s{doing}, before the stage finished"
+
+
+# The detail of a row for a stage that never ran (it has no diagnosis: it did not fail).
+
+
+def skipped_after(failed: str) -> str:
+    """`failed` is the row name of the stage that failed: `tcp`, `jump1.auth`."""
+    return f"skipped: {failed} failed"
+
+
+def skipped_through_jump_host(opener: str, host: str) -> str:
+    return f"skipped: reached through the jump host {opener}, which resolves {host} itself"
+
+
+SKIPPED_PAST_DEADLINE = "skipped: the run's deadline passed"
+NEVER_STARTED_BEFORE_INTERRUPTION = "interrupted before this stage finished"
 
 
 # Why a stage fails only sometimes, by stage: what --attempts shows when attempts disagree.
@@ -154,7 +166,8 @@ def _dns(exc: BaseException, ctx: Context) -> Diagnosis:
     ):
         return Diagnosis(
             "dns.timeout",
-            f"no lookup of {host} could start in {exc.waited:.1f}s: waiting for {exc.phase}",
+            f"no lookup of {host} could start in {exc.waited:.1f}s: waiting for "
+            f"{label(exc.phase) or 'the resolver'}",
             "Earlier lookups are hanging: the resolver does not answer at all. Check "
             "/etc/resolv.conf and that its DNS servers are reachable from this runner.",
         )

@@ -28,12 +28,11 @@ that turns either kind into a `Diagnosis`; nothing here knows about codes' wordi
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from preflight.phases import At
-
-import errno
 
 # The errnos of a connection refused by the network rather than by the host: ICMP unreachable
 # or no route (EACCES is what Linux reports for ICMP "administratively prohibited").
@@ -60,7 +59,8 @@ class StageTimeout(ProbeError):
         by_deadline: bool = False,
         cause: BaseException | None = None,
     ) -> None:
-        super().__init__(f"timed out after {waited:.1f}s waiting for {phase}")
+        waiting = f" waiting for {phase}" if phase is not None else ""
+        super().__init__(f"timed out after {waited:.1f}s{waiting}")
         self.phase = phase
         self.waited = waited
         self.by_deadline = by_deadline  # the target's deadline, not the stage timeout, ran out

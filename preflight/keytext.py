@@ -4,7 +4,9 @@ A key reaches preflight as a path written in checks.yaml, or through a variable 
 a path or the key text — and CI variables hold keys in odd shapes: with CRLF line ends, with
 `\\n` escapes on one line, or base64-encoded (GitLab masks only single-line values). Whatever
 came from a variable is treated as secret: if it is not recognisably a path it is key text, and
-its value is never used in a message, not even as a "file name"; a plain path is shown.
+its value is never used in a message, not even as a "file name"; a plain path is shown. The
+one warning about a key file itself (a mode that lets others read it, which OpenSSH refuses)
+is worded here too, since naming the file without leaking a secret is this module's rule.
 Pure functions, no paramiko.
 """
 

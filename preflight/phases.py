@@ -24,7 +24,7 @@ class Phase(enum.Enum):
     ANSWER = "an answer from {}"
     FREE_MOMENT = "a free moment before the deadline"
     START = "a chance to start"
-    SSH_SLOT = "a free SSH slot (--jobs)"
+    SSH_SLOT = "the wait for a free SSH session slot"
     BANNER = "banner"
     IDENTIFICATION = "the identification line"
     KEY_EXCHANGE = "key exchange"
@@ -36,6 +36,9 @@ class Phase(enum.Enum):
     SFTP_VERSION = "the SFTP version handshake"
     STAT = "stat({})"
     LISTDIR = "listdir({})"
+    # A stage that had not named a step yet when the runner's backstop stopped it; the
+    # subject is the stage's name.
+    STAGE = "{}"
 
 
 @dataclass(frozen=True)

@@ -65,45 +65,6 @@ class Signals:
                 signal.signal(signum, handler)
 
 
-def run_with_signals(
-    targets: Sequence[Target],
-    deadline: float | None,
-    jobs: int | None,
-    signals: Signals,
-    on_target_done: Callable[[TargetResult], None] | None = None,
-    attempts: int = 1,
-    interval: float = 1.0,
-) -> Report:
-    """Run the checks; the first signal in `signals` cancels them (a report still comes back,
-    marked interrupted)."""
-    import asyncio
-
-    from preflight.runner import DEFAULT_JOBS, RunOptions, run_checks
-
-    async def main() -> Report:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        # Signal handlers run between bytecodes of the main thread; call_soon_threadsafe wakes
-        # the loop out of its select().
-        signals.on_first = lambda: loop.call_soon_threadsafe(task.cancel)
-        if signals.received:
-            task.cancel()
-        try:
-            options = RunOptions(deadline=deadline, jobs=jobs or DEFAULT_JOBS)
-            if attempts > 1:
-                from preflight.attempts import run_attempts
-
-                return await run_attempts(
-                    targets, options, attempts, interval, on_target_done=on_target_done
-                )
-            return await run_checks(targets, options, on_target_done=on_target_done)
-        finally:
-            signals.on_first = None
-
-    return asyncio.run(main())
-
-
 def run(
     targets: Sequence[Target],
     settings: Settings,

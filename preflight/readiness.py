@@ -4,16 +4,47 @@ A file can be valid and still doomed: a credential variable unset in this shell,
 known_hosts file that is not there, a key file that OpenSSH would refuse because others can read
 it. None of these is a configuration error (a CI job sets its variables, a runner has its files),
 so `validate` keeps its exit status and says them as warnings, each with what the check will
-then report. Reads the file system, never the network.
+then report. `validation` is all that `validate` prints. Reads the file system, never the
+network.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator, Sequence
 
 from preflight import keytext
-from preflight.model import SSH_STAGES, AuthConfig, HostKeyConfig, Target, is_known_hosts_content
+from preflight.model import (
+    SSH_STAGES,
+    AuthConfig,
+    HostKeyConfig,
+    Target,
+    endpoint,
+    is_known_hosts_content,
+)
+
+
+def validation(path: str, targets: Sequence[Target]) -> Iterator[str]:
+    """What `preflight validate` prints for a valid file: one line for the file, one per target,
+    then the warnings. A warning shared by many targets is said once, with who it concerns."""
+    yield f"{path}: OK, {len(targets)} target{'s' if len(targets) != 1 else ''}"
+    for target in targets:
+        stages = ",".join(target.stages)
+        via = "".join(f" via {hop.endpoint}" for hop in target.jump)
+        yield (
+            f"  {target.name}: {endpoint(target.host, target.port)}{via} [{stages}] "
+            f"deadline {target.deadline:g}s"
+        )
+    concerned: dict[str, list[str]] = {}
+    for target in targets:
+        for warning in warnings(target):
+            concerned.setdefault(warning, []).append(target.name)
+    if concerned:
+        yield "warnings (what a check here will not find):"
+    for warning, names in concerned.items():
+        more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+        yield f"  ! {warning} ({', '.join(names[:3])}{more})"
 
 
 def warnings(target: Target) -> list[str]:

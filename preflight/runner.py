@@ -159,7 +159,11 @@ async def _run_stage(step: Step, limit: _Limit) -> StageResult:
             "%s %s: the runner's backstop fired; the stage ignored its budget", target.name, stage
         )
         return failed(
-            StageTimeout(conn.phase, budget.elapsed(), by_deadline=budget.cut_by_deadline)
+            StageTimeout(
+                conn.phase or At(Phase.STAGE, str(stage)),
+                budget.elapsed(),
+                by_deadline=budget.cut_by_deadline,
+            )
         )
     except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
         raise
@@ -203,11 +207,10 @@ async def _check_target(
             running = (step, time.monotonic())
             conn.phase = None
             if failure is not None:
-                result.stages.append(
-                    StageResult(
-                        stage, Status.SKIP, 0.0, f"skipped: {failure.name} failed", hop=step.hop
-                    )
-                )
+                from preflight.diagnose import skipped_after
+
+                skipped = skipped_after(failure.name)
+                result.stages.append(StageResult(stage, Status.SKIP, 0.0, skipped, hop=step.hop))
                 continue
             if step.skip is not None:
                 result.stages.append(StageResult(stage, Status.SKIP, 0.0, step.skip, hop=step.hop))
@@ -329,16 +332,15 @@ def _mark_unfinished(
                 )
             else:
                 result.stages.append(
-                    StageResult(
-                        stage, Status.SKIP, 0.0, "skipped: the run's deadline passed", hop=hop
-                    )
+                    StageResult(stage, Status.SKIP, 0.0, diagnose.SKIPPED_PAST_DEADLINE, hop=hop)
                 )
         return
+    from preflight import diagnose
+
     result.interrupted = True
+    never_started = diagnose.NEVER_STARTED_BEFORE_INTERRUPTION
     for hop, stage in pending:
-        result.stages.append(
-            StageResult(stage, Status.SKIP, 0.0, "interrupted before this stage finished", hop=hop)
-        )
+        result.stages.append(StageResult(stage, Status.SKIP, 0.0, never_started, hop=hop))
 
 
 async def run_checks(

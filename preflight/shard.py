@@ -26,11 +26,16 @@ from preflight.model import Report, Target, TargetResult
 
 __all__ = [
     "MAX_SHARDS",
+    "MissingShards",
     "Shard",
     "ShardError",
+    "given_twice",
     "merge_reports",
+    "missing_shards",
+    "missing_shards_warning",
     "parse_shard",
     "partition",
+    "same_run",
     "select",
     "shard_from_environ",
 ]
@@ -186,6 +191,49 @@ def missing_shards(reports: Sequence[Report]) -> tuple[list[Shard], bool]:
         if index not in indexes
     ]
     return missing, all(report.vantage is not None for report in reports)
+
+
+@dataclass(frozen=True)
+class MissingShards:
+    """Shards no report came from: `words` for the merge to say, and whether they are
+    `certain`ly missing (then their targets were never reported, and the merge fails)."""
+
+    words: str
+    certain: bool
+
+
+def missing_shards_warning(reports: Sequence[Report]) -> MissingShards | None:
+    """What to say about the shards `missing_shards` finds; None when none is missing."""
+    missing, certain = missing_shards(reports)
+    if not missing:
+        return None
+    shards = ", ".join(str(shard) for shard in missing)
+    one = len(missing) == 1
+    if certain:
+        return MissingShards(
+            f"no report from shard {shards}: "
+            f"{'its' if one else 'their'} targets are missing from this merge",
+            certain=True,
+        )
+    return MissingShards(
+        f"no targets from shard {shards} among the reports: if "
+        f"{'it' if one else 'they'} had targets, they are missing here",
+        certain=False,
+    )
+
+
+def given_twice(named: Sequence[tuple[str, Report]]) -> str | None:
+    """`PATH: the same run as EARLIER (a report given twice?)` for the first report (with its
+    path) that comes from the same run as an earlier one (`same_run`); None if none does."""
+    first_seen: dict[tuple[object, ...], str] = {}
+    for path, report in named:
+        run = same_run(report)
+        if run is None:
+            continue
+        if run in first_seen:
+            return f"{path}: the same run as {first_seen[run]} (a report given twice?)"
+        first_seen[run] = path
+    return None
 
 
 def same_run(report: Report) -> tuple[object, ...] | None:

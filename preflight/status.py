@@ -2,7 +2,8 @@
 
 `0` every check passed · `1` a check failed, or a report could not be written · `2` usage or
 configuration error (nothing probed) · `3` internal error · `130`/`143` interrupted by SIGINT /
-SIGTERM. `UsageError` is the one exception that means "exit 2 with this message".
+SIGTERM. Two exceptions mean "exit 2 with this message": `UsageError` (bad arguments) and
+`config.ConfigError` (a bad checks.yaml, its message starting `FILE:LINE:`).
 """
 
 from __future__ import annotations

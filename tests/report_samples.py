@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from preflight.diagnose import cut_short
 from preflight.model import (
     AuthConfig,
     Diagnosis,
@@ -21,6 +22,7 @@ from preflight.model import (
     Target,
     TargetResult,
 )
+from preflight.phases import At, Phase
 
 STARTED_AT = datetime(2025, 3, 4, 5, 6, 7, 890_000, tzinfo=UTC)
 
@@ -228,8 +230,8 @@ def cut_short_report() -> Report:
                 Stage.TCP,
                 Status.ERROR,
                 1.19,
-                "interrupted after 1.19s during connect, before the stage finished",
-                facts={"phase": "connect"},
+                cut_short(1.19, At(Phase.CONNECT)),  # the runner's own words, not a copy
+                facts={"phase": str(At(Phase.CONNECT))},
             ),
             StageResult(Stage.BANNER, Status.SKIP, 0.0, "interrupted before this stage finished"),
         ],

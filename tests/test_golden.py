@@ -40,6 +40,8 @@ UPDATE = bool(os.environ.get("PREFLIGHT_UPDATE_GOLDEN"))
 def assert_golden(name: str, text: str) -> None:
     path = GOLDEN / name
     # Bytes, not text: a GitLab section marker holds a bare CR, which text mode would translate.
+    # Rewriting the files makes every comparison pass: never in CI, where it would hide a change.
+    assert not (UPDATE and os.environ.get("CI")), "PREFLIGHT_UPDATE_GOLDEN is refused under CI"
     if UPDATE:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(text.encode("utf-8"))

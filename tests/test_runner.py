@@ -122,3 +122,33 @@ def test_paramiko_is_not_imported_when_no_ssh_stage_runs():
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
         )
     assert out.stdout.strip() == "False"
+
+
+def test_a_run_interrupted_while_a_target_waits_for_an_ssh_slot_says_so():
+    # --jobs 1: the holder's authentication never gets an answer, so the waiter is still
+    # waiting for the one SSH slot when the run is cancelled. The waiter's server is 0.3 s
+    # away, so the holder is sure to reach the slot first.
+    async def cancel_while_waiting() -> object:
+        with (
+            lab.SFTPServer(stall="auth") as stalled,
+            lab.SFTPServer() as healthy,
+            lab.LatencyProxy((healthy.host, healthy.port), delay=0.3) as far,
+        ):
+            slow = Timeouts(dns=2, tcp=2, banner=2, auth=30, sftp=2)
+            targets = [
+                make_target(stalled, name="holder", timeouts=slow),
+                make_target(far, name="waiter", timeouts=slow),
+            ]
+            task = asyncio.create_task(run_checks(targets, RunOptions(jobs=1)))
+            await asyncio.sleep(1.5)
+            task.cancel()
+            return await task
+
+    report = asyncio.run(cancel_while_waiting())
+    waiter = report.targets[1]
+    auth = next(s for s in waiter.stages if s.stage is Stage.AUTH)
+    assert auth.status is Status.ERROR
+    assert auth.detail.endswith(
+        "s during the wait for a free SSH session slot, before the stage finished"
+    )
+    assert auth.facts == {"phase": "the wait for a free SSH session slot"}

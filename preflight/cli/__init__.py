@@ -1,11 +1,11 @@
 """The command line: parse the arguments, run the subcommand, turn what went wrong into an exit
 status, and leave the process.
 
-`run` is the program, separate from the process (`main`), with its streams and environment
-injected, so tests call `run([...], stdout=..., stderr=..., environ=...)` without a subprocess.
-It never raises for bad input: a usage or configuration error is exit 2 with one line, a bug
-exit 3 with its traceback (DESIGN §5). The grammar is `cli.parser`, the subcommands
-`cli.commands`; what a run is lives below (`selection`, `program`, `report.outputs`).
+`run` is the command line as a function, separate from the process (`main`), with its streams
+and environment injected, so tests call `run([...], stdout=..., stderr=..., environ=...)`
+without a subprocess. It never raises for bad input: a usage or configuration error is exit 2
+with one line, a bug exit 3 with its traceback (DESIGN §5). The grammar is `cli.parser`, the
+subcommands `cli.commands`; what a run is lives below (`selection`, `program`, `report.outputs`).
 """
 
 from __future__ import annotations
@@ -106,7 +106,9 @@ def main() -> None:
     status = run()
     # The reports are written: a late Ctrl-C or SIGTERM must not turn this exit status into
     # a death by signal.
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    from preflight.program import Signals
+
+    for signum in Signals.WATCHED:
         signal.signal(signum, signal.SIG_IGN)
     _leave(_flushed(status))
 

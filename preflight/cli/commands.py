@@ -108,29 +108,15 @@ def merge(
         except ReportFormatError as exc:
             raise UsageError(f"{path}: not a preflight JSON report: {exc}") from None
     _refuse_unwritable(args.junit, args.json)
-    from preflight.shard import merge_reports, missing_shards, same_run
+    from preflight.shard import given_twice, merge_reports, missing_shards_warning
 
-    first_seen: dict[tuple[object, ...], str] = {}
-    for path, report in zip(args.reports, reports, strict=True):
-        run = same_run(report)
-        if run is not None and run in first_seen:
-            raise UsageError(f"{path}: the same run as {first_seen[run]} (a report given twice?)")
-        if run is not None:
-            first_seen[run] = path
+    twice = given_twice(list(zip(args.reports, reports, strict=True)))
+    if twice is not None:
+        raise UsageError(twice)
     merged = merge_reports(reports)
-    missing, certain = missing_shards(reports)
-    shards = ", ".join(str(shard) for shard in missing)
-    if missing and certain:
-        # Those shards' targets were never reported: the merge must not look green.
-        stderr.write(
-            f"preflight merge: no report from shard {shards}: "
-            f"{'its' if len(missing) == 1 else 'their'} targets are missing from this merge\n"
-        )
-    elif missing:
-        stderr.write(
-            f"preflight merge: no targets from shard {shards} among the reports: if "
-            f"{'it' if len(missing) == 1 else 'they'} had targets, they are missing here\n"
-        )
+    missing = missing_shards_warning(reports)
+    if missing is not None:
+        stderr.write(f"preflight merge: {missing.words}\n")
     problems = outputs.write(
         merged,
         outputs.Outputs(
@@ -143,13 +129,14 @@ def merge(
             vantage_line=vantage.describe(merged),
         ),
     )
-    status = ExitStatus.OK if merged.ok and not (missing and certain) else ExitStatus.CHECK_FAILED
+    # Shards certainly missing: their targets were never reported, so the merge must not pass.
+    fails = missing is not None and missing.certain
+    status = ExitStatus.OK if merged.ok and not fails else ExitStatus.CHECK_FAILED
     return finish(status, problems, stderr)
 
 
 def validate(args: argparse.Namespace, stdout: TextIO, environ: Mapping[str, str]) -> ExitStatus:
     from preflight import config, readiness, selection
-    from preflight.model import endpoint
 
     path, named = selection.config_path(args.config, environ)
     if not named and not os.path.exists(path):
@@ -157,27 +144,7 @@ def validate(args: argparse.Namespace, stdout: TextIO, environ: Mapping[str, str
             "no checks.yaml here: pass -c FILE or set PREFLIGHT_CONFIG to say which file to check"
         )
     loaded = config.load_config(path, environ)
-    stdout.write(
-        f"{path}: OK, {len(loaded.targets)} target{'s' if len(loaded.targets) != 1 else ''}\n"
-    )
-    for target in loaded.targets:
-        stages = ",".join(target.stages)
-        via = "".join(f" via {hop.endpoint}" for hop in target.jump)
-        stdout.write(
-            f"  {target.name}: {endpoint(target.host, target.port)}{via} [{stages}] "
-            f"deadline {target.deadline:g}s\n"
-        )
-    # Valid, but what `check` will not find here: said, not an error (CI sets its own). A
-    # warning shared by many targets is said once, with who it concerns.
-    concerned: dict[str, list[str]] = {}
-    for target in loaded.targets:
-        for warning in readiness.warnings(target):
-            concerned.setdefault(warning, []).append(target.name)
-    if concerned:
-        stdout.write("warnings (what a check here will not find):\n")
-    for warning, names in concerned.items():
-        more = f" and {len(names) - 3} more" if len(names) > 3 else ""
-        stdout.write(f"  ! {warning} ({', '.join(names[:3])}{more})\n")
+    stdout.writelines(f"{line}\n" for line in readiness.validation(path, loaded.targets))
     return ExitStatus.OK
 
 

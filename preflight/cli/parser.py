@@ -1,7 +1,7 @@
 """The command line's grammar: subcommands, options and the types that check their values.
 
 Only argparse and the values' own checks live here (a number of seconds in range, a stage list
-in order, a shard `I/N`); what the options do is `preflight.cli.commands`'.
+in order, a shard `I/N`); what the options do is in `preflight.cli.commands`.
 """
 
 from __future__ import annotations

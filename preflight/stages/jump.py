@@ -115,10 +115,9 @@ def _step(index: int, stage: Stage, conn: Connection, label: str, labels: list[s
     via = " → ".join(labels)
     if isinstance(conn, ChainedConnection):
         if stage is Stage.DNS:
-            reason = (
-                f"skipped: reached through the jump host {conn.opener}, which resolves "
-                f"{conn.target.host} itself"
-            )
+            from preflight.diagnose import skipped_through_jump_host
+
+            reason = skipped_through_jump_host(conn.opener, conn.target.host)
             return Step(index, stage, conn, skip=reason, hop_label=label, via=via)
         if stage is Stage.TCP:
             return Step(index, stage, conn, probe_tcp, hop_label=label, via=via)
