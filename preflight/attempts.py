@@ -173,4 +173,7 @@ async def run_attempts(
             break
     combined = combine(reports, planned=attempts)
     combined.interrupted = combined.interrupted or interrupted
+    # The run's time is the whole run's, the intervals between attempts included: the total
+    # a report prints is what the job waited (each target's own time is its checking only).
+    combined.duration_s = time.monotonic() - started
     return combined

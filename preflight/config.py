@@ -194,7 +194,8 @@ def open_ssh_config(
 ) -> sshconfig.SshConfig | None:
     """The OpenSSH client configuration `ssh` would read: `option` is `-F FILE` (which must
     exist), `none` for no configuration at all, or None for ~/.ssh/config then
-    /etc/ssh/ssh_config (either may be missing)."""
+    /etc/ssh/ssh_config (either may be missing). `~` is ssh's: the passwd home, not $HOME;
+    where $HOME holds an ssh config of its own, a note says which one was read."""
     env = os.environ if environ is None else environ
     if option is not None and option.strip().lower() == "none":
         return None
@@ -202,8 +203,23 @@ def open_ssh_config(
         files = sshconfig.SshConfig.default_files()
     else:
         files = (sshconfig.ConfigFile(_expand_user(option, env), user=True, required=True),)
-    home = env.get("HOME") or os.path.expanduser("~")
-    return sshconfig.SshConfig(files, home=home, local_user=_default_user(env) or "", environ=env)
+    home = sshconfig.passwd_home() or env.get("HOME") or os.path.expanduser("~")
+    notes = []
+    other = env.get("HOME", "").rstrip("/")
+    user_config = sshconfig.USER_CONFIG.removeprefix("~")
+    if (
+        option is None
+        and other
+        and os.path.realpath(other) != os.path.realpath(home)
+        and os.path.isfile(other + user_config)
+    ):
+        notes.append(
+            f"read {home}{user_config} as ssh does (the home directory of the passwd "
+            f"database), not {other}{user_config} ($HOME); -F {other}{user_config} reads that one"
+        )
+    return sshconfig.SshConfig(
+        files, home=home, local_user=_default_user(env) or "", environ=env, notes=notes
+    )
 
 
 def target_from_spec(

@@ -102,7 +102,9 @@ def start_lab(stack: ExitStack) -> list[DemoCase]:
     ]
 
 
-def run_demo(stdout: TextIO, *, junit_path: str | None, color: bool) -> int:
+def run_demo(
+    stdout: TextIO, *, junit_path: str | None, color: bool, width: int | None = None
+) -> int:
     from preflight import program
     from preflight.report import outputs
 
@@ -118,7 +120,7 @@ def run_demo(stdout: TextIO, *, junit_path: str | None, color: bool) -> int:
             settings = program.Settings(deadline=DEMO_DEADLINE * 2)
             report = program.run([c.target for c in cases], settings, signals)
         problems = outputs.write(
-            report, outputs.Outputs(stdout=stdout, color=color, junit=junit_path)
+            report, outputs.Outputs(stdout=stdout, color=color, junit=junit_path, width=width)
         )
     for problem in problems:
         stdout.write(f"demo: {problem}\n")

@@ -1,26 +1,39 @@
-"""Which targets a run checks: from the config file, the TARGETs typed, `--only`, `--stages`
-and the shard, all as plain values (not the command line's parsed namespace).
+"""Which targets a run checks: from the config file, the TARGETs typed, `--only`, `--stages`,
+`--timeout` and the shard, all as plain values (not the command line's parsed namespace).
 
-A TARGET is a target's name in the file, or else a host checked with the file's defaults (and
-what OpenSSH client config says for it, as `ssh TARGET` would); a bare word one slip away from a
-name in the file is refused as a typo rather than looked up. Without TARGETs every target of the
-file is checked. A selection that names what does not exist is a `UsageError`.
+A TARGET is a target's name in the file (`user@NAME` and `NAME:PORT` are that target with
+another user or port), or else a host checked with the file's defaults (and what OpenSSH client
+config says for it, as `ssh TARGET` would); a bare word one slip away from a name in the file is
+refused as a typo rather than looked up. Without TARGETs every target of the file is checked.
+A TARGET that is plainly a host (a dotted name, an address, `ssh://…`) does not need the file:
+when ./checks.yaml cannot be used, a warning says so and the built-in defaults apply; `-c none`
+reads no file at all. A selection that names what does not exist is a `UsageError`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from preflight.status import UsageError
 
 if TYPE_CHECKING:
+    from preflight.config import ConfigError
     from preflight.model import Stage, Target
     from preflight.shard import Shard
 
-__all__ = ["Selection", "a_typo_of", "config_path", "select", "shard_for"]
+__all__ = ["NO_FILE", "Selection", "a_typo_of", "config_path", "select", "shard_for"]
+
+NO_FILE = "none"  # `-c none`: no configuration file, only the TARGETs typed
+TIMEOUT_ORIGIN = "--timeout"
+
+# `[user@]NAME[:PORT]`: a target of the file, reached as another user or on another port.
+_NAME_WITH = re.compile(
+    r"(?:(?P<user>[^@\s/\[\]]+)@)?(?P<name>[^@:/\[\]\s]+)(?::(?P<port>\d{1,5}))?"
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,8 @@ class Selection:
     only: Sequence[str] = ()
     stages: tuple[Stage, ...] | None = None
     ssh_config: str | None = None
+    # --timeout, in the order given (a later one wins): (stage, or None for every stage, seconds)
+    timeouts: Sequence[tuple[Stage | None, float]] = ()
 
 
 def config_path(given: str | None, environ: Mapping[str, str]) -> tuple[str, bool]:
@@ -45,24 +60,38 @@ def config_path(given: str | None, environ: Mapping[str, str]) -> tuple[str, boo
     return "checks.yaml", False
 
 
-def select(selection: Selection, environ: Mapping[str, str]) -> list[Target]:
-    """The targets `selection` names, with every default merged in."""
-    import difflib
+def select(
+    selection: Selection,
+    environ: Mapping[str, str],
+    warn: Callable[[str], object] | None = None,
+) -> list[Target]:
+    """The targets `selection` names, with every default merged in. `warn` hears what the user
+    should know but that does not stop the run (a checks.yaml left unused)."""
     from dataclasses import replace
 
     from preflight import config
 
     path, named = config_path(selection.config, environ)
     loaded = None
-    if named or os.path.exists(path) or not selection.targets:
+    if named and path.strip().lower() == NO_FILE:
+        if not selection.targets:
+            raise UsageError(
+                f"-c {NO_FILE} reads no file, so name what to check: preflight check HOST"
+            )
+    elif named or os.path.exists(path) or not selection.targets:
         if not named and not os.path.exists(path):
             raise UsageError(
                 "no checks.yaml here and no TARGET given: pass -c FILE, set "
                 "PREFLIGHT_CONFIG, or name a host (preflight check HOST)"
             )
-        # -F applies OpenSSH client config to the file's targets too; without it, only those
-        # with `ssh_config:` get it, so CI runs do not depend on a runner's ~/.ssh/config.
-        loaded = config.load_config(path, environ, ssh_config=selection.ssh_config)
+        try:
+            # -F applies OpenSSH client config to the file's targets too; without it, only
+            # those with `ssh_config:` get it, so CI runs do not depend on a runner's ~/.ssh.
+            loaded = config.load_config(path, environ, ssh_config=selection.ssh_config)
+        except config.ConfigError as exc:
+            if named or not selection.targets or exc.file != path:
+                raise  # the file was asked for, or is needed, or the problem is elsewhere (-F)
+            _go_on_without_the_file(exc, selection.targets, warn)
     defaults = loaded.defaults if loaded else config.builtin_defaults(environ)
     by_name = {t.name: t for t in loaded.targets} if loaded else {}
     if selection.targets:
@@ -72,9 +101,8 @@ def select(selection: Selection, environ: Mapping[str, str]) -> list[Target]:
         ssh = config.open_ssh_config(selection.ssh_config, environ)
         defaults_set = loaded.defaults_set if loaded else frozenset()
         targets = [
-            by_name[spec]
-            if spec in by_name
-            else config.target_from_spec(spec, defaults, ssh, defaults_set=defaults_set)
+            _named_target(spec, by_name)
+            or config.target_from_spec(spec, defaults, ssh, defaults_set=defaults_set)
             for spec in selection.targets
         ]
     else:
@@ -83,13 +111,105 @@ def select(selection: Selection, environ: Mapping[str, str]) -> list[Target]:
         known = {t.name for t in targets}
         for name in selection.only:
             if name not in known:
-                hint = difflib.get_close_matches(name, sorted(known), n=1)
-                also = f" (did you mean {hint[0]!r}?)" if hint else ""
-                raise UsageError(f"--only {name}: no target of that name{also}")
+                raise UsageError(_not_selectable(name, known, selection.targets))
         targets = [t for t in targets if t.name in selection.only]
     if selection.stages:
         targets = [replace(t, stages=selection.stages) for t in targets]
+    if selection.timeouts:
+        targets = [_with_timeouts(t, selection.timeouts) for t in targets]
     return targets
+
+
+def _go_on_without_the_file(
+    problem: ConfigError, specs: Sequence[str], warn: Callable[[str], object] | None
+) -> None:
+    """./checks.yaml (not named by the user) cannot be used, but TARGETs were typed: if each is
+    plainly a host, the file is not needed; else one of them may be a target of that file."""
+    from preflight.config import ConfigError
+
+    maybe_names = [spec for spec in specs if not _plainly_a_host(spec)]
+    if maybe_names:
+        raise ConfigError(
+            problem.file,
+            problem.line,
+            f"{problem.message} (needed: '{maybe_names[0]}' may name a target of this file; "
+            f"-c {NO_FILE} checks the TARGETs without it, ssh://{maybe_names[0]} as a host)",
+        )
+    if warn is not None:
+        warn(
+            f"not using {problem.file} ({problem}); the TARGETs get the built-in defaults "
+            f"(-c {NO_FILE}: no file, no warning)"
+        )
+
+
+def _plainly_a_host(spec: str) -> bool:
+    """`ssh://x`, an IP address, a dotted name: never a target's name (those are bare words)."""
+    if "://" in spec:
+        return True
+    found = _NAME_WITH.fullmatch(spec)
+    return found is None or "." in found["name"]
+
+
+def _named_target(spec: str, by_name: Mapping[str, Target]) -> Target | None:
+    """The file's target that `spec` names: `NAME`, or `user@NAME`/`NAME:PORT`/`user@NAME:PORT`
+    (that target as another user, on another port, as `ssh user@alias` would be)."""
+    from dataclasses import replace
+
+    from preflight.model import SettingSource
+
+    if spec in by_name:
+        return by_name[spec]
+    found = _NAME_WITH.fullmatch(spec)
+    if found is None or found["name"] not in by_name:
+        return None
+    target = by_name[found["name"]]
+    port = int(found["port"]) if found["port"] else target.port
+    if not 0 < port < 65536:
+        return None  # not this target: target_from_spec says what is wrong with the port
+    typed = {"user": found["user"], "port": found["port"] and str(port)}
+    sources = [s for s in target.sources if not typed.get(s.setting)]
+    sources += [SettingSource(key, value, "command line") for key, value in typed.items() if value]
+    return replace(target, user=found["user"] or target.user, port=port, sources=tuple(sources))
+
+
+def _with_timeouts(target: Target, given: Sequence[tuple[Stage | None, float]]) -> Target:
+    """`target` with the --timeout values, which win over everything else, and say so."""
+    from dataclasses import replace
+
+    from preflight.model import ALL_STAGES, SettingSource, Stage
+
+    seconds: dict[Stage, float] = {}
+    for stage, value in given:
+        for each in ALL_STAGES if stage is None else (stage,):
+            seconds[each] = value
+    timeouts = replace(target.timeouts, **{str(stage): value for stage, value in seconds.items()})
+    names = {f"{stage} timeout" for stage in seconds}
+    sources = [s for s in target.sources if s.setting not in names]
+    sources += [
+        SettingSource(f"{stage} timeout", f"{value:g}s", TIMEOUT_ORIGIN)
+        for stage, value in seconds.items()
+        if stage in target.stages  # said for the stages this run has, set for all
+    ]
+    jump = target.jump
+    if Stage.TCP in seconds:
+        # A jump host's own ConnectTimeout (ssh_config) gives way to the command line too.
+        jump = tuple(replace(hop, tcp_timeout=None) for hop in jump)
+        sources = [s for s in sources if not re.fullmatch(r"jump\d+ tcp timeout", s.setting)]
+    return replace(target, timeouts=timeouts, sources=tuple(sources), jump=jump)
+
+
+def _not_selectable(name: str, known: set[str], typed: Sequence[str]) -> str:
+    import difflib
+
+    hint = difflib.get_close_matches(name, sorted(known), n=1)
+    also = f" (did you mean {hint[0]!r}?)" if hint else ""
+    if typed:
+        # `--only a b` once took b as a second name; now b is a TARGET, and a is not among them.
+        return (
+            f"--only {name}: not among the TARGETs given ({', '.join(typed)}){also}; --only "
+            "takes one NAME, or several separated by commas (--only a,b)"
+        )
+    return f"--only {name}: no target of that name{also}"
 
 
 def _refuse_a_misspelt_name(spec: str, names: Mapping[str, object], path: str) -> None:

@@ -7,7 +7,8 @@ came from, so a report can say "port 2222 from ~/.ssh/config:14". It follows ssh
 are case-insensitive; `Key Value`, `Key=Value` and quoted arguments; the first value obtained for a
 keyword wins (IdentityFile accumulates); `Host` patterns with `*`, `?` and `!negation`, matched
 against the name as given; `Include` with globs, relative to ~/.ssh (or /etc/ssh for the system
-file); `Match host|originalhost|user|localuser|all`; `%` tokens, `${VAR}` and `~`. What cannot be
+file); `Match host|originalhost|user|localuser|all`; `%` tokens, `${VAR}` and `~` — which is the
+home directory of the passwd database (`passwd_home`), as ssh has it, not `$HOME`. What cannot be
 evaluated without side effects or information preflight does not have (`Match exec`, `Match
 canonical`, `Match localnetwork`…) is not guessed: the block is treated as not matching and a note
 in `HostConfig.notes` says so. `SshConfig.jump_chain` resolves ProxyJump into the hosts crossed, as
@@ -40,6 +41,7 @@ __all__ = [
     "SshConfig",
     "SshConfigError",
     "parse_jump_spec",
+    "passwd_home",
 ]
 
 USER_CONFIG = "~/.ssh/config"
@@ -342,12 +344,27 @@ def convtime(text: str) -> int | None:
     return total if position == len(text) else None
 
 
+def passwd_home() -> str | None:
+    """The home directory `ssh` expands `~` to and finds ~/.ssh/config in: the passwd
+    database's entry for this user. OpenSSH ignores $HOME (`HOME=/tmp/x ssh -G h` reads the
+    passwd home's config), and where the two differ (containers, `sudo -E`, CI images) preflight
+    must read what ssh reads. None when this user has no passwd entry (an arbitrary container
+    uid, where ssh itself refuses to run)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_dir or None
+    except (ImportError, KeyError):
+        return None
+
+
 class SshConfig:
     """The configuration files ssh would read, parsed once, looked up per host name.
 
     `files` are read in order (the first value obtained wins): by default the user's
     ~/.ssh/config then /etc/ssh/ssh_config (missing ones are skipped), or one `-F` file.
-    `home`, `local_user` and `environ` stand in for the process's own, for tests."""
+    `home`, `local_user` and `environ` stand in for the process's own, for tests. `notes` are
+    said with every host's lookup (which home was read, when $HOME points elsewhere)."""
 
     def __init__(
         self,
@@ -356,7 +373,9 @@ class SshConfig:
         home: str,
         local_user: str,
         environ: Mapping[str, str] | None = None,
+        notes: Sequence[str] = (),
     ) -> None:
+        self.notes = tuple(notes)
         self.files = tuple(files)
         self.home = home.rstrip("/") or "/"
         self.local_user = local_user
@@ -431,6 +450,7 @@ class SshConfig:
         sees them); `default_user`/`default_port` are what applies when neither the command
         line nor the configuration sets one (for `%r`, `%p`; by default the local user, 22)."""
         state = _State()
+        state.notes.extend(self.notes)
         lookup = _Lookup(self, host, state, user)
         for config in self.files:
             path = self.expand_home(config.path)

@@ -19,7 +19,7 @@ from typing import Any
 import paramiko
 import pytest
 
-from preflight import lab
+from preflight import lab, sshconfig
 from preflight.model import AuthConfig, Secret
 
 
@@ -90,3 +90,7 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def empty_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+    # ssh's ~ is the passwd home, not $HOME: as for a user with no passwd entry, let the
+    # (injected) HOME stand in for it, so no test reads the real ~/.ssh of whoever runs it.
+    # tests/test_sshconfig.py checks the real passwd home against `ssh -G`.
+    monkeypatch.setattr(sshconfig, "passwd_home", lambda: None)

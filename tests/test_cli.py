@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -134,7 +135,12 @@ def test_check_passes_against_a_healthy_server_and_writes_both_reports(
         environ={"SSH_PRIVATE_KEY": client_key_text},
     )
     assert status == 0, out + err
-    assert "lab-sftp" in out and err == ""
+    assert "lab-sftp" in out
+    # out/ is made for the reports, and said so (a typo in a directory name would not show).
+    out_dir = tmp_path / "out"
+    assert err == (
+        f"preflight: --junit {junit}: the directory {out_dir}/ does not exist; it will be created\n"
+    )
     data = json.loads(report.read_text())
     assert data["ok"] is True
     assert [s["status"] for s in data["targets"][0]["stages"]] == ["pass"] * 5
@@ -640,3 +646,119 @@ def test_a_nul_in_an_argument_is_a_usage_error_not_a_traceback(argv):
     status, _, err = run(*argv)
     assert status == 2
     assert "NUL character" in err and "Traceback" not in err
+
+
+# --- on call: from whatever directory, on an 80-column terminal, in a hurry ---------------------
+
+
+def test_an_ad_hoc_check_goes_on_past_a_broken_checks_yaml_here(tmp_path, monkeypatch):
+    (tmp_path / "checks.yaml").write_text(
+        "version: 1\ntargets:\n  - name: web\n    host: ${NOPE_X}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    with lab.RefusedPort() as refused:
+        status, out, err = run("check", f"127.0.0.1:{refused.port}", "--stages", "tcp")
+        assert status == 1 and "tcp.refused" in out
+        assert err.startswith("preflight: warning: not using checks.yaml (checks.yaml:4: ")
+        assert "NOPE_X" in err
+        status, out, err = run(
+            "check", "-c", "none", f"127.0.0.1:{refused.port}", "--stages", "tcp"
+        )
+        assert (status, err) == (1, "")
+
+
+def test_a_stage_timeout_from_the_command_line_bounds_the_stage_and_is_reported(tmp_path):
+    report = tmp_path / "r.json"
+    with lab.DroppingPort() as dropping:
+        argv = ["check", "-c", "none", f"127.0.0.1:{dropping.port}", "--stages", "tcp"]
+        started = time.monotonic()
+        status, out, _ = run(*argv, "--timeout", "tcp=0.5", "--json", str(report))
+        elapsed = time.monotonic() - started
+    assert status == 1 and elapsed < 0.5 + 2.0
+    assert "tcp.timeout: no answer from" in out and "in 0.5s" in out
+    assert "settings: dns timeout" not in out  # only the stage given
+    assert "tcp timeout 0.5s from --timeout" in out
+    (target,) = json.loads(report.read_text())["targets"]
+    assert {"setting": "tcp timeout", "value": "0.5s", "source": "--timeout"} in target[
+        "config_sources"
+    ]
+
+
+def test_one_stage_name_means_every_stage_up_to_it():
+    with lab.RefusedPort() as refused:
+        status, out, _ = run("check", f"127.0.0.1:{refused.port}", "--stages", "tcp", "-c", "none")
+    assert status == 1
+    assert "✓ dns" in out and "✗ tcp" in out and "banner" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            ["--stages", "dns,banner"],
+            "preflight check: argument --stages: stages must start at dns",
+        ),
+        (["--timeout", "tcp=soon"], "preflight check: argument --timeout: expected a number"),
+        (["--timeout", "tpc=3"], "preflight check: argument --timeout: unknown stage 'tpc'"),
+        (["--only", "a,,b"], "preflight check: argument --only: expected NAME or NAME,NAME…"),
+    ],
+)
+def test_a_bad_argument_is_one_line_not_the_usage_block(argv, said):
+    status, out, err = run("check", "127.0.0.1", *argv)
+    assert status == 2 and out == ""
+    assert err.startswith(said) and err.endswith(" (see preflight check --help)\n")
+    assert err.count("\n") == 1 and "usage:" not in err
+
+
+def test_help_says_where_credentials_come_from_the_exit_statuses_and_what_color_does():
+    status, out, _ = run("check", "--help")
+    assert status == 0
+    for variable in ("SSH_PRIVATE_KEY", "SSH_KEY_PASSPHRASE", "SFTP_PASSWORD", "SSH_KNOWN_HOSTS"):
+        assert f"  {variable} " in out
+    assert "exit status: 0 every check passed, 1 a check failed, 2 usage" in out
+    assert "colour the console report: auto (the default) only on" in " ".join(out.split())
+    assert "-c none" in out and "--timeout tcp=10" in out
+
+
+def test_on_an_80_column_terminal_every_line_fits_but_a_command(tmp_path):
+    with lab.DroppingPort() as dropping:
+        argv = ["check", "-c", "none", f"127.0.0.1:{dropping.port}", "--stages", "tcp"]
+        _, out, _ = run(*argv, "--timeout", "0.3", environ={"COLUMNS": "80"})
+        _, unwrapped, _ = run(*argv, "--timeout", "0.3")
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines if "try: " not in line), out
+    hint = next(i for i, line in enumerate(lines) if "hint: " in line)
+    column = lines[hint].index("hint: ") + len("hint: ")
+    assert lines[hint + 1].startswith(" " * column) and lines[hint + 1][column] != " "
+
+    def words(text: str) -> str:  # without the times and the port, which differ by run
+        return re.sub(r"\d+\.\d+s|127\.0\.0\.1:\d+", "#", " ".join(text.split()))
+
+    assert words(out) == words(unwrapped)  # the same words, re-flowed
+    assert max(len(line) for line in unwrapped.splitlines()) > 80  # off a terminal: one line
+
+
+def test_a_report_directory_that_does_not_exist_is_made_and_said_once(tmp_path):
+    junit = tmp_path / "reprots" / "deeper" / "x.xml"
+    with lab.RefusedPort() as refused:
+        argv = ["check", "-c", "none", f"127.0.0.1:{refused.port}", "--stages", "tcp"]
+        status, _, err = run(
+            *argv, "--junit", str(junit), "--json", str(junit.with_suffix(".json"))
+        )
+    assert status == 1 and junit.exists()
+    assert err == (
+        f"preflight: --junit {junit}: the directory {tmp_path / 'reprots'}/ does not exist; "
+        "it will be created\n"
+    )
+
+
+def test_the_run_total_of_attempts_counts_the_intervals_too(tmp_path):
+    report = tmp_path / "r.json"
+    with lab.RefusedPort() as refused:
+        argv = ["check", "-c", "none", f"127.0.0.1:{refused.port}", "--stages", "tcp"]
+        started = time.monotonic()
+        run(*argv, "--attempts", "3", "--interval", "0.4", "--json", str(report))
+        wall = time.monotonic() - started
+    data = json.loads(report.read_text())
+    assert 2 * 0.4 <= data["duration_s"] <= wall
+    assert data["targets"][0]["duration_s"] < 0.4  # a target's own time is its checking

@@ -17,14 +17,25 @@ from preflight.status import ExitStatus, UsageError, exit_for, finish
 __all__ = ["check", "demo", "merge", "validate"]
 
 
-def _refuse_unwritable(*paths: str | None) -> None:
-    """Refuse before probing a report path that cannot be written."""
-    from preflight.report.files import unwritable_reason
+def _check_report_paths(stderr: TextIO, args: argparse.Namespace) -> None:
+    """Before probing: refuse a report path that cannot be written, and say which directories
+    writing one will create (a typo in a directory name would otherwise go unseen)."""
+    from preflight.report.files import missing_directory, unwritable_reason
 
-    for path in paths:
-        reason = unwritable_reason(path) if path else None
+    said = set()
+    for option, path in (("--junit", args.junit), ("--json", args.json)):
+        if not path:
+            continue
+        reason = unwritable_reason(path)
         if reason:
             raise UsageError(f"cannot write a report to {path}: {reason}")
+        missing = missing_directory(path)
+        if missing is not None and missing not in said:
+            said.add(missing)
+            stderr.write(
+                f"preflight: {option} {path}: the directory {missing}/ does not exist; "
+                "it will be created\n"
+            )
 
 
 def check(
@@ -32,7 +43,7 @@ def check(
 ) -> ExitStatus:
     from preflight import program, selection, vantage
     from preflight.report import outputs
-    from preflight.report.console import color_enabled
+    from preflight.report.console import color_enabled, terminal_width
     from preflight.report.progress import ProgressLine
     from preflight.report.progress import wanted as progress_wanted
 
@@ -42,8 +53,11 @@ def check(
         only=args.only,
         stages=args.stages,
         ssh_config=args.ssh_config,
+        timeouts=args.timeout,
     )
-    targets = selection.select(asked, environ)
+    targets = selection.select(
+        asked, environ, warn=lambda text: stderr.write(f"preflight: warning: {text}\n")
+    )
     if not targets:
         raise UsageError("nothing to check: the selection is empty")
     shard = selection.shard_for(args.shard, environ)
@@ -57,7 +71,7 @@ def check(
                 f"shard {shard}: no targets ({selected} target{'s' if selected != 1 else ''} "
                 f"dealt to {shard.total} shards); nothing to check\n"
             )
-    _refuse_unwritable(args.junit, args.json)
+    _check_report_paths(stderr, args)
     program.raise_fd_limit()
     settings = program.Settings(
         deadline=args.deadline, jobs=args.jobs, attempts=args.attempts, interval=args.interval
@@ -86,6 +100,7 @@ def check(
                 environ=environ,
                 stderr=stderr,
                 vantage_line=vantage.describe(report, here),
+                width=terminal_width(stdout, environ),
             ),
         )
     return finish(exit_for(report, signals.first), problems, stderr)
@@ -96,7 +111,7 @@ def merge(
 ) -> ExitStatus:
     from preflight import vantage
     from preflight.report import outputs
-    from preflight.report.console import color_enabled
+    from preflight.report.console import color_enabled, terminal_width
     from preflight.report.json_reader import ReportFormatError, read_json
 
     reports = []
@@ -107,7 +122,7 @@ def merge(
             raise UsageError(f"{path}: {exc.strerror or exc}") from None
         except ReportFormatError as exc:
             raise UsageError(f"{path}: not a preflight JSON report: {exc}") from None
-    _refuse_unwritable(args.junit, args.json)
+    _check_report_paths(stderr, args)
     from preflight.shard import given_twice, merge_reports, missing_shards_warning
 
     twice = given_twice(list(zip(args.reports, reports, strict=True)))
@@ -127,6 +142,7 @@ def merge(
             environ=environ,
             stderr=stderr,
             vantage_line=vantage.describe(merged),
+            width=terminal_width(stdout, environ),
         ),
     )
     # Shards certainly missing: their targets were never reported, so the merge must not pass.
@@ -139,6 +155,8 @@ def validate(args: argparse.Namespace, stdout: TextIO, environ: Mapping[str, str
     from preflight import config, readiness, selection
 
     path, named = selection.config_path(args.config, environ)
+    if named and path.strip().lower() == selection.NO_FILE:
+        raise UsageError(f"-c {selection.NO_FILE}: no file, nothing to validate")
     if not named and not os.path.exists(path):
         raise UsageError(
             "no checks.yaml here: pass -c FILE or set PREFLIGHT_CONFIG to say which file to check"
@@ -150,10 +168,13 @@ def validate(args: argparse.Namespace, stdout: TextIO, environ: Mapping[str, str
 
 def demo(args: argparse.Namespace, stdout: TextIO, environ: Mapping[str, str]) -> ExitStatus:
     from preflight import demo as lab_demo
-    from preflight.report.console import color_enabled
+    from preflight.report.console import color_enabled, terminal_width
 
     return ExitStatus(
         lab_demo.run_demo(
-            stdout, junit_path=args.junit, color=color_enabled(stdout, args.color, environ)
+            stdout,
+            junit_path=args.junit,
+            color=color_enabled(stdout, args.color, environ),
+            width=terminal_width(stdout, environ),
         )
     )

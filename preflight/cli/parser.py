@@ -1,14 +1,16 @@
 """The command line's grammar: subcommands, options and the types that check their values.
 
 Only argparse and the values' own checks live here (a number of seconds in range, a stage list
-in order, a shard `I/N`); what the options do is in `preflight.cli.commands`.
+in order, a shard `I/N`, a stage's timeout); what the options do is in
+`preflight.cli.commands`. A bad argument is one line on stderr (`preflight check: --stages:
+…`), not the whole usage block above it: the line is what the user needs to read.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from preflight import __version__
 
@@ -18,9 +20,36 @@ if TYPE_CHECKING:
 
 __all__ = ["build"]
 
+_CHECK_EPILOG = """\
+credentials for a TARGET typed here: an IdentityFile in ~/.ssh/config for the host, else
+checks.yaml's defaults, else these variables of the environment:
+  SSH_PRIVATE_KEY      a private key file, or the key text itself
+  SSH_KEY_PASSPHRASE   its passphrase
+  SFTP_PASSWORD        a password (offered after the key when both are set)
+  SSH_KNOWN_HOSTS      known_hosts lines (default: the file ~/.ssh/known_hosts)
+and with no credential anywhere, ssh's default keys (~/.ssh/id_ed25519, ...)
+
+examples:
+  preflight check sftp.example.com:2222 --stages tcp        # just the port
+  preflight check ops@sftp.example.com --timeout tcp=10     # a slow link
+  preflight check -c none 10.0.0.5                          # no checks.yaml at all
+  preflight check --only sftp-prod,sftp-dr                  # two targets of checks.yaml
+
+exit status: 0 every check passed, 1 a check failed, 2 usage or configuration error
+(nothing probed), 3 internal error, 130/143 interrupted (SIGINT/SIGTERM)
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is said in one line: `preflight check: MESSAGE`, with
+    where to find the usage, instead of the usage block followed by the message."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
 
 def build() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="preflight",
         description="Pre-flight network diagnostic for CI jobs that depend on an SSH/SFTP "
         "server: dns, tcp, banner, auth and sftp checks, each with its own timeout.",
@@ -28,8 +57,13 @@ def build() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"preflight {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    check = commands.add_parser("check", help="check the targets of checks.yaml (or TARGETs)")
-    _add_config_option(check)
+    check = commands.add_parser(
+        "check",
+        help="check the targets of checks.yaml (or TARGETs)",
+        epilog=_CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_config_option(check, none="'none' for no file: only the TARGETs, built-in defaults")
     check.add_argument(
         "-F",
         "--ssh-config",
@@ -61,17 +95,27 @@ def build() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--only",
-        nargs="+",
+        type=_name_list,
         action="extend",
-        metavar="NAME",
+        metavar="NAME[,NAME…]",
         default=[],
-        help="check only the targets with these names",
+        help="check only the targets with these names (repeat it, or separate names by commas)",
     )
     check.add_argument(
         "--stages",
         type=_stage_list,
-        metavar="dns,tcp,...",
-        help="run only these stages (from dns, in order)",
+        metavar="STAGE",
+        help="stop after this stage (dns, tcp, banner, auth, sftp): 'tcp' runs dns,tcp; "
+        "or list them, from dns in order: 'dns,tcp'",
+    )
+    check.add_argument(
+        "--timeout",
+        type=_stage_timeouts,
+        action="extend",
+        default=[],
+        metavar="[STAGE=]S",
+        help="a stage's timeout in seconds ('tcp=10', 'tcp=10,banner=20'), or S for every "
+        "stage; wins over checks.yaml and ssh_config, and the report says it came from here",
     )
     check.add_argument(
         "--shard",
@@ -95,7 +139,7 @@ def build() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds between attempts (default 1)",
     )
-    check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    _add_color_option(check)
 
     merge = commands.add_parser(
         "merge", help="combine the JSON reports of several runs (shards) into one report"
@@ -103,7 +147,7 @@ def build() -> argparse.ArgumentParser:
     merge.add_argument("reports", nargs="+", metavar="REPORT.json", help="JSON reports to merge")
     merge.add_argument("--junit", metavar="FILE", help="write the merged JUnit XML report")
     merge.add_argument("--json", metavar="FILE", help="write the merged JSON report")
-    merge.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    _add_color_option(merge)
 
     validate = commands.add_parser("validate", help="check the configuration, probe nothing")
     _add_config_option(validate)
@@ -115,16 +159,27 @@ def build() -> argparse.ArgumentParser:
         default="preflight-demo.xml",
         help="where to write the demo's JUnit report (default %(default)s)",
     )
-    demo.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    _add_color_option(demo)
     return parser
 
 
-def _add_config_option(parser: argparse.ArgumentParser) -> None:
+def _add_config_option(parser: argparse.ArgumentParser, none: str = "") -> None:
     parser.add_argument(
         "-c",
         "--config",
         metavar="FILE",
-        help="configuration file (default: $PREFLIGHT_CONFIG or ./checks.yaml)",
+        help="configuration file (default: $PREFLIGHT_CONFIG or ./checks.yaml)"
+        + (f"; {none}" if none else ""),
+    )
+
+
+def _add_color_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the console report: auto (the default) only on a terminal, and not when "
+        "NO_COLOR is set (FORCE_COLOR forces it); always; never",
     )
 
 
@@ -164,23 +219,49 @@ def _shard(text: str) -> Shard:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _stage_list(text: str) -> tuple[Stage, ...]:
+def _stage(name: str) -> Stage:
     import difflib
 
-    from preflight.model import ALL_STAGES, Stage
+    from preflight.model import Stage
 
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    stages = []
-    for name in names:
-        try:
-            stages.append(Stage(name))
-        except ValueError:
-            hint = difflib.get_close_matches(name, [s.value for s in Stage], n=1)
-            also = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise argparse.ArgumentTypeError(f"unknown stage {name!r}{also}") from None
+    try:
+        return Stage(name)
+    except ValueError:
+        hint = difflib.get_close_matches(name, [s.value for s in Stage], n=1)
+        also = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise argparse.ArgumentTypeError(f"unknown stage {name!r}{also}") from None
+
+
+def _stage_list(text: str) -> tuple[Stage, ...]:
+    from preflight.model import ALL_STAGES
+
+    stages = [_stage(name.strip()) for name in text.split(",") if name.strip()]
+    if len(stages) == 1:  # one stage: every stage up to it (each needs the one before)
+        return ALL_STAGES[: ALL_STAGES.index(stages[0]) + 1]
     if tuple(stages) != ALL_STAGES[: len(stages)] or not stages:
         raise argparse.ArgumentTypeError(
             "stages must start at dns and follow the order dns,tcp,banner,auth,sftp without "
-            f"gaps (each needs the one before), got {text!r}"
+            f"gaps (each needs the one before), got {text!r}; or name the last one: 'tcp'"
         )
     return tuple(stages)
+
+
+def _name_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected NAME or NAME,NAME…, got {text!r}")
+    return names
+
+
+_timeout_seconds = _ranged(float, 0, 3600, above=True)
+
+
+def _stage_timeouts(text: str) -> list[tuple[Stage | None, float]]:
+    """`10` (every stage), `tcp=10`, `tcp=10,banner=20`: (stage or None for all, seconds)."""
+    timeouts: list[tuple[Stage | None, float]] = []
+    for part in text.split(","):
+        name, equals, seconds = part.strip().rpartition("=")
+        if equals and not name.strip():
+            raise argparse.ArgumentTypeError(f"expected STAGE=SECONDS, got {part.strip()!r}")
+        timeouts.append((_stage(name.strip()) if equals else None, _timeout_seconds(seconds)))
+    return timeouts

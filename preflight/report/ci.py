@@ -38,8 +38,10 @@ def write_console(
     color: bool,
     environ: Mapping[str, str],
     vantage_line: str | None = None,
+    width: int | None = None,
 ) -> None:
-    """The console report, folded for the CI system in `environ`, then the vantage line."""
+    """The console report, folded for the CI system in `environ`, then the vantage line.
+    `width` wraps a terminal's report; a CI log is not a terminal and is never wrapped."""
     # Only the renderer in use is imported: the GitHub one pulls in `html`, a cost every
     # local run would otherwise pay at start-up.
     ascii_only = not can_encode(MARKS, stream_encoding(stream))
@@ -55,7 +57,7 @@ def write_console(
     else:
         from preflight.report import console
 
-        text = console.render(report, color=color, ascii_only=ascii_only)
+        text = console.render(report, color=color, ascii_only=ascii_only, width=width)
     if vantage_line:
         text += clean_text(vantage_line, max_len=2000, one_line=True) + "\n"
     write_text(stream, text)

@@ -7,11 +7,16 @@ duration and detail). A failed stage is followed by its diagnosis code and summa
 ``hint:`` line saying what to do; warnings are marked ``!``. A last line counts the targets. Every
 value is cleaned to a single line first, so a banner or hostname can neither inject escape
 sequences nor fake extra lines. Colour is plain ANSI SGR and only used when `color_enabled` says
-so (a TTY, ``--color``, ``NO_COLOR``, ``FORCE_COLOR``, DESIGN §5).
+so (a TTY, ``--color``, ``NO_COLOR``, ``FORCE_COLOR``, DESIGN §5). Given a `width` (a terminal's,
+`terminal_width`), long texts wrap at word boundaries under their own column, a hint under its
+first word; a ``try:`` command never wraps, since a command broken in two cannot be pasted.
+Without one (a pipe, a file, a CI log) a text stays on one line, for grep.
 """
 
 from __future__ import annotations
 
+import os
+import textwrap
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TextIO
 
@@ -33,6 +38,7 @@ __all__ = [
     "format_duration",
     "render",
     "render_blocks",
+    "terminal_width",
     "write_console",
 ]
 
@@ -53,7 +59,8 @@ _GAP = "  "
 _DETAIL_COLUMN = len(_INDENT) + 2 + _NAME_WIDTH + len(_GAP) + _DURATION_WIDTH + len(_GAP)
 _MAX_TEXT = 400  # a terminal line; the JSON and JUnit reports carry more
 _MAX_COMMAND = 4000  # a reproduce command, which must stay whole to be pasted
-_SETTINGS_WIDTH = 100  # the "settings:" lines under a target's header wrap here
+_SETTINGS_WIDTH = 100  # the "settings:" lines under a target's header wrap here, off a terminal
+_NARROWEST = 30  # columns left for a text, below which wrapping would only make it worse
 
 _MARKS = {
     **dict(zip((Status.PASS, Status.FAIL, Status.SKIP), MARKS, strict=True)),
@@ -87,6 +94,29 @@ def color_enabled(stream: TextIO, mode: ColorMode, environ: Mapping[str, str]) -
         return False
 
 
+def terminal_width(stream: TextIO, environ: Mapping[str, str]) -> int | None:
+    """The width to wrap the console report at: ``COLUMNS`` when it is set (as for ``ls``),
+    else the width of the terminal `stream` is; None when it is not a terminal."""
+    columns = environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        if stream.isatty():
+            return os.get_terminal_size(stream.fileno()).columns or None
+    except (AttributeError, ValueError, OSError):  # no fileno, a closed stream, no size
+        pass
+    return None
+
+
+def _fill(text: str, column: int, width: int | None) -> list[str]:
+    """`text` in lines that fit `width` when they start at `column` (never cut in a word)."""
+    if width is None or width - column < _NARROWEST or len(text) <= width - column:
+        return [text]
+    return textwrap.wrap(text, width - column, break_long_words=False, break_on_hyphens=False) or [
+        text
+    ]
+
+
 def format_duration(seconds: float) -> str:
     """``0.012s`` below a second, ``3.00s`` below 100 s, ``134.0s`` above."""
     if seconds != seconds or seconds < 0:  # NaN or nonsense: do not crash the report
@@ -108,14 +138,16 @@ class _Style:
         return "".join(codes) + text + _RESET
 
 
-def render(report: Report, *, color: bool, ascii_only: bool = False) -> str:
+def render(
+    report: Report, *, color: bool, ascii_only: bool = False, width: int | None = None
+) -> str:
     """The console report as text (ending in a newline).
 
     With `color`, ANSI SGR sequences mark passes green, failures red, warnings yellow and skips
     dim; without it the text contains no escape sequence at all. `ascii_only` replaces the
-    ``✓ ✗ –`` marks for streams that cannot encode them.
+    ``✓ ✗ –`` marks for streams that cannot encode them; `width` wraps long texts.
     """
-    blocks, summary = render_blocks(report, color=color, ascii_only=ascii_only)
+    blocks, summary = render_blocks(report, color=color, ascii_only=ascii_only, width=width)
     lines: list[str] = []
     for block in blocks:
         lines.extend(block)
@@ -125,7 +157,7 @@ def render(report: Report, *, color: bool, ascii_only: bool = False) -> str:
 
 
 def render_blocks(
-    report: Report, *, color: bool, ascii_only: bool = False
+    report: Report, *, color: bool, ascii_only: bool = False, width: int | None = None
 ) -> tuple[list[list[str]], str]:
     """The console report as one block of lines per target (its header line first), and the
     closing count: what `render` joins with blank lines, and what the CI formats fold into
@@ -139,13 +171,19 @@ def render_blocks(
 
     marks = _ASCII_MARKS if ascii_only else _MARKS
     blocks = [
-        _render_target(result, report.interrupted, style, clean, marks) for result in report.targets
+        _render_target(result, report.interrupted, style, clean, marks, width)
+        for result in report.targets
     ]
     return blocks, _summary_line(report, style)
 
 
 def write_console(
-    report: Report, stream: TextIO, *, color: bool, ascii_only: bool | None = None
+    report: Report,
+    stream: TextIO,
+    *,
+    color: bool,
+    ascii_only: bool | None = None,
+    width: int | None = None,
 ) -> None:
     """Render `report` and write it to `stream`.
 
@@ -154,7 +192,7 @@ def write_console(
     """
     if ascii_only is None:
         ascii_only = not can_encode(MARKS, stream_encoding(stream))
-    write_text(stream, render(report, color=color, ascii_only=ascii_only))
+    write_text(stream, render(report, color=color, ascii_only=ascii_only, width=width))
 
 
 def _render_target(
@@ -163,6 +201,7 @@ def _render_target(
     style: _Style,
     clean: Callable[..., str],
     marks: Mapping[Status, str],
+    width: int | None = None,
 ) -> list[str]:
     target = result.target
     failure = result.failure
@@ -194,16 +233,21 @@ def _render_target(
         # Settings from OpenSSH client config: say where each came from.
         label = "settings:"
         items = [clean(str(source)) for source in target.sources]
-        for n, text in enumerate(_wrap(items, _SETTINGS_WIDTH - len(_INDENT) - len(label) - 1)):
+        room = (width or _SETTINGS_WIDTH) - len(_INDENT) - len(label) - 1
+        for n, text in enumerate(_wrap(items, max(room, _NARROWEST))):
             lead = style(label, _DIM) if n == 0 else " " * len(label)
             lines.append(f"{_INDENT}{lead} {style(text, _DIM)}")
     for note in target.config_notes:
-        lines.append(f"{_INDENT}{style('!', _BOLD, _YELLOW)} {style(clean(note), _YELLOW)}")
+        for n, text in enumerate(_fill(clean(note), len(_INDENT) + 2, width)):
+            lead = style("!", _BOLD, _YELLOW) if n == 0 else " "
+            lines.append(f"{_INDENT}{lead} {style(text, _YELLOW)}")
     rows = stage_results(result, interrupted=report_interrupted)
     # Jump hosts' rows ("jump1.banner") are longer than the stage names: widen the column.
-    width = max([_NAME_WIDTH, *(len(row.name) for row in rows)])
+    name_width = max([_NAME_WIDTH, *(len(row.name) for row in rows)])
     for stage_result in rows:
-        lines.extend(_render_stage(stage_result, style, clean, marks, name_width=width))
+        lines.extend(
+            _render_stage(stage_result, style, clean, marks, name_width=name_width, width=width)
+        )
     return lines
 
 
@@ -227,6 +271,7 @@ def _render_stage(
     marks: Mapping[Status, str],
     *,
     name_width: int = _NAME_WIDTH,
+    width: int | None = None,
 ) -> list[str]:
     status = result.status
     mark = style(marks[status], _MARK_COLOURS[status])
@@ -235,15 +280,23 @@ def _render_stage(
     duration = format_duration(result.duration_s) if shows_time else ""
     detail = clean(result.detail)
     diagnosis = result.diagnosis
-    verdict = ""
+    code = verdict = ""  # the verdict is wrapped plain, then its code coloured
     if status is Status.FAIL and diagnosis is not None:
-        code = style(clean(diagnosis.code), _BOLD, _RED)
+        code = clean(diagnosis.code)
         summary = clean(diagnosis.summary)
         verdict = f"{code}: {summary}" if summary else code
         if detail == summary:
             detail = ""  # the verdict says it
     if status is Status.SKIP and not detail.lower().startswith("skipped"):
         detail = f"skipped: {detail}" if detail else "skipped"
+    column = _DETAIL_COLUMN + name_width - _NAME_WIDTH
+    pad = " " * column
+
+    def verdict_lines() -> list[str]:
+        lines = _fill(verdict, column, width)
+        lines[0] = style(code, _BOLD, _RED) + lines[0][len(code) :]
+        return lines
+
     # Pad only what something follows, so that no line ends in spaces (coloured or not).
     # A failure's verdict goes on the stage line itself unless a separate detail is there.
     inline = detail or verdict
@@ -255,28 +308,39 @@ def _render_stage(
         line += _GAP + style(duration, _DIM)
     else:
         line += name
+    continued: list[str] = []
     if detail:
-        line += _GAP + style(detail, _DIM if status is Status.SKIP else "")
+        first, *continued = _fill(detail, column, width)
+        dim = _DIM if status is Status.SKIP else ""
+        line += _GAP + style(first, dim)
+        continued = [style(text, dim) for text in continued]
     elif verdict:
-        line += _GAP + verdict
-    lines = [line]
-    pad = " " * (_DETAIL_COLUMN + name_width - _NAME_WIDTH)
+        first, *continued = verdict_lines()
+        line += _GAP + first
+    lines = [line, *(f"{pad}{text}" for text in continued)]
     if verdict and detail:
-        lines.append(f"{pad}{verdict}")
+        lines.extend(f"{pad}{text}" for text in verdict_lines())
     statistics = result.facts.get("rounds")
     if isinstance(statistics, dict) and statistics.get("of", 1) > 1 and statistics.get("ran"):
-        lines.append(f"{pad}{style(_attempts_line(statistics), _DIM)}")
+        lines.extend(
+            f"{pad}{style(text, _DIM)}" for text in _fill(_attempts_line(statistics), column, width)
+        )
     if status is Status.FAIL and diagnosis is not None:
         hint = clean(diagnosis.hint)
         if hint:
-            lines.append(f"{pad}{style('hint:', _BOLD)} {hint}")
+            # A hanging indent: the hint's lines start under its first word.
+            first, *rest = _fill(hint, column + len("hint: "), width)
+            lines.append(f"{pad}{style('hint:', _BOLD)} {first}")
+            lines.extend(f"{pad}      {text}" for text in rest)
         for command in result.facts.get("reproduce") or ():
-            # Never shortened: a command cut off with "…" cannot be pasted.
+            # Never shortened nor wrapped: a command cut off or broken in two cannot be pasted.
             lines.append(f"{pad}{style('try:', _DIM)} {clean(str(command), _MAX_COMMAND)}")
     for warning in result.warnings:
         text = clean(warning)
         if text:
-            lines.append(f"{pad}{style('!', _BOLD, _YELLOW)} {style(text, _YELLOW)}")
+            first, *rest = _fill(text, column + 2, width)
+            lines.append(f"{pad}{style('!', _BOLD, _YELLOW)} {style(first, _YELLOW)}")
+            lines.extend(f"{pad}  {style(more, _YELLOW)}" for more in rest)
     return lines
 
 

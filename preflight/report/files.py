@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["unwritable_reason", "write_atomically"]
+__all__ = ["missing_directory", "unwritable_reason", "write_atomically"]
 
 # Reports hold no secrets and are meant to be collected as CI artifacts: readable by everyone,
 # unless the file being replaced had other permissions, which are kept.
@@ -46,6 +46,17 @@ def write_atomically(path: str | os.PathLike[str], text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def missing_directory(path: str | os.PathLike[str]) -> Path | None:
+    """The outermost directory on the way to `path` that does not exist yet (the one that
+    `write_atomically` will create, with everything below it), or None."""
+    missing = None
+    directory = Path(path).parent
+    while not directory.exists() and directory != directory.parent:
+        missing = directory
+        directory = directory.parent
+    return missing
 
 
 def unwritable_reason(path: str | os.PathLike[str]) -> str | None:

@@ -36,6 +36,7 @@ class Outputs:
     environ: Mapping[str, str] | None = None
     stderr: TextIO | None = None
     vantage_line: str | None = None
+    width: int | None = None  # a terminal's: the console report wraps its long texts there
 
 
 def _write_junit(report: Report, outputs: Outputs) -> None:
@@ -57,7 +58,7 @@ def _write_console(report: Report, outputs: Outputs) -> None:
 
     with contextlib.suppress(BrokenPipeError):  # `preflight check | head`: the reader's choice
         if outputs.environ is None:
-            console.write_console(report, outputs.stdout, color=outputs.color)
+            console.write_console(report, outputs.stdout, color=outputs.color, width=outputs.width)
         else:
             ci.write_console(
                 report,
@@ -65,6 +66,7 @@ def _write_console(report: Report, outputs: Outputs) -> None:
                 color=outputs.color,
                 environ=outputs.environ,
                 vantage_line=outputs.vantage_line,
+                width=outputs.width,
             )
 
 

@@ -7,12 +7,16 @@ users will see against production servers, so they are checked against the real 
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
 import socket
 import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
 
+from preflight import config, sshconfig
 from preflight.model import (
     ALL_STAGES,
     AuthConfig,
@@ -24,8 +28,9 @@ from preflight.model import (
     Timeouts,
 )
 from preflight.runner import check
+from preflight.sshconfig import passwd_home as real_passwd_home
 
-from .conftest import SshdFactory
+from .conftest import SshdFactory, require
 from .sshd import OpenSSHServer, generate_client_key
 
 TIMEOUTS = Timeouts(dns=3, tcp=3, banner=5, auth=10, sftp=10)
@@ -313,3 +318,26 @@ def test_pins_of_none_of_the_servers_keys_name_every_key_it_showed(sshd_server, 
         f"presented ssh-ed25519 key {ed25519} and ssh-rsa key {rsa}, but the pinned fingerprint "
         f"is {stranger}"
     ) in failure.diagnosis.summary
+
+
+def test_tilde_is_the_passwd_home_as_for_ssh_not_home(tmp_path, monkeypatch):
+    # OpenSSH finds ~/.ssh/config in the passwd entry's home and ignores $HOME. Where the two
+    # differ (containers, `sudo -E`), `preflight check HOST` must read what `ssh HOST` reads,
+    # and say that the other file was not read. ssh -G prints ssh's own conclusion.
+    require(None if shutil.which("ssh") else "no ssh client")
+    monkeypatch.setattr(sshconfig, "passwd_home", real_passwd_home)  # conftest stands it in
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "config").write_text("Host 127.0.0.1\n  Port 1234\n")
+    environ = {**os.environ, "HOME": str(home)}
+    shown = subprocess.run(
+        ["ssh", "-G", "127.0.0.1"], env=environ, capture_output=True, text=True, timeout=10
+    )
+    ssh_port = next(
+        int(line.split()[1]) for line in shown.stdout.splitlines() if line.startswith("port ")
+    )
+    ssh = config.open_ssh_config(None, environ)
+    assert ssh is not None and ssh.home == pwd.getpwuid(os.getuid()).pw_dir
+    found = ssh.lookup("127.0.0.1")
+    assert (found.port.value if found.port else 22) == ssh_port != 1234
+    assert any(f"not {home}/.ssh/config ($HOME)" in note for note in found.notes), found.notes
