@@ -34,16 +34,25 @@ __all__ = [
     "open_sftp",
 ]
 
-_API = (
-    "OperationTimeout",
-    "PreflightAuthError",
-    "PreflightError",
-    "PreflightTimeout",
-    "aconnect",
-    "aopen_sftp",
-    "connect",
-    "open_sftp",
-)
+# Where each public name lives, imported when first asked for.
+_HOMES = {
+    **dict.fromkeys(
+        (
+            "OperationTimeout",
+            "PreflightAuthError",
+            "PreflightError",
+            "PreflightTimeout",
+            "aconnect",
+            "aopen_sftp",
+            "connect",
+            "open_sftp",
+        ),
+        "preflight.api",
+    ),
+    "Target": "preflight.model",
+    "Timeouts": "preflight.model",
+    "check": "preflight.runner",
+}
 
 if TYPE_CHECKING:
     from preflight.api import (
@@ -61,16 +70,9 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    if name in _API:
-        from preflight import api
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'preflight' has no attribute {name!r}")
+    import importlib
 
-        return getattr(api, name)
-    if name in ("Target", "Timeouts"):
-        from preflight import model
-
-        return getattr(model, name)
-    if name == "check":
-        from preflight.runner import check
-
-        return check
-    raise AttributeError(f"module 'preflight' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

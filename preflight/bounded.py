@@ -2,18 +2,20 @@
 
 The stages bound every wait until the connection is made; after that the caller's code drives
 paramiko, and several of paramiko's waits have no bound of their own (DESIGN §3): a channel
-request (`invoke_subsystem`, `exec_command`) waits for ever, and a read or a write on a channel
-waits as long as its timeout, which is none by default. So the transport the library returns
-gives every channel it opens (`open_session`, and `SFTPClient.from_transport` through it) the
-caller's operation timeout for reads, writes and requests, and a stalled one raises
-`OperationTimeout` — a `TimeoutError` (`socket.timeout`), as paramiko's own would be, but naming
-the host, the operation and the seconds. The SFTP client of `open_sftp` (`SFTPSession`) names
-the SFTP request too, and closes its transport when it is closed.
+request (`invoke_subsystem`, `exec_command`) waits for ever, a read or a write on a channel
+waits as long as its timeout, which is none by default, and a send into a full socket buffer is
+retried for ever. So the transport the library returns gives every channel it opens
+(`open_session`, and `SFTPClient.from_transport` through it) a bound for its opening, and the
+caller's operation timeout for each wait after that — an answer, a read, room in the window, a
+send the network takes no byte of — and a stalled one raises `OperationTimeout`: a
+`TimeoutError` (`socket.timeout`), as paramiko's own would be, but naming the host, the
+operation and the seconds. The bound is per wait, not per call: a `put` that makes progress
+runs as long as it needs. The SFTP client of `open_sftp` (`SFTPSession`) names the SFTP request
+("the SFTP write"), and closes its transport when it is closed.
 """
 
 from __future__ import annotations
 
-import socket
 import time
 from typing import Any
 
@@ -46,19 +48,35 @@ _REQUESTS = {
 }
 
 
-class OperationTimeout(socket.timeout):
-    """An operation on an open connection got no answer in time. A `TimeoutError` (what
-    paramiko raises, empty, for the same thing), saying which host, which operation and how
-    long was waited: `where`, `operation`, `seconds`."""
+class OperationTimeout(TimeoutError):
+    """An operation on an open connection got no answer in time. A `TimeoutError`
+    (`socket.timeout`: what paramiko raises, empty, for the same thing), saying which host,
+    which operation and how long was waited: `where`, `operation`, `seconds`; `sending` when it
+    was the server that took no more data (a full send buffer), not an answer that was late."""
 
-    def __init__(self, where: str, operation: str, seconds: float) -> None:
-        super().__init__(f"{where} did not answer {operation} in {seconds:g}s")
+    def __init__(
+        self, where: str, operation: str, seconds: float, *, sending: bool = False
+    ) -> None:
+        if sending:
+            message = f"{where} took no data for {seconds:g}s during {operation}"
+        else:
+            message = f"{where} did not answer {operation} in {seconds:g}s"
+        super().__init__(message)
         self.where = where
         self.operation = operation
         self.seconds = seconds
+        self.sending = sending
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.where, self.operation, self.seconds, self.sending))
 
 
-def _where(transport: paramiko.Transport) -> str:
+def _rebuild(where: str, operation: str, seconds: float, sending: bool) -> OperationTimeout:
+    return OperationTimeout(where, operation, seconds, sending=sending)
+
+
+def peer(transport: paramiko.Transport) -> str:
+    """`host:port` of the transport's peer, as an address (when no name was given)."""
     try:
         host, port = transport.getpeername()[:2]
     except (OSError, TypeError, ValueError):
@@ -66,12 +84,20 @@ def _where(transport: paramiko.Transport) -> str:
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
+def _stalled_for(channel: paramiko.Channel) -> float | None:
+    """How long a send on `channel`'s connection waited before it was given up, if it was."""
+    transport = channel.get_transport()
+    stalled = getattr(getattr(transport, "sock", None), "stalled_for", None)
+    return stalled if isinstance(stalled, int | float) else None
+
+
 def bound_channel(channel: paramiko.Channel, seconds: float, where: str) -> paramiko.Channel:
-    """Give `channel` a bound: reads and writes time out after `seconds` (raising
+    """Give `channel` a bound: each read or write waits at most `seconds` (then
     `OperationTimeout`), and so does a request that waits for the server's answer
-    (`invoke_subsystem`, `exec_command`…), whose wait paramiko never bounds. The methods are
-    replaced on this instance: paramiko builds its channels itself, so no subclass can be
-    slipped in."""
+    (`invoke_subsystem`, `exec_command`…), whose wait paramiko never bounds. A write the
+    connection does not take (a full send buffer) is given up after `seconds` too, and the
+    connection closed: it cannot be used again. The methods are replaced on this instance:
+    paramiko builds its channels itself, so no subclass can be slipped in."""
     channel.settimeout(seconds)
     event_wait = channel._wait_for_event  # type: ignore[attr-defined]
 
@@ -83,36 +109,65 @@ def bound_channel(channel: paramiko.Channel, seconds: float, where: str) -> para
 
     channel._wait_for_event = wait_for_answer  # type: ignore[attr-defined]
     for name in ("recv", "send", "sendall", "recv_stderr"):
-        _name_timeouts(channel, name, where, seconds)
+        _raise_named_timeouts(channel, name, where, seconds)
     return channel
 
 
-def _name_timeouts(channel: paramiko.Channel, name: str, where: str, seconds: float) -> None:
+def _raise_named_timeouts(channel: paramiko.Channel, name: str, where: str, seconds: float) -> None:
+    """Replace `channel.<name>` by one whose timeouts are `OperationTimeout`s naming it — and
+    whose give-up on a stalled send (paramiko: EOFError or an SSHException once the socket
+    refused to wait longer) is one too, after closing the connection it broke."""
     call = getattr(channel, name)
 
-    def bounded(*args: Any) -> Any:
+    def with_named_timeouts(*args: Any) -> Any:
         try:
             return call(*args)
         except TimeoutError:
             raise OperationTimeout(where, f"a channel {name}", seconds) from None
+        except (EOFError, OSError, paramiko.SSHException):
+            stalled = _stalled_for(channel)
+            if stalled is None:
+                raise
+            transport = channel.get_transport()
+            if transport is not None:
+                transport.close()
+            raise OperationTimeout(where, f"a channel {name}", stalled, sending=True) from None
 
-    setattr(channel, name, bounded)
+    setattr(channel, name, with_named_timeouts)
 
 
-def bound_transport(transport: paramiko.Transport, seconds: float) -> paramiko.Transport:
+def bound_transport(
+    transport: paramiko.Transport,
+    seconds: float,
+    *,
+    where: str | None = None,
+    open_timeout: float | None = None,
+) -> paramiko.Transport:
     """Bound every channel `transport` opens from now on (see `bound_channel`), the open
-    itself included (paramiko's own default waits an hour)."""
-    transport.channel_timeout = seconds
+    itself included (paramiko's own default waits an hour): `open_timeout` (paramiko's
+    `channel_timeout`; default `seconds`). A send the connection takes no byte of for
+    `seconds` gives the connection up. `where` names the server in messages (default: its
+    address)."""
+    opening = open_timeout or seconds
+    transport.channel_timeout = opening
+    sock = transport.sock
+    if hasattr(sock, "send_stall_limit"):
+        sock.send_stall_limit = seconds
     open_channel = transport.open_channel
-    where = _where(transport)
+    where = where or peer(transport)
 
-    def open_bounded(*args: Any, **kwargs: Any) -> paramiko.Channel:
-        # open_session() passes timeout=None, which paramiko reads as channel_timeout.
-        wait = kwargs.get("timeout") or seconds
-        kwargs["timeout"] = wait
+    def open_bounded(
+        kind: str,
+        dest_addr: Any = None,
+        src_addr: Any = None,
+        window_size: int | None = None,
+        max_packet_size: int | None = None,
+        timeout: float | None = None,
+    ) -> paramiko.Channel:
+        wait = timeout or opening  # open_session() passes None, paramiko's "the default"
         started = time.monotonic()
         try:
-            channel = open_channel(*args, **kwargs)
+            channel = open_channel(kind, dest_addr, src_addr, window_size, max_packet_size, wait)
         except paramiko.ChannelException:
             raise  # the server answered: it refused the channel
         except paramiko.SSHException:
@@ -129,30 +184,47 @@ def bound_transport(transport: paramiko.Transport, seconds: float) -> paramiko.T
 
 class SFTPSession(paramiko.SFTPClient):
     """An SFTP client that owns its connection: closing it closes the SSH transport too, so a
-    caller of `preflight.open_sftp` has one thing to close (or one `with` block). A request the
-    server does not answer in the channel's timeout raises `OperationTimeout` naming it."""
+    caller of `preflight.open_sftp` has one thing to close (or one `with` block). A request
+    the server does not answer in time, or a write it takes no data of, raises
+    `OperationTimeout` naming the SFTP request ("the SFTP write")."""
 
     operation_timeout: float | None = None
     where: str = "the server"
+    _last_request: str = "request"
 
-    def bound(self, seconds: float) -> SFTPSession:
-        """From now on, no request waits longer than `seconds` for its answer."""
+    def bound(self, seconds: float, where: str | None = None) -> SFTPSession:
+        """From now on, no wait for the server is longer than `seconds`."""
         self.operation_timeout = seconds
-        self.where = _where(self.sock.get_transport())
         channel = self.get_channel()
         assert channel is not None
+        transport = channel.get_transport()
+        self.where = where or (peer(transport) if transport is not None else "the server")
         bound_channel(channel, seconds, self.where)
         return self
 
-    def _request(self, t: int, *args: Any) -> Any:
-        started = time.monotonic()
+    def _async_request(self, fileobj: Any, t: int, *args: Any) -> Any:
+        # Every request, the pipelined writes of put() too, is sent here; the last one sent is
+        # the one a stalled answer is most likely for.
+        self._last_request = _REQUESTS.get(t, "request")
         try:
-            return super()._request(t, *args)  # type: ignore[misc]
+            return super()._async_request(fileobj, t, *args)  # type: ignore[misc]
+        except OperationTimeout as exc:
+            raise self._named(exc) from None
+
+    def _read_response(self, waitfor: int | None = None) -> Any:
+        try:
+            return super()._read_response(waitfor)  # type: ignore[misc]
+        except OperationTimeout as exc:
+            raise self._named(exc) from None
         except TimeoutError:
-            waited = self.operation_timeout or time.monotonic() - started
             raise OperationTimeout(
-                self.where, f"the SFTP {_REQUESTS.get(t, 'request')}", waited
+                self.where, f"the SFTP {self._last_request}", self.operation_timeout or 0
             ) from None
+
+    def _named(self, exc: OperationTimeout) -> OperationTimeout:
+        return OperationTimeout(
+            self.where, f"the SFTP {self._last_request}", exc.seconds, sending=exc.sending
+        )
 
     def close(self) -> None:
         transport = self.sock.get_transport()

@@ -24,7 +24,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Final, NamedTuple, NoReturn
+from typing import Any, Final, NamedTuple, NoReturn, TypedDict
 from urllib.parse import unquote
 
 from preflight import keytext, sshconfig
@@ -613,7 +613,13 @@ class _HopSpec(NamedTuple):
     origin: str
 
 
-def _variables(password: _Cred, key: _Cred, passphrase: _Cred) -> dict[str, str | None]:
+class _Variables(TypedDict):
+    password_variable: str | None
+    key_variable: str | None
+    passphrase_variable: str | None
+
+
+def _variables(password: _Cred, key: _Cred, passphrase: _Cred) -> _Variables:
     """AuthConfig's `*_variable` fields: which environment variable held each credential."""
     return {
         "password_variable": password.variable if password.secret is not None else None,

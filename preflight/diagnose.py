@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from preflight import errors
+from preflight import errors, hostkeys
 from preflight.model import Diagnosis, Stage
 from preflight.phases import At, Phase, label
 
@@ -690,10 +690,14 @@ def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
             f"the fingerprint is confirmed, add this line for the name checked: {exc.pin_line}",
         )
     if isinstance(exc, errors.HostKeyUnknown):
+        known_to = (
+            f"which is not in {exc.checked}"
+            if exc.checked != hostkeys.NOTHING_CHECKED
+            else "and no known_hosts or pinned fingerprint was given to check it against"
+        )
         return Diagnosis(
             "auth.host_key_unknown",
-            f"{where} presented {exc.key_type} key {exc.fingerprint}, which is not in "
-            f"{exc.checked}",
+            f"{where} presented {exc.key_type} key {exc.fingerprint}, {known_to}",
             f"Verify the fingerprint with the server's owners, then pin it "
             f"(host_key.fingerprints: [{exc.fingerprint}]) or add this line to known_hosts: "
             f"{exc.pin_line}",

@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 
 from preflight.model import HostKeyConfig, is_known_hosts_content
 
+# What a host key was checked against when there was nothing to check it against.
+NOTHING_CHECKED = "nothing (no known_hosts, no pins)"
+
 
 def fingerprint(blob: bytes) -> str:
     """OpenSSH's SHA256 fingerprint: `SHA256:` and unpadded base64 of the blob's digest."""
@@ -199,7 +202,7 @@ def verify(
     if known is not None:
         alias = f" under the HostKeyAlias '{config.alias}'" if config.alias else ""
         checked.append(known.source + (" (the file does not exist)" if known.missing else alias))
-    checked_text = ", ".join(checked) or "nothing (no known_hosts, no pins)"
+    checked_text = ", ".join(checked) or NOTHING_CHECKED
 
     candidates = known.keys_for([name]) if known is not None else []
     if known is not None and any(k.revoked and k.blob == blob for k in candidates):

@@ -11,7 +11,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import paramiko  # for a type only: this module is pure data and imports nothing heavy
 
 
 class Stage(enum.StrEnum):
@@ -97,7 +100,7 @@ class AuthConfig:
     password_variable: str | None = None
     passphrase_variable: str | None = None
     # A key object a library caller gave (a `paramiko.PKey`), used as it is.
-    pkey: object | None = None
+    pkey: paramiko.PKey | None = None
 
     @property
     def has_credentials(self) -> bool:

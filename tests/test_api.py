@@ -13,7 +13,7 @@ from checking import FAST
 
 import preflight
 from preflight import lab
-from preflight.model import Stage, Timeouts
+from preflight.model import ALL_STAGES, Stage, Timeouts
 
 
 def test_open_sftp_returns_a_working_client_that_closes_its_connection(
@@ -108,6 +108,17 @@ def test_check_is_exported_for_library_users(sftp_server):
         [Target(name="x", host="127.0.0.1", port=sftp_server.port, stages=ALL_STAGES[:3])]
     )
     assert report.ok
+
+
+def test_every_public_name_is_there_and_lazy():
+    import subprocess
+    import sys
+
+    for name in preflight.__all__:
+        assert getattr(preflight, name) is not None, name
+    code = "import sys, preflight; print('paramiko' in sys.modules, 'asyncio' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.stdout.split() == ["False", "False"], done.stderr
 
 
 # --- paramiko's vocabulary ------------------------------------------------------------------------
@@ -280,3 +291,150 @@ def test_a_path_that_may_be_written_but_not_listed_opens(client_key):
         )
         with sftp, pytest.raises(PermissionError):
             sftp.listdir("/upload")
+
+
+# --- what a paramiko user passes, and what comes back (review of #12) -----------------------------
+
+
+def test_a_mangled_key_text_never_reaches_a_message(sftp_server, client_key_text, caplog):
+    # The key's body without its BEGIN/END lines: neither a key that loads nor a file name,
+    # with or without a '/' among its base64 characters.
+    body = "".join(client_key_text.splitlines()[1:-1]).replace("/", "")
+    caplog.set_level(logging.DEBUG)
+    for mangled in (body, f"{body[:40]}/{body[40:]}"):
+        with pytest.raises(preflight.PreflightAuthError) as caught:
+            preflight.connect(
+                "127.0.0.1", sftp_server.port, "deploy", key=mangled, host_key_policy="off"
+            )
+        assert caught.value.diagnosis.code == "auth.bad_key"
+        for text in (
+            str(caught.value),
+            caught.value.diagnosis.hint,
+            caplog.text,
+            repr(caught.value.result),
+        ):
+            assert body[:24] not in text
+
+
+def test_the_password_decrypts_the_key_when_no_passphrase_is_given_as_in_paramiko(tmp_path):
+    key = lab.generate_rsa()
+    encrypted = tmp_path / "id_rsa"
+    key.write_private_key_file(str(encrypted), password="key-passphrase")
+    with (
+        lab.SFTPServer(authorized_keys={"deploy": [key]}) as server,
+        preflight.open_sftp(
+            "127.0.0.1",
+            server.port,
+            "deploy",
+            "key-passphrase",
+            key_filename=[str(tmp_path / "missing"), encrypted],  # a Path in a list, too
+            host_key_policy="off",
+        ) as sftp,
+    ):
+        assert sftp.get_channel().get_transport().is_authenticated()
+
+
+def test_the_deadline_by_default_leaves_room_for_the_timeouts_given():
+    from preflight import api
+
+    arguments = {**_defaults(preflight.connect), "hostname": "h", "timeout": 40.0}
+    assert api._call(arguments, ALL_STAGES[:4]).target.deadline == 40 + 5 + 10 + 3
+    assert (
+        api._call(_defaults(preflight.connect) | {"hostname": "h"}, ALL_STAGES).target.deadline
+        == 31
+    )
+    explicit = _defaults(preflight.connect) | {"hostname": "h", "deadline": 12.0}
+    assert api._call(explicit, ALL_STAGES).target.deadline == 12
+
+
+def _defaults(function: object) -> dict[str, object]:
+    import inspect
+
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(function).parameters.items()  # type: ignore[arg-type]
+    }
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"timeouts": 0}, ValueError, "timeouts: must be more than 0 seconds"),
+        ({"timeouts": {"tcp": -1}}, ValueError, "timeouts['tcp']: must be more than 0"),
+        ({"deadline": 0}, ValueError, "deadline: must be more than 0 seconds"),
+        ({"operation_timeout": None}, TypeError, "operation_timeout: expected a number"),
+        ({"operation_timeout": 0}, ValueError, "operation_timeout: must be more than 0"),
+        (
+            {"timeout": float("inf")},
+            ValueError,
+            "timeout: must be more than 0 seconds (and finite)",
+        ),
+        ({"port": "2222"}, TypeError, "port: expected a number from 1 to 65535, got '2222'"),
+        ({"host_key_policy": "bogus"}, TypeError, "host_key_policy: expected 'strict', 'warn'"),
+        ({"key": b"-----BEGIN"}, TypeError, "key: expected a path, the key's text (str) or a"),
+    ],
+)
+def test_a_wrong_argument_is_a_clear_error_before_anything_is_sent(arguments, error, message):
+    with pytest.raises(error) as caught:
+        preflight.connect("127.0.0.1", **{"port": 22, **arguments})
+    assert str(caught.value).startswith(message)
+
+
+def test_paramikos_host_key_policies_and_a_single_pin_mean_what_they_say(sftp_server, caplog):
+    caplog.set_level(logging.WARNING, logger="preflight")
+    where = ("127.0.0.1", sftp_server.port, "operator", "s3cret-pass")
+    for policy in (paramiko.AutoAddPolicy, paramiko.WarningPolicy()):
+        preflight.connect(*where, known_hosts=None, host_key_policy=policy).close()
+    assert sum(sftp_server.fingerprint in r.getMessage() for r in caplog.records) == 2
+    with pytest.raises(preflight.PreflightError, match=r"auth\.host_key_unknown"):
+        preflight.connect(*where, known_hosts=None, host_key_policy=paramiko.RejectPolicy())
+    # One pin given as a string is one pin (a str is a sequence of one-letter strings too).
+    preflight.connect(*where, known_hosts=None, fingerprints=sftp_server.fingerprint).close()
+
+
+def test_an_unverified_host_key_asked_for_is_not_a_warning(sftp_server, caplog):
+    caplog.set_level(logging.INFO, logger="preflight")
+    where = ("127.0.0.1", sftp_server.port, "operator", "s3cret-pass")
+    preflight.connect(*where, known_hosts=None, host_key_policy="off").close()
+    assert [r.levelno for r in caplog.records if r.name == "preflight"] == [logging.INFO]
+
+
+def test_an_error_survives_pickling_for_a_process_pool():
+    import copy
+    import pickle
+
+    with lab.RefusedPort() as refused, pytest.raises(preflight.PreflightError) as caught:
+        preflight.connect("127.0.0.1", refused.port, "x", "y")
+    for again in (pickle.loads(pickle.dumps(caught.value)), copy.copy(caught.value)):
+        assert type(again) is type(caught.value) and str(again) == str(caught.value)
+        assert again.diagnosis == caught.value.diagnosis
+    timeout = preflight.OperationTimeout("h:22", "the SFTP write", 2.0, sending=True)
+    assert str(pickle.loads(pickle.dumps(timeout))) == str(timeout)
+
+
+def test_the_transports_socket_answers_what_a_socket_is_asked(sftp_server):
+    transport = preflight.connect(
+        "127.0.0.1", sftp_server.port, "operator", "s3cret-pass", host_key_policy="off"
+    )
+    try:
+        transport.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        assert transport.sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert transport.sock.getsockname()[0] == "127.0.0.1"
+    finally:
+        transport.close()
+
+
+def test_a_type_checker_sees_the_async_functions_arguments(tmp_path):
+    from mypy import api as mypy
+
+    user = tmp_path / "user.py"
+    user.write_text(
+        "import preflight\n"
+        "async def main() -> None:\n"
+        "    sftp = await preflight.aopen_sftp('h', 22, 'u', timout=3)\n"
+        "    reveal_type(sftp)\n"
+    )
+    out, _, status = mypy.run([str(user), "--no-incremental", "--strict"])
+    assert status == 1
+    assert 'Unexpected keyword argument "timout" for "aopen_sftp"' in out
+    assert 'Revealed type is "preflight.bounded.SFTPSession"' in out

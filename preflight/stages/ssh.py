@@ -13,6 +13,7 @@ of a socket, and the watchdog shuts down the socket at the bottom of that chain.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -20,6 +21,7 @@ import posixpath
 import socket
 import stat
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -80,8 +82,17 @@ class _Stream(Protocol):
 class HandoverSocket:
     """A socket that first returns bytes already read from it (the identification line and
     whatever followed), then reads from the real socket — or from a jump host's channel. Has
-    what paramiko needs of a socket. `also_close` runs when paramiko closes it: behind jump
-    hosts, closing the target's transport closes theirs too."""
+    what paramiko needs of a socket, and passes anything else (`setsockopt`, `getsockname`…)
+    to the socket under it. `also_close` runs when paramiko closes it: behind jump hosts,
+    closing the target's transport closes theirs too.
+
+    `send_stall_limit` (set by the library, `bounded`) bounds a send that makes no progress:
+    paramiko retries a timed-out send for ever (`Packetizer.write_all`), so once the peer has
+    taken no byte for that long, `send` gives the connection up (ECONNABORTED; paramiko then
+    raises EOFError) and `stalled_for` says how long it waited."""
+
+    send_stall_limit: float | None = None
+    stalled_for: float | None = None
 
     def __init__(
         self,
@@ -92,6 +103,13 @@ class HandoverSocket:
         self._sock = sock
         self._pending = pending
         self._also_close = list(also_close)
+        self._send_stalled_since: float | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for what this class lacks: the rest of the socket's interface.
+        if name.startswith("__") or name == "_sock":
+            raise AttributeError(name)
+        return getattr(self._sock, name)
 
     def recv(self, size: int) -> bytes:
         if self._pending:
@@ -100,7 +118,24 @@ class HandoverSocket:
         return self._sock.recv(size)
 
     def send(self, data: bytes) -> int:
-        return self._sock.send(data)
+        try:
+            sent = self._sock.send(data)
+        except TimeoutError:
+            limit = self.send_stall_limit
+            if limit is None:
+                raise
+            now = time.monotonic()
+            if self._send_stalled_since is None:
+                self._send_stalled_since = now
+            elif now - self._send_stalled_since >= limit:
+                self.stalled_for = limit
+                # Not ETIMEDOUT: Python makes that a TimeoutError, which paramiko retries.
+                raise ConnectionAbortedError(
+                    errno.ECONNABORTED, f"the peer took no data for {limit:g}s"
+                ) from None
+            raise
+        self._send_stalled_since = None
+        return sent
 
     def sendall(self, data: bytes) -> None:
         self._sock.sendall(data)

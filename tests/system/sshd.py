@@ -517,7 +517,15 @@ class OpenSSHServer:
         for line in Path("/etc/shadow").read_text().splitlines():
             fields = line.split(":")
             if fields and fields[0] in self.passwords:
-                proc = _run(["openssl", "passwd", "-6", self.passwords[fields[0]]], timeout=10)
+                # On stdin, not argv: a password on a command line is visible in `ps`.
+                proc = subprocess.run(
+                    ["openssl", "passwd", "-6", "-stdin"],
+                    input=self.passwords[fields[0]] + "\n",
+                    capture_output=True,
+                    text=True,
+                    timeout=10,
+                    check=False,
+                )
                 if proc.returncode != 0:
                     raise RuntimeError(f"openssl passwd failed: {proc.stderr.strip()}")
                 fields[1] = proc.stdout.strip()

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import io
 import logging
+import os
 import pwd
 import re
 import shutil
@@ -233,6 +235,35 @@ def test_from_transport_after_the_network_starts_dropping_raises_in_operation_ti
     assert elapsed < 2.0 + 1.5, f"took {elapsed:.2f}s"
 
 
+def test_channel_timeout_bounds_opening_a_channel_as_in_paramiko(netns, sshd_factory):
+    server = sshd_in(netns, sshd_factory)
+
+    def connect_drop_open() -> tuple[BaseException | None, float]:
+        transport = preflight.connect(
+            server.host,
+            server.port,
+            USER,
+            PASSWORD,
+            fingerprints=pinned(server),
+            channel_timeout=1.0,
+            operation_timeout=20.0,
+        )
+        try:
+            netns.drop_tcp_port(server.port)
+            started = time.monotonic()
+            try:
+                transport.open_session()
+            except TimeoutError as caught:
+                return caught, time.monotonic() - started
+            return None, time.monotonic() - started
+        finally:
+            transport.close()
+
+    caught, elapsed = netns.call(connect_drop_open, timeout=30)
+    assert str(caught) == f"{server.host}:{server.port} did not answer a channel open in 1s"
+    assert elapsed < 1.0 + 1.5, f"took {elapsed:.2f}s"
+
+
 def test_an_sftp_request_after_the_network_starts_dropping_names_operation_host_and_seconds(
     netns, sshd_factory
 ):
@@ -261,6 +292,50 @@ def test_an_sftp_request_after_the_network_starts_dropping_names_operation_host_
     assert isinstance(caught, socket.timeout)
     assert str(caught) == f"{server.host}:{server.port} did not answer the SFTP opendir in 2s"
     assert elapsed < 2.0 + 1.5, f"took {elapsed:.2f}s"
+
+
+@pytest.mark.parametrize("client", ["open_sftp", "from_transport"])
+def test_an_upload_the_network_stops_taking_is_given_up_in_operation_timeout(
+    netns, sshd_factory, client
+):
+    # With a send buffer smaller than the SSH channel's window (as on many real links; here
+    # tcp_wmem caps it at 256 KB), a dropped upload blocks in the socket's send, which
+    # paramiko retries for ever: minutes, until TCP itself gives up.
+    netns.run(["sysctl", "-q", "-w", "net.ipv4.tcp_wmem=4096 16384 262144"], check=True)
+    server = sshd_in(netns, sshd_factory)
+    upload = f"/tmp/pfl-upload-{os.getpid()}-{client}.bin"
+
+    def upload_then_drop() -> tuple[BaseException | None, float]:
+        where = (server.host, server.port, USER, PASSWORD)
+        options: dict[str, Any] = {"fingerprints": pinned(server), "operation_timeout": 2.0}
+        if client == "open_sftp":
+            sftp = preflight.open_sftp(*where, **options)
+        else:
+            sftp = paramiko.SFTPClient.from_transport(preflight.connect(*where, **options))
+        dropped_at: list[float] = []
+
+        def progress(done: int, _total: int) -> None:
+            if done >= 2 << 20 and not dropped_at:
+                netns.drop_tcp_port(server.port)
+                dropped_at.append(time.monotonic())
+
+        try:
+            sftp.putfo(io.BytesIO(bytes(32 << 20)), upload, callback=progress)
+        except TimeoutError as caught:
+            return caught, time.monotonic() - dropped_at[0]
+        finally:
+            sftp.get_channel().get_transport().close()
+        return None, time.monotonic() - dropped_at[0]
+
+    try:
+        caught, elapsed = netns.call(upload_then_drop, timeout=60)
+    finally:
+        if os.path.exists(upload):
+            os.remove(upload)
+    operation = "the SFTP write" if client == "open_sftp" else "a channel send"
+    assert isinstance(caught, preflight.OperationTimeout), caught
+    assert str(caught) == f"{server.host}:{server.port} took no data for 2s during {operation}"
+    assert elapsed < 2.0 + 2.0, f"took {elapsed:.2f}s"
 
 
 # --- asyncio, logging, drop boxes ---------------------------------------------------------------
