@@ -96,7 +96,10 @@ _SINGLE_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}")
 _FINGERPRINT = re.compile(r"SHA256:([A-Za-z0-9+/]{43})=?")
 _DIGITS = re.compile(r"[0-9]+")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
-_BAD_HOST_CHAR = re.compile(r"[\s/\\\[\]]")
+# What no host name can hold: whitespace, path and bracket characters, and any other ASCII
+# but letters, digits, '.', '-', '_' (glibc refuses those names without asking a resolver, so a
+# lookup would fail with a false "does not exist"); ':' and '%' belong to IPv6 addresses.
+_BAD_HOST_CHAR = re.compile(r"[\x00-\x7f](?<![A-Za-z0-9._:%-])")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
@@ -301,6 +304,15 @@ def target_from_spec(
         sftp_path=sftp_path,
         origin=COMMAND_LINE,
     )
+    if (
+        target.host_key.known_hosts == DEFAULT_KNOWN_HOSTS
+        and "host_key.known_hosts" not in defaults_set
+    ):
+        # The built-in default is ssh's own file, in ssh's home (the passwd one, not $HOME),
+        # written out in full so that no report leaves it to the reader which `~` it meant.
+        home = ssh_config.home if ssh_config else sshconfig.passwd_home() or os.path.expanduser("~")
+        known = home.rstrip("/") + DEFAULT_KNOWN_HOSTS.removeprefix("~")
+        target = replace(target, host_key=replace(target.host_key, known_hosts=known))
     if ssh_config is None:
         return target
     explicit = {"user"} if at else set()
@@ -729,26 +741,36 @@ def _first_existing(paths: tuple[str, ...]) -> str | None:
 
 def _with_identity(
     auth: AuthConfig, found: sshconfig.HostConfig, ssh: sshconfig.SshConfig
-) -> tuple[AuthConfig, str | None]:
+) -> tuple[AuthConfig, str | None, str | None]:
     """The key `ssh` would offer first: the first IdentityFile that exists (or the first one
     named, so that a missing file is reported), else — when nothing else is configured — the
-    first of ssh's default identity files that exists. Returns the origin, None if unchanged."""
+    first of ssh's default identity files that exists. Returns the origin (None if unchanged)
+    and, when ssh would go on to offer more keys than that one, a note that says so."""
     if found.identity_files:
         paths = tuple(setting.value for setting in found.identity_files)
         chosen = _first_existing(paths)
         origin = next(s.origin for s in found.identity_files if s.value == chosen)
     elif not auth.has_credentials:
-        defaults = tuple(ssh.expand_home(path) for path in sshconfig.DEFAULT_IDENTITY_FILES)
-        chosen = next((path for path in defaults if os.path.exists(path)), None)
+        paths = tuple(ssh.expand_home(path) for path in sshconfig.DEFAULT_IDENTITY_FILES)
+        chosen = next((path for path in paths if os.path.exists(path)), None)
         origin = "ssh's default identity files"
         if chosen is None:
-            return auth, None
+            return auth, None, None
     else:
-        return auth, None
+        return auth, None, None
     assert chosen is not None
+    existing = [path for path in dict.fromkeys(paths) if os.path.exists(path)]
+    note = None
+    if len(existing) > 1:
+        shown = ", ".join(ssh.display(path) for path in existing)
+        note = (
+            f"ssh offers each of {shown} in turn; preflight offers only the first, "
+            f"{ssh.display(existing[0])}: if the server refuses it, name the key to check with "
+            "IdentityFile or $SSH_PRIVATE_KEY"
+        )
     # The full path: messages and reproduce commands must work in any shell, as written.
     key_source = f"file {chosen}"
-    return replace(auth, key=Secret(chosen), key_source=key_source), origin
+    return replace(auth, key=Secret(chosen), key_source=key_source), origin, note
 
 
 def _host_key_from_ssh(
@@ -781,7 +803,7 @@ def _hop_from_ssh(
     timeout was set explicitly, which then applies to every hop); the user defaults to the
     local one."""
     found = jump.config
-    auth, _ = _with_identity(inherited, found, ssh)
+    auth, _, _ = _with_identity(inherited, found, ssh)
     hop_host_key, _, _ = _host_key_from_ssh(replace(host_key, fingerprints=()), found, ssh)
     own_timeout = found.connect_timeout
     # `ssh -J entry` takes the jump host's settings from ssh_config alone (no -i, no -o): a
@@ -864,8 +886,9 @@ def _apply_ssh_config(
 
     auth = target.auth
     key_origin = explicit_origin
+    identity_note = None
     if "auth.key" not in explicit:
-        auth, identity_origin = _with_identity(target.auth, found, ssh)
+        auth, identity_origin, identity_note = _with_identity(target.auth, found, ssh)
         key_origin = identity_origin or base_source("auth.key")
     if auth.key:
         shown = auth.key_source or "(configured)"
@@ -922,6 +945,8 @@ def _apply_ssh_config(
     sources.append(SettingSource("tcp timeout", f"{float(seconds):g}s", origin))
 
     notes = list(found.notes)
+    if identity_note is not None:
+        notes.append(identity_note)
     jump = target.jump
     if "jump" in explicit:
         jump_origin = explicit_origin

@@ -95,10 +95,18 @@ def _deadline_exceeded(ctx: Context, phase: At | None = None) -> Diagnosis:
             "--jobs lets run at once in the time given. Raise --jobs, or the deadline."
         )
     else:
+        # Name the knob that sets the deadline that ran out: --deadline does not move a
+        # target's own, nor `deadline:` the run's.
+        knob = (
+            "Raise --deadline"
+            if ctx.deadline_is_the_runs
+            else "Raise the target's `deadline` (checks.yaml, per target or in `defaults:`; "
+            "a --timeout given on the command line raises it to fit)"
+        )
         hint = (
             "The deadline ran out while this stage was still within its own timeout: it is "
-            "shorter than the stages' timeouts need. Raise `deadline` (or --deadline), or lower "
-            "the timeouts so that a slow stage fails on its own timeout, with its own diagnosis."
+            f"shorter than the stages' timeouts need. {knob}, or lower the timeouts so that a "
+            "slow stage fails on its own timeout, with its own diagnosis."
         )
     return Diagnosis(
         "deadline.exceeded",

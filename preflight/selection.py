@@ -32,7 +32,8 @@ TIMEOUT_ORIGIN = "--timeout"
 
 # `[user@]NAME[:PORT]`: a target of the file, reached as another user or on another port.
 _NAME_WITH = re.compile(
-    r"(?:(?P<user>[^@\s/\[\]]+)@)?(?P<name>[^@:/\[\]\s]+)(?::(?P<port>\d{1,5}))?"
+    # No ':' in the user: `user:password@NAME` is refused as a TARGET, with its reason.
+    r"(?:(?P<user>[^@:\s/\[\]]+)@)?(?P<name>[^@:/\[\]\s]+)(?::(?P<port>\d{1,5}))?"
 )
 
 
@@ -89,20 +90,38 @@ def select(
             # those with `ssh_config:` get it, so CI runs do not depend on a runner's ~/.ssh.
             loaded = config.load_config(path, environ, ssh_config=selection.ssh_config)
         except config.ConfigError as exc:
-            if named or not selection.targets or exc.file != path:
-                raise  # the file was asked for, or is needed, or the problem is elsewhere (-F)
+            dash_f = selection.ssh_config
+            if not selection.targets or (
+                dash_f is not None and exc.file in (dash_f, os.path.expanduser(dash_f))
+            ):
+                raise  # the file is needed, or the problem is the -F file typed here
+            if selection.config is None and named:
+                # $PREFLIGHT_CONFIG, maybe set long ago in a shell profile: say where from.
+                raise config.ConfigError(
+                    exc.file,
+                    exc.line,
+                    f"{exc.message} (the file $PREFLIGHT_CONFIG names; -c {NO_FILE} checks the "
+                    "TARGETs without it)",
+                ) from None
+            if named:
+                raise
             _go_on_without_the_file(exc, selection.targets, warn)
     defaults = loaded.defaults if loaded else config.builtin_defaults(environ)
     by_name = {t.name: t for t in loaded.targets} if loaded else {}
     if selection.targets:
         for spec in selection.targets:
+            _refuse_an_option_value(spec, by_name)
             _refuse_a_misspelt_name(spec, by_name, path)
         # A TARGET typed here is what `ssh TARGET` would reach: OpenSSH client config applies.
         ssh = config.open_ssh_config(selection.ssh_config, environ)
         defaults_set = loaded.defaults_set if loaded else frozenset()
         targets = [
             _named_target(spec, by_name)
-            or config.target_from_spec(spec, defaults, ssh, defaults_set=defaults_set)
+            or _with_file_defaults_said(
+                config.target_from_spec(spec, defaults, ssh, defaults_set=defaults_set),
+                defaults_set,
+                path,
+            )
             for spec in selection.targets
         ]
     else:
@@ -118,6 +137,20 @@ def select(
     if selection.timeouts:
         targets = [_with_timeouts(t, selection.timeouts) for t in targets]
     return targets
+
+
+def _with_file_defaults_said(target: Target, defaults_set: frozenset[str], path: str) -> Target:
+    """A host typed here takes the file's `defaults:`; the report says which, so that a user
+    or a host key policy from a checks.yaml in the current directory is never a surprise."""
+    from dataclasses import replace
+
+    from preflight.model import SettingSource
+
+    if not defaults_set or any(source.source.startswith(path) for source in target.sources):
+        return target  # no defaults, or the settings already name the file's lines
+    keys = ", ".join(sorted({key.split(".")[0] for key in defaults_set}))  # auth, not auth.key
+    said = SettingSource("defaults", keys, f"{path}")
+    return replace(target, sources=(*target.sources, said))
 
 
 def _go_on_without_the_file(
@@ -143,11 +176,12 @@ def _go_on_without_the_file(
 
 
 def _plainly_a_host(spec: str) -> bool:
-    """`ssh://x`, an IP address, a dotted name: never a target's name (those are bare words)."""
+    """`ssh://x`, an IP address, a dotted name, localhost: never a target's name (those are
+    bare words)."""
     if "://" in spec:
         return True
     found = _NAME_WITH.fullmatch(spec)
-    return found is None or "." in found["name"]
+    return found is None or "." in found["name"] or found["name"] == "localhost"
 
 
 def _named_target(spec: str, by_name: Mapping[str, Target]) -> Target | None:
@@ -169,7 +203,13 @@ def _named_target(spec: str, by_name: Mapping[str, Target]) -> Target | None:
     typed = {"user": found["user"], "port": found["port"] and str(port)}
     sources = [s for s in target.sources if not typed.get(s.setting)]
     sources += [SettingSource(key, value, "command line") for key, value in typed.items() if value]
-    return replace(target, user=found["user"] or target.user, port=port, sources=tuple(sources))
+    return replace(
+        target,
+        name=spec,  # `ops@sftp-prod` beside `sftp-prod` is another check: its own block
+        user=found["user"] or target.user,
+        port=port,
+        sources=tuple(sources),
+    )
 
 
 def _with_timeouts(target: Target, given: Sequence[tuple[Stage | None, float]]) -> Target:
@@ -190,12 +230,22 @@ def _with_timeouts(target: Target, given: Sequence[tuple[Stage | None, float]]) 
         for stage, value in seconds.items()
         if stage in target.stages  # said for the stages this run has, set for all
     ]
+    deadline = target.deadline
+    needed = sum(timeouts.for_stage(stage) for stage in target.stages)
+    if needed > deadline:
+        # The timeouts asked for here must not be cut off by a deadline the user never set
+        # on this command line: the target's deadline grows to hold them, and says why.
+        deadline = needed
+        sources = [s for s in sources if s.setting != "deadline"]
+        sources.append(
+            SettingSource("deadline", f"{needed:g}s", f"{TIMEOUT_ORIGIN} (its stages' sum)")
+        )
     jump = target.jump
     if Stage.TCP in seconds:
         # A jump host's own ConnectTimeout (ssh_config) gives way to the command line too.
         jump = tuple(replace(hop, tcp_timeout=None) for hop in jump)
         sources = [s for s in sources if not re.fullmatch(r"jump\d+ tcp timeout", s.setting)]
-    return replace(target, timeouts=timeouts, sources=tuple(sources), jump=jump)
+    return replace(target, timeouts=timeouts, deadline=deadline, sources=tuple(sources), jump=jump)
 
 
 def _not_selectable(name: str, known: set[str], typed: Sequence[str]) -> str:
@@ -214,17 +264,42 @@ def _not_selectable(name: str, known: set[str], typed: Sequence[str]) -> str:
 
 def _refuse_a_misspelt_name(spec: str, names: Mapping[str, object], path: str) -> None:
     """A TARGET that is no target's name is checked as a host; but a bare word one slip of the
-    keyboard away from a name in the file is far more likely a typo of it than a host: say so
-    rather than send a lookup for it. `host:port`, `ssh://host` (or any form with `.`, `:`, `@`,
-    `/`) is always a host."""
-    if spec in names or any(mark in spec for mark in ".:@/[]"):
+    keyboard away from a name in the file (also as `user@NAME`, `NAME:PORT`) is far more likely
+    a typo of it than a host: say so rather than send a lookup for it. A dotted name, an
+    address or `ssh://host` is always a host."""
+    found = _NAME_WITH.fullmatch(spec)
+    if spec in names or found is None or _plainly_a_host(spec) or found["name"] in names:
         return
+    word = found["name"]
     for name in names:
-        if a_typo_of(spec, name):
+        if a_typo_of(word, name):
             raise UsageError(
-                f"'{spec}' is not a target in {path} (did you mean '{name}'?); "
-                f"to check a host of that name, write it as ssh://{spec}"
+                f"'{spec}' is not a target in {path} (did you mean "
+                f"'{spec.replace(word, name, 1)}'?); to check a host of that name, write it as "
+                f"ssh://{spec}"
             )
+
+
+def _refuse_an_option_value(spec: str, names: Mapping[str, object]) -> None:
+    """`--stages dns tcp` and `--timeout tcp=10 banner=20` (spaces where commas belong) leave
+    `tcp` and `banner=20` behind as TARGETs: say what was meant rather than look them up."""
+    from preflight.model import ALL_STAGES
+
+    if spec in names:
+        return
+    stages = [str(stage) for stage in ALL_STAGES]
+    if spec in stages:
+        upto = ",".join(stages[: stages.index(spec) + 1])
+        raise UsageError(
+            f"'{spec}' is a stage, not a host: --stages takes one stage or a list with commas "
+            f"(--stages {upto}); ssh://{spec} checks a host of that name"
+        )
+    stage, equals, _seconds = spec.partition("=")
+    if equals and stage in stages:
+        raise UsageError(
+            f"'{spec}' is not a host: --timeout takes STAGE=SECONDS pairs with commas "
+            f"(--timeout tcp=10,{spec})"
+        )
 
 
 def a_typo_of(typed: str, name: str) -> bool:

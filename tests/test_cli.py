@@ -710,11 +710,16 @@ def test_a_bad_argument_is_one_line_not_the_usage_block(argv, said):
     assert err.count("\n") == 1 and "usage:" not in err
 
 
-def test_help_says_where_credentials_come_from_the_exit_statuses_and_what_color_does():
+def test_help_says_where_credentials_come_from_the_exit_statuses_and_what_color_does(
+    monkeypatch,
+):
+    monkeypatch.setenv("COLUMNS", "80")  # argparse reads the process's own
     status, out, _ = run("check", "--help")
     assert status == 0
+    assert max(len(line) for line in out.splitlines()) <= 80
     for variable in ("SSH_PRIVATE_KEY", "SSH_KEY_PASSPHRASE", "SFTP_PASSWORD", "SSH_KNOWN_HOSTS"):
-        assert f"  {variable} " in out
+        assert f"${variable}" in out
+    assert "ssh-agent is not used" in out and "except under -F none" in out
     assert "exit status: 0 every check passed, 1 a check failed, 2 usage" in out
     assert "colour the console report: auto (the default) only on" in " ".join(out.split())
     assert "-c none" in out and "--timeout tcp=10" in out
@@ -747,7 +752,7 @@ def test_a_report_directory_that_does_not_exist_is_made_and_said_once(tmp_path):
         )
     assert status == 1 and junit.exists()
     assert err == (
-        f"preflight: --junit {junit}: the directory {tmp_path / 'reprots'}/ does not exist; "
+        f"preflight: --junit {junit}: the directory {junit.parent}/ does not exist; "
         "it will be created\n"
     )
 
@@ -762,3 +767,24 @@ def test_the_run_total_of_attempts_counts_the_intervals_too(tmp_path):
     data = json.loads(report.read_text())
     assert 2 * 0.4 <= data["duration_s"] <= wall
     assert data["targets"][0]["duration_s"] < 0.4  # a target's own time is its checking
+
+
+def test_a_target_may_follow_the_options():
+    with lab.RefusedPort() as one, lab.RefusedPort() as two:
+        argv = ["check", "-c", "none", f"127.0.0.1:{one.port}", "--stages", "tcp"]
+        status, out, err = run(*argv, f"127.0.0.1:{two.port}")
+    assert status == 1, err
+    assert out.count("FAILED at tcp") == 2
+    status, _, err = run("check", "127.0.0.1", "--bogus")
+    assert (status, err) == (
+        2,
+        "preflight check: unrecognized arguments: --bogus (see preflight check --help)\n",
+    )
+
+
+def test_a_target_deadline_hint_names_the_knob_that_moves_it():
+    with lab.Tarpit() as tarpit:
+        argv = ["check", "-c", "none", f"127.0.0.1:{tarpit.port}", "--stages", "banner"]
+        _, out, _ = run(*argv, "--deadline", "1")
+    assert "the run's deadline (--deadline 1s)" in out
+    assert "Raise --deadline, or lower the timeouts" in out

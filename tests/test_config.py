@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from preflight.config import (
     ConfigError,
     builtin_defaults,
     load_config,
+    open_ssh_config,
     parse_config,
     target_from_spec,
 )
@@ -861,7 +863,10 @@ def test_target_from_spec_keeps_the_file_defaults() -> None:
     defaults = parse(MERGE).defaults
     target = target_from_spec("other.example", defaults)
     assert (target.port, target.user, target.sftp_path) == (2222, "deploy", "/upload")
-    assert target.timeouts == defaults.timeouts and target.host_key == defaults.host_key
+    assert target.timeouts == defaults.timeouts
+    # ssh's own known_hosts, written in full (its ~ is ssh's home, which may not be $HOME).
+    known = os.path.expanduser("~/.ssh/known_hosts")
+    assert target.host_key == replace(defaults.host_key, known_hosts=known)
 
 
 @pytest.mark.parametrize(
@@ -1219,3 +1224,35 @@ def test_a_nul_in_a_value_is_refused_where_it_is_written() -> None:
 def test_a_nul_in_the_config_path_is_a_config_error(tmp_path) -> None:
     with pytest.raises(ConfigError, match="holds a NUL character"):
         load_config(str(tmp_path / "a\0b.yaml"))
+
+
+@pytest.mark.parametrize("host", ["banner=20", "a+b", "x,y", "a!b"])
+def test_a_host_glibc_would_refuse_unasked_is_refused_here(host: str) -> None:
+    # getaddrinfo fails these with EAI_NONAME without asking any resolver: reporting
+    # "the resolver answered NXDOMAIN" would be untrue.
+    with pytest.raises(ConfigError, match="is not a valid host name or IP address"):
+        target_from_spec(host, builtin_defaults({}))
+
+
+def test_a_typed_hosts_known_hosts_is_ssh_s_in_ssh_s_home(tmp_path: Path, monkeypatch) -> None:
+    from preflight import sshconfig
+
+    monkeypatch.setattr(sshconfig, "passwd_home", lambda: str(tmp_path / "pw"))
+    target = target_from_spec("h.example", builtin_defaults({"HOME": "/elsewhere"}))
+    assert target.host_key.known_hosts == f"{tmp_path}/pw/.ssh/known_hosts"
+
+
+def test_ssh_offers_every_default_key_and_the_report_says_preflight_offers_one(
+    tmp_path: Path,
+) -> None:
+    env = ssh_home(tmp_path, "Host other\n  Port 2\n")
+    for name in ("id_rsa", "id_ed25519"):
+        (tmp_path / ".ssh" / name).write_text("not a key\n")
+    ssh = open_ssh_config(None, env)
+    target = target_from_spec("h.example", builtin_defaults(env), ssh)
+    assert target.auth.key_source == f"file {tmp_path}/.ssh/id_rsa"
+    assert target.config_notes == (
+        "ssh offers each of ~/.ssh/id_rsa, ~/.ssh/id_ed25519 in turn; preflight offers only "
+        "the first, ~/.ssh/id_rsa: if the server refuses it, name the key to check with "
+        "IdentityFile or $SSH_PRIVATE_KEY",
+    )

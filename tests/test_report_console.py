@@ -272,3 +272,23 @@ def test_a_target_named_as_its_endpoint_is_not_named_twice() -> None:
     header = render(single(result), color=False).splitlines()[0]
     assert header.startswith("sftp-dr.example.com:2222  FAILED at tcp")
     assert header.count("sftp-dr.example.com") == 1
+
+
+@pytest.mark.parametrize(
+    "piece",
+    [
+        "[127.0.0.1]:22027 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH+kmBRLS5QYmlcGMcdKCIk3u0wq9Cc",
+        "host_key.fingerprints: [SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s]",
+        "`ssh-keygen -p -f KEY`",
+        "chmod 600 /home/ci/.ssh/id_ed25519",
+        "-F /etc/ssh/other_config",
+        "0 ms",
+    ],
+)
+def test_a_piece_meant_to_be_pasted_is_never_wrapped_in_two(piece: str) -> None:
+    from preflight.report.console import _fill
+
+    for lead in range(0, 60, 7):  # wherever the piece falls on the line
+        text = "word " * lead + piece + " and then some more words to wrap around it"
+        lines = _fill(text, 20, 80)
+        assert any(piece in line for line in lines), lines

@@ -105,7 +105,7 @@ def test_user_at_a_targets_name_is_that_target_as_that_user(tmp_path, monkeypatc
     here(tmp_path, monkeypatch, FILE)
     (target,) = chosen("ops@sftp-prod")
     assert (target.name, target.host, target.port, target.user) == (
-        "sftp-prod",
+        "ops@sftp-prod",  # beside sftp-prod in one run, another check: its own name
         "127.0.0.1",
         2222,
         "ops",
@@ -155,3 +155,77 @@ def test_a_timeout_given_here_wins_and_says_where_it_came_from(tmp_path, monkeyp
         "dns timeout 20s from --timeout",
         "tcp timeout 10s from --timeout",
     ]
+
+
+# --- review of #14: what an on-call engineer types that once went wrong ---------------------------
+
+
+def test_a_password_before_the_at_of_a_targets_name_is_refused_not_printed(tmp_path, monkeypatch):
+    here(tmp_path, monkeypatch, FILE)
+    with pytest.raises(ConfigError) as caught:
+        chosen("deploy:s3cret@sftp-prod")
+    assert "s3cret" not in str(caught.value)
+    assert "a password in a TARGET would show in process lists" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [("ops@sftp-prdo", "ops@sftp-prod"), ("sftp-prdo:2200", "sftp-prod:2200")],
+)
+def test_a_slip_in_the_name_part_is_a_typo_too(tmp_path, monkeypatch, typed, meant):
+    here(tmp_path, monkeypatch, FILE)
+    with pytest.raises(UsageError, match=f"did you mean '{meant}'"):
+        chosen(typed)
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        (
+            "tcp",
+            "'tcp' is a stage, not a host: --stages takes one stage or a list with commas "
+            "(--stages dns,tcp)",
+        ),
+        (
+            "banner=20",
+            "'banner=20' is not a host: --timeout takes STAGE=SECONDS pairs with "
+            "commas (--timeout tcp=10,banner=20)",
+        ),
+    ],
+)
+def test_an_option_value_left_behind_by_a_space_is_not_looked_up(typed, said):
+    with pytest.raises(UsageError) as caught:
+        chosen("127.0.0.1", typed, config="none")
+    assert str(caught.value).startswith(said)
+
+
+def test_a_timeout_longer_than_the_deadline_raises_the_deadline_and_says_so(tmp_path, monkeypatch):
+    here(tmp_path, monkeypatch, FILE)
+    (prod, _) = chosen(timeouts=[(Stage.BANNER, 35.0)], stages=(Stage.DNS, Stage.TCP, Stage.BANNER))
+    assert prod.deadline == 3 + 3 + 35
+    assert "deadline 41s from --timeout (its stages' sum)" in [str(s) for s in prod.sources]
+
+
+def test_a_checks_yaml_named_by_the_environment_says_so_when_it_blocks(tmp_path):
+    broken = tmp_path / "ci.yaml"
+    broken.write_text(BROKEN)
+    with pytest.raises(ConfigError) as caught:
+        select(Selection(targets=["127.0.0.1"]), {"PREFLIGHT_CONFIG": str(broken)})
+    assert "(the file $PREFLIGHT_CONFIG names; -c none checks the TARGETs without it)" in str(
+        caught.value
+    )
+
+
+def test_a_broken_file_that_checks_yaml_refers_to_does_not_block_a_host(tmp_path, monkeypatch):
+    here(tmp_path, monkeypatch, FILE.replace("defaults:\n", "defaults:\n  ssh_config: ssh/x\n"))
+    warnings: list[str] = []
+    (target,) = select(Selection(targets=["127.0.0.1:22"]), {}, warn=warnings.append)
+    assert target.host == "127.0.0.1"
+    assert len(warnings) == 1 and "ssh/x" in warnings[0]
+
+
+def test_the_defaults_a_host_takes_from_checks_yaml_here_are_said(tmp_path, monkeypatch):
+    here(tmp_path, monkeypatch, FILE)
+    (target,) = chosen("127.0.0.9", ssh_config="none")
+    assert target.user == "deploy"
+    assert [str(s) for s in target.sources] == ["defaults user from checks.yaml"]

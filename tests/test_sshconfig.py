@@ -738,6 +738,13 @@ def test_a_broken_ssh_config_is_a_usage_error_naming_its_line(tmp_path):
 # --------------------------------------------------------------------------- the command line
 
 
+@pytest.fixture(autouse=True)
+def _no_checks_yaml_here(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
+    # A checks.yaml in the directory the tests run from would lend its defaults to every
+    # TARGET typed here (and say so under settings:).
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 def run_check(*argv: str, home: Path) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     environ = {"USER": "alice", "HOME": str(home), "PATH": os.environ.get("PATH", "")}

@@ -51,14 +51,13 @@ def run(
     environ = os.environ if environ is None else environ
     from preflight.cli import parser as grammar
 
-    parser = grammar.build()
     if argv is not None and any("\x00" in arg for arg in argv):
         # Only possible in-process: a real command line cannot hold one (execve).
         stderr.write("preflight: an argument contains a NUL character\n")
         return ExitStatus.USAGE
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            args = parser.parse_args(argv)
+            args = grammar.parse(argv)
     except SystemExit as exc:  # argparse has printed usage, --help or --version
         return int(exc.code or 0)
     _quiet_libraries()
@@ -74,7 +73,7 @@ def run(
             return commands.validate(args, stdout, environ)
         if args.command == "demo":
             return commands.demo(args, stdout, environ)
-        parser.print_help(stderr)
+        grammar.build().print_help(stderr)  # no command: what there is
         return ExitStatus.USAGE
     except ConfigError as exc:
         stderr.write(f"{exc}\n")

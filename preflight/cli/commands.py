@@ -30,10 +30,11 @@ def _check_report_paths(stderr: TextIO, args: argparse.Namespace) -> None:
         if reason:
             raise UsageError(f"cannot write a report to {path}: {reason}")
         missing = missing_directory(path)
-        if missing is not None and missing not in said:
-            said.add(missing)
+        directory = os.path.dirname(path)
+        if missing is not None and directory not in said:
+            said.add(directory)
             stderr.write(
-                f"preflight: {option} {path}: the directory {missing}/ does not exist; "
+                f"preflight: {option} {path}: the directory {directory}/ does not exist; "
                 "it will be created\n"
             )
 

@@ -9,7 +9,7 @@ in order, a shard `I/N`, a stage's timeout); what the options do is in
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from preflight import __version__
@@ -18,25 +18,27 @@ if TYPE_CHECKING:
     from preflight.model import Stage
     from preflight.shard import Shard
 
-__all__ = ["build"]
+__all__ = ["build", "parse"]
 
 _CHECK_EPILOG = """\
-credentials for a TARGET typed here: an IdentityFile in ~/.ssh/config for the host, else
-checks.yaml's defaults, else these variables of the environment:
-  SSH_PRIVATE_KEY      a private key file, or the key text itself
-  SSH_KEY_PASSPHRASE   its passphrase
-  SFTP_PASSWORD        a password (offered after the key when both are set)
-  SSH_KNOWN_HOSTS      known_hosts lines (default: the file ~/.ssh/known_hosts)
-and with no credential anywhere, ssh's default keys (~/.ssh/id_ed25519, ...)
+credentials for a TARGET typed here:
+  key       the host's IdentityFile in ~/.ssh/config (the first that exists),
+            else checks.yaml's defaults, else $SSH_PRIVATE_KEY (a file, or the
+            key text); $SSH_KEY_PASSPHRASE decrypts it
+  password  checks.yaml's defaults, else $SFTP_PASSWORD; offered after the key
+  with neither, the first of ssh's default keys that exists (~/.ssh/id_rsa,
+  id_ecdsa, id_ed25519), except under -F none; ssh-agent is not used.
+  Host keys: $SSH_KNOWN_HOSTS (known_hosts lines, or a file), else
+  ~/.ssh/known_hosts. ~ is ssh's: the home directory of the passwd database.
 
 examples:
-  preflight check sftp.example.com:2222 --stages tcp        # just the port
-  preflight check ops@sftp.example.com --timeout tcp=10     # a slow link
-  preflight check -c none 10.0.0.5                          # no checks.yaml at all
-  preflight check --only sftp-prod,sftp-dr                  # two targets of checks.yaml
+  preflight check sftp.example.com:2222 --stages tcp     # just the port
+  preflight check ops@sftp.example.com --timeout tcp=10  # a slow link
+  preflight check -c none 10.0.0.5          # no checks.yaml at all
+  preflight check --only sftp-prod,sftp-dr  # two targets of checks.yaml
 
-exit status: 0 every check passed, 1 a check failed, 2 usage or configuration error
-(nothing probed), 3 internal error, 130/143 interrupted (SIGINT/SIGTERM)
+exit status: 0 every check passed, 1 a check failed, 2 usage or configuration
+error (nothing probed), 3 internal error, 130/143 interrupted (SIGINT/SIGTERM)
 """
 
 
@@ -46,6 +48,25 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The parsed command line. TARGETs may come after options too (`check HOST --stages tcp
+    HOST2`), as an on-call engineer adds one at the end: argparse alone would refuse the
+    second. Exits (argparse's way) on a bad argument, --help and --version."""
+    parser = build()
+    args, extra = parser.parse_known_args(argv)
+    if not extra:
+        return args
+    command = _COMMANDS.get(args.command)
+    if args.command == "check" and not any(word.startswith("-") for word in extra):
+        args.targets = [*args.targets, *extra]
+        return args
+    (command or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    raise AssertionError("error() exits")
+
+
+_COMMANDS: dict[str, argparse.ArgumentParser] = {}
 
 
 def build() -> argparse.ArgumentParser:
@@ -76,11 +97,14 @@ def build() -> argparse.ArgumentParser:
         "targets",
         nargs="*",
         metavar="TARGET",
-        help="host, host:port, user@host:port or sftp://user@host:port/path "
-        "(uses the file's defaults); or the name of a target in the file",
+        help="host, host:port, user@host:port, [IPv6]:port, ssh://user@host:port or "
+        "sftp://user@host:port/path (with the file's defaults); or a target of the file, "
+        "NAME, user@NAME or NAME:PORT",
     )
-    check.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
-    check.add_argument("--json", metavar="FILE", help="write a JSON report")
+    check.add_argument(
+        "--junit", metavar="FILE", help="write a JUnit XML report (its directory is made)"
+    )
+    check.add_argument("--json", metavar="FILE", help="write a JSON report (likewise)")
     check.add_argument(
         "--deadline",
         type=_deadline_seconds,
@@ -160,6 +184,7 @@ def build() -> argparse.ArgumentParser:
         help="where to write the demo's JUnit report (default %(default)s)",
     )
     _add_color_option(demo)
+    _COMMANDS.update(check=check, merge=merge, validate=validate, demo=demo)
     return parser
 
 
@@ -225,7 +250,7 @@ def _stage(name: str) -> Stage:
     from preflight.model import Stage
 
     try:
-        return Stage(name)
+        return Stage(name.lower())
     except ValueError:
         hint = difflib.get_close_matches(name, [s.value for s in Stage], n=1)
         also = f" (did you mean {hint[0]!r}?)" if hint else ""
@@ -233,15 +258,19 @@ def _stage(name: str) -> Stage:
 
 
 def _stage_list(text: str) -> tuple[Stage, ...]:
-    from preflight.model import ALL_STAGES
+    from preflight.model import ALL_STAGES, Stage
 
+    if " " in text.strip() and "," not in text:
+        raise argparse.ArgumentTypeError(f"separate the stages with commas, got {text!r}")
     stages = [_stage(name.strip()) for name in text.split(",") if name.strip()]
     if len(stages) == 1:  # one stage: every stage up to it (each needs the one before)
         return ALL_STAGES[: ALL_STAGES.index(stages[0]) + 1]
     if tuple(stages) != ALL_STAGES[: len(stages)] or not stages:
+        last = max(stages, key=ALL_STAGES.index) if stages else Stage.DNS
         raise argparse.ArgumentTypeError(
             "stages must start at dns and follow the order dns,tcp,banner,auth,sftp without "
-            f"gaps (each needs the one before), got {text!r}; or name the last one: 'tcp'"
+            f"gaps (each needs the one before), got {text!r}; or name the last one: "
+            f"--stages {last}"
         )
     return tuple(stages)
 

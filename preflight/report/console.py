@@ -16,6 +16,7 @@ Without one (a pipe, a file, a CI log) a text stays on one line, for grep.
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TextIO
@@ -108,13 +109,27 @@ def terminal_width(stream: TextIO, environ: Mapping[str, str]) -> int | None:
     return None
 
 
+# Pieces of text that are copied and pasted, or read as one: never broken across lines.
+_UNBREAKABLE = re.compile(
+    r"(?:\[[^\]\s]+\]:\d+|\S+) (?:ssh-[\w.@-]+|ecdsa-sha2-\S+|sk-\S+) AAAA\S+"  # known_hosts
+    r"|host_key\.fingerprints: \[[^\]]*\]"
+    r"|`[^`]+`"  # a command or a value quoted in backticks
+    r"|\bchmod \d{3,4} \S+"
+    r"|(?<!\S)-[A-Za-z] [^\s-]\S*"  # an option and its value: -F FILE, -p 2222
+    r"|\b\d+(?:\.\d+)? ?(?:ms|s|KiB|MiB|GiB|bytes)\b"  # a number and its unit
+)
+_GLUE = "\ue000"  # a private-use character: stands for a space that must not break
+
+
 def _fill(text: str, column: int, width: int | None) -> list[str]:
-    """`text` in lines that fit `width` when they start at `column` (never cut in a word)."""
+    """`text` in lines that fit `width` when they start at `column`: broken only between
+    words, and never inside a piece meant to be pasted (a known_hosts line, a command in
+    backticks, an option and its value, a number and its unit)."""
     if width is None or width - column < _NARROWEST or len(text) <= width - column:
         return [text]
-    return textwrap.wrap(text, width - column, break_long_words=False, break_on_hyphens=False) or [
-        text
-    ]
+    glued = _UNBREAKABLE.sub(lambda found: found[0].replace(" ", _GLUE), text)
+    lines = textwrap.wrap(glued, width - column, break_long_words=False, break_on_hyphens=False)
+    return [line.replace(_GLUE, " ") for line in lines] or [text]
 
 
 def format_duration(seconds: float) -> str:
