@@ -29,6 +29,7 @@ __all__ = [
     "MissingShards",
     "Shard",
     "ShardError",
+    "checked_by_unsharded_runs",
     "given_twice",
     "merge_reports",
     "missing_shards",
@@ -219,6 +220,39 @@ def missing_shards_warning(reports: Sequence[Report]) -> MissingShards | None:
         f"no targets from shard {shards} among the reports: if "
         f"{'it' if one else 'they'} had targets, they are missing here",
         certain=False,
+    )
+
+
+def checked_by_unsharded_runs(reports: Sequence[Report]) -> str | None:
+    """What to say when a target came from more than one run that was not a shard (no
+    ``--shard``, or ``1/1``): checking from several vantage points does that on purpose, but so
+    do N parallel jobs whose split did not happen, and then every target is checked N times.
+    None when no target did."""
+    unsharded = [
+        report
+        for report in reports
+        if all(shard.total == 1 for shard in shards_of(report)) and report.targets
+    ]
+    runs_of: Counter[str] = Counter()
+    for report in unsharded:
+        runs_of.update({result.target.name for result in report.targets})
+    twice = sorted(name for name, runs in runs_of.items() if runs > 1)
+    if not twice:
+        return None
+    repeated = set(twice)
+    runners = sorted(
+        {
+            str((report.vantage or {}).get("runner") or "unknown runner")
+            for report in unsharded
+            if any(result.target.name in repeated for result in report.targets)
+        }
+    )
+    shown = ", ".join(twice[:3]) + (f" and {len(twice) - 3} more" if len(twice) > 3 else "")
+    return (
+        f"{len(twice)} target{'s' if len(twice) > 1 else ''} ({shown}) came from more than one "
+        f"run that checked every target (runners: {', '.join(runners)}); each verdict is kept, "
+        "named `TARGET @ RUNNER`. If those runs were meant to split the targets, give each one "
+        "--shard I/N (the GitLab template passes CI_NODE_INDEX/CI_NODE_TOTAL)"
     )
 
 

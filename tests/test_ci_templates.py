@@ -21,11 +21,13 @@ import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from xml.etree.ElementTree import fromstring as parse
 
 import ci_lab
 import junitparser
 import pytest
 import yaml
+from gitlab_parser import gitlab_view
 
 REPO = ci_lab.REPO
 GITLAB_TEMPLATE = REPO / "ci-examples" / "gitlab" / "preflight.gitlab-ci.yml"
@@ -95,11 +97,14 @@ def gitlab_pipeline(path: Path) -> dict[str, Any]:
         assert included.is_file(), f"include: {include['local']} does not exist"
         merged.update(gitlab_pipeline(included))
     merged.update(config)
-    for name, job in list(merged.items()):
-        if isinstance(job, dict) and "extends" in job:
-            parent = merged[job["extends"]]
-            merged[name] = deep_merge(parent, {k: v for k, v in job.items() if k != "extends"})
-    return merged
+
+    def resolved(job: Any) -> Any:  # `extends` chains, as deep as GitLab allows
+        if not (isinstance(job, dict) and "extends" in job):
+            return job
+        parent = resolved(merged[job["extends"]])
+        return deep_merge(parent, {k: v for k, v in job.items() if k != "extends"})
+
+    return {name: resolved(job) for name, job in merged.items()}
 
 
 def run_gitlab_job(
@@ -108,13 +113,15 @@ def run_gitlab_job(
     environ: Mapping[str, str],
     *,
     node: tuple[int, int] | None = None,
+    gitlab_ci: str = "true",
 ) -> subprocess.CompletedProcess[str]:
-    """Run the job's script in `workspace` as a GitLab runner would (one ``sh -e``)."""
+    """Run the job's script in `workspace` as a GitLab runner would (one ``sh -e``); with
+    ``gitlab_ci="false"`` as gitlab-ci-local does."""
     lines = [line for line in job["script"] if "pip install" not in line]
     env = {
         **environ,
         "CI": "true",
-        "GITLAB_CI": "true",
+        "GITLAB_CI": gitlab_ci,
         "CI_JOB_URL": f"https://gitlab.example.com/acme/deploy/-/jobs/{100 + (node or (1, 1))[0]}",
         **{key: str(value) for key, value in job.get("variables", {}).items()},
     }
@@ -135,8 +142,9 @@ def run_gitlab_job(
 
 def test_the_gitlab_template_defines_the_hidden_jobs() -> None:
     template = load(GITLAB_TEMPLATE)
-    assert set(template) == {".preflight", ".preflight-merge"}  # hidden: nothing runs by itself
-    job = template[".preflight"]
+    # Hidden: nothing runs by itself.
+    assert set(template) == {".preflight-install", ".preflight", ".preflight-merge"}
+    job = gitlab_pipeline(GITLAB_TEMPLATE)[".preflight"]
     assert job["stage"] == ".pre"
     assert any(line.startswith("pip install") for line in job["script"])
     assert job["script"][-1].startswith("preflight check ")  # its status is the job's status
@@ -145,11 +153,24 @@ def test_the_gitlab_template_defines_the_hidden_jobs() -> None:
 
 
 def test_the_gitlab_image_can_install_the_default_package() -> None:
-    # pip needs git for a git+ URL, and the -slim python images have none.
-    for job in load(GITLAB_TEMPLATE).values():
-        if job["variables"]["PREFLIGHT_PACKAGE"].startswith("git+"):
-            assert job["image"].startswith("python:") and "slim" not in job["image"]
-            assert "alpine" not in job["image"]
+    # pip needs git for a git+ URL, and the -slim python images have none: the default is a
+    # source archive, which needs no git, on the slim image.
+    pipeline = gitlab_pipeline(GITLAB_TEMPLATE)
+    for name in (".preflight", ".preflight-merge"):
+        job = pipeline[name]
+        package = job["variables"]["PREFLIGHT_PACKAGE"]
+        assert not package.startswith("git+") and package.endswith(".tar.gz")
+        assert job["image"].startswith("python:3.") and job["image"].endswith("-slim")
+
+
+def test_the_gitlab_jobs_keep_pips_downloads_between_pipelines() -> None:
+    for name, job in gitlab_pipeline(GITLAB_TEMPLATE).items():
+        if "script" not in job:
+            continue
+        cache_dir = job["variables"]["PIP_CACHE_DIR"]
+        assert cache_dir.startswith("$CI_PROJECT_DIR/"), name  # GitLab caches only in there
+        assert job["cache"]["paths"] == [cache_dir.removeprefix("$CI_PROJECT_DIR/")], name
+        assert job["cache"]["when"] == "always", name  # a failing check saves it too
 
 
 def test_the_gitlab_job_timeout_leaves_room_above_the_run_deadline() -> None:
@@ -238,6 +259,29 @@ def test_the_gitlab_example_shards_over_parallel_jobs_and_merges(
     assert verdicts(merge_workspace / "preflight.json") == ci_lab.EXPECTED
     suites = junitparser.JUnitXml.fromfile(str(merge_workspace / "preflight.xml"))
     assert {suite.name for suite in suites} == set(ci_lab.EXPECTED)
+
+
+def test_the_parallel_jobs_split_the_targets_even_where_gitlab_ci_is_not_true(
+    tmp_path: Path, trio: ci_lab.Trio
+) -> None:
+    # gitlab-ci-local sets GITLAB_CI=false. If preflight alone chose the shard from CI_NODE_*,
+    # every job would check every target, and GitLab, keeping one test per classname and name
+    # of a `parallel:` job, would show half of them.
+    job = gitlab_pipeline(GITLAB_EXAMPLE)["preflight"]
+    total = int(job["parallel"])
+    environ = ci_lab.base_environ(tmp_path, trio.key_text)
+    checked: list[str] = []
+    junit_files = []
+    for index in range(1, total + 1):
+        workspace = tmp_path / f"node-{index}"
+        trio.write_config(workspace / job["variables"]["PREFLIGHT_CONFIG"])
+        done = run_gitlab_job(job, workspace, environ, node=(index, total), gitlab_ci="false")
+        assert f"shard {index}/{total}" in done.stdout, done.stdout + done.stderr
+        checked.extend(verdicts(workspace / f"preflight-reports/preflight-{index}.json"))
+        junit_files.append((workspace / f"preflight-reports/preflight-{index}.xml").read_text())
+    assert sorted(checked) == sorted(ci_lab.EXPECTED)  # each target once
+    shown = gitlab_view(*junit_files)
+    assert len(shown) == sum(len(suite.findall(".//testcase")) for suite in map(parse, junit_files))
 
 
 # --- GitHub ---------------------------------------------------------------------------------------

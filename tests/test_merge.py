@@ -275,3 +275,27 @@ def test_the_same_report_given_twice_is_a_usage_error(tmp_path: Path) -> None:
     status, out, err = run_cli("merge", str(path), str(copy))
     assert (status, out) == (2, "")
     assert err == f"preflight: {copy}: the same run as {path} (a report given twice?)\n"
+
+
+def test_the_same_target_from_two_runs_that_checked_everything_is_kept_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    # Several vantage points do this on purpose; parallel jobs whose split did not happen (a
+    # `parallel: 2` run without --shard) do it by mistake. Either way no verdict is dropped.
+    paths = []
+    for runner in ("runner-a", "runner-b"):
+        report = samples.passing_report()
+        vantage.stamp(report, vantage.Vantage(runner=runner), route=lambda host, port: None)
+        paths.append(tmp_path / f"{runner}.json")
+        paths[-1].write_text(to_json(report))
+    status, out, err = run_cli("merge", *map(str, paths))
+    assert status == 0
+    assert "sftp-prod @ runner-a" in out and "sftp-prod @ runner-b" in out
+    assert err == (
+        "preflight merge: 1 target (sftp-prod) came from more than one run that checked every "
+        "target (runners: runner-a, runner-b); each verdict is kept, named `TARGET @ RUNNER`. "
+        "If those runs were meant to split the targets, give each one --shard I/N (the GitLab "
+        "template passes CI_NODE_INDEX/CI_NODE_TOTAL)\n"
+    )
+    one_of_each = [shard_report(tmp_path, "1/1"), tmp_path / "runner-a.json"]
+    assert "came from more than one run" in run_cli("merge", *map(str, one_of_each))[2]

@@ -1,27 +1,18 @@
 """Specification of the GitLab output: collapsible log sections (`preflight.report.gitlab`, golden
-markers) and what GitLab's test report shows of preflight's JUnit file.
-
-GitLab does not read JUnit the way JUnit tools do. Its parser (lib/gitlab/ci/parsers/test/junit.rb)
-turns the XML into a hash with ActiveSupport's XML converter and then, per ``<testcase>``, takes
-``classname`` as the *suite* column, ``name``, ``time`` (seconds) and as the test's details the
-*content* of ``<failure>``/``<error>``/``<skipped>`` (attributes such as ``message`` are never
-shown; an element with attributes but no content arrives as a hash, not as text), followed for
-failures by ``System Out:`` and ``System Err:`` blocks; a passed test shows its ``system-out``.
-`gitlab_view` below re-implements exactly that reading, so the tests can state what a GitLab user
-sees for a run with a dropped, a refused and a healthy target.
+markers) and what GitLab's test report shows of preflight's JUnit file, read as GitLab reads it
+(`gitlab_parser.gitlab_view`): for a run with a dropped, a refused and a healthy target, what a
+GitLab user sees.
 """
 
 from __future__ import annotations
 
 import io
 import re
-import xml.etree.ElementTree as ET
-from dataclasses import dataclass
-from typing import Any
 
 import ci_lab
 import pytest
 import report_samples as samples
+from gitlab_parser import GitLabTest, gitlab_view, render_gitlab_view
 
 from preflight import cli
 from preflight.report import gitlab
@@ -107,108 +98,6 @@ def test_a_hostile_name_cannot_fake_or_break_a_marker() -> None:
 # --- GitLab's reading of the JUnit file -----------------------------------------------------------
 
 
-def _element_hash(element: ET.Element, parent: dict[str, Any]) -> None:
-    """ActiveSupport XmlMini (Nokogiri): attributes, child elements and ``__content__``."""
-    node: dict[str, Any] = {}
-    name = element.tag
-    if name not in parent:
-        parent[name] = node
-    elif isinstance(parent[name], list):
-        parent[name].append(node)
-    else:
-        parent[name] = [parent[name], node]
-    texts = [element.text]
-    for child in element:
-        _element_hash(child, node)
-        texts.append(child.tail)
-    if any(text is not None for text in texts):  # only text nodes create __content__
-        node["__content__"] = "".join(text or "" for text in texts)
-        if len(node) > 1 and not node["__content__"].strip():
-            del node["__content__"]
-    node.update(element.attrib)
-
-
-def _typecast(value: Any) -> Any:
-    """ActiveSupport XMLConverter: dashes in keys become underscores; a node whose content is
-    not blank becomes that text; an empty node becomes nil; otherwise a hash stays a hash."""
-    if isinstance(value, list):
-        return [_typecast(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    value = {key.replace("-", "_"): item for key, item in value.items()}
-    kind = value.get("type")
-    assert kind not in ("symbol", "yaml", "array", "file"), f"type={kind} changes the parse"
-    content = value.get("__content__")
-    if content is not None and (len(value) == 1 or content.strip()):
-        return content
-    if kind == "string" and value.get("nil") != "true":
-        return ""
-    if not value or value.get("nil") == "true" or (kind is not None and len(value) == 1):
-        return None
-    return {key: _typecast(item) for key, item in value.items()}
-
-
-@dataclass(frozen=True)
-class GitLabTest:
-    suite: str  # the Suite column
-    name: str
-    status: str
-    seconds: float
-    details: Any  # what the test's details show
-
-
-def gitlab_view(xml_text: str) -> list[GitLabTest]:
-    """The tests GitLab's JUnit parser makes of `xml_text` (junit.rb: all_cases and
-    create_test_case)."""
-    root: dict[str, Any] = {}
-    _element_hash(ET.fromstring(xml_text), root)
-    tree = _typecast(root)
-    tests: list[GitLabTest] = []
-
-    def cases(node: Any, parent: Any = None) -> None:
-        for item in node if isinstance(node, list) else [node]:
-            if not isinstance(item, dict):
-                continue
-            if parent is None and "testsuites" in item:
-                cases(item["testsuites"], item)
-            if parent is not None and item.get("testcase") is not None:
-                for case in (
-                    item["testcase"] if isinstance(item["testcase"], list) else [item["testcase"]]
-                ):
-                    tests.append(_create_test_case(case))
-            if item.get("testsuite") is not None:
-                cases(item["testsuite"], item)
-
-    cases(tree)
-    return tests
-
-
-def _create_test_case(data: dict[str, Any]) -> GitLabTest:
-    system_out = f"System Out:\n\n{data['system_out']}" if "system_out" in data else None
-    system_err = f"System Err:\n\n{data['system_err']}" if "system_err" in data else None
-    if "failure" in data:
-        status = "failed"
-        details: Any = "\n\n".join(x for x in (data["failure"], system_out, system_err) if x)
-    elif "error" in data:
-        status = "error"
-        details = "\n\n".join(x for x in (data["error"], system_out, system_err) if x)
-    elif "skipped" in data:
-        status, details = "skipped", data["skipped"]
-    else:
-        status, details = "success", system_out
-    return GitLabTest(data["classname"], data["name"], status, float(data["time"]), details)
-
-
-def render_gitlab_view(tests: list[GitLabTest]) -> str:
-    """The Tests tab as text: what the closing note of issue 4 shows."""
-    lines = []
-    for test in tests:
-        lines.append(f"{test.suite} › {test.name}: {test.status} ({test.seconds:.3f}s)")
-        if test.status != "success" and test.details:
-            lines.extend(f"    {line}" for line in str(test.details).splitlines())
-    return "\n".join(lines) + "\n"
-
-
 def test_gitlab_shows_a_failure_body_never_its_message_and_no_text_for_an_empty_skip() -> None:
     # Why preflight puts the summary in the body too, and a skip's reason in its content.
     tests = gitlab_view(
@@ -288,7 +177,8 @@ def test_a_failed_test_shows_summary_hint_details_and_vantage(lab_run) -> None:
     dropped = tests["preflight.firewall-drop", "tcp"]
     details = dropped.details.splitlines()
     assert re.fullmatch(
-        r"no answer from 127\.0\.0\.1:\d+ in 1\.0s: the SYN was silently dropped", details[0]
+        r"tcp\.timeout: no answer from 127\.0\.0\.1:\d+ in 1\.0s: the SYN was silently dropped",
+        details[0],
     )
     assert details[1].startswith("hint: A firewall or security group is dropping the packets")
     assert "vantage.job_url: https://gitlab.example.com/acme/deploy/-/jobs/7" in details
@@ -303,11 +193,16 @@ def test_a_skipped_test_shows_its_reason_as_text(lab_run) -> None:
     assert tests["preflight.firewall-drop", "banner"].details == "skipped: tcp failed"
 
 
-def test_a_passed_test_shows_what_was_measured(lab_run) -> None:
-    tests = {(t.suite, t.name): t for t in gitlab_view(lab_run[2])}
-    tcp = tests["preflight.sftp-healthy", "tcp"].details
-    assert tcp.startswith("System Out:\n\ndetail: connected to 127.0.0.1:")
-    assert "local_address: 127.0.0.1:" in tcp
+def test_a_passed_test_shows_nothing_but_what_it_measured_is_in_the_job_log(lab_run) -> None:
+    # GitLab drops a passed test's system-out; the README says where a healthy target's
+    # measurements are: its (folded) section of the job log, with the vantage, and the JSON.
+    _, log, junit = lab_run
+    tests = {(t.suite, t.name): t for t in gitlab_view(junit)}
+    assert tests["preflight.sftp-healthy", "tcp"].details is None
+    section = log.split("section_end:")[0]
+    assert "sftp-healthy" in section
+    assert re.search(r"connected to 127\.0\.0\.1:\d+ from 127\.0\.0\.1:\d+ in \d+ ms", section)
+    assert "source address 127.0.0.1" in log.rstrip().splitlines()[-1]
 
 
 def test_the_tests_tab_reads_as_a_report(lab_run) -> None:

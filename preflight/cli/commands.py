@@ -124,7 +124,12 @@ def merge(
         except ReportFormatError as exc:
             raise UsageError(f"{path}: not a preflight JSON report: {exc}") from None
     _check_report_paths(stderr, args)
-    from preflight.shard import given_twice, merge_reports, missing_shards_warning
+    from preflight.shard import (
+        checked_by_unsharded_runs,
+        given_twice,
+        merge_reports,
+        missing_shards_warning,
+    )
 
     twice = given_twice(list(zip(args.reports, reports, strict=True)))
     if twice is not None:
@@ -133,6 +138,9 @@ def merge(
     missing = missing_shards_warning(reports)
     if missing is not None:
         stderr.write(f"preflight merge: {missing.words}\n")
+    repeated = checked_by_unsharded_runs(reports)
+    if repeated is not None:
+        stderr.write(f"preflight merge: {repeated}\n")
     problems = outputs.write(
         merged,
         outputs.Outputs(

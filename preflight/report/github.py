@@ -7,11 +7,15 @@
   checks.yaml when it came from one. Workflow commands are line-based: in the message (data) ``%``,
   CR and LF become ``%25``, ``%0D`` and ``%0A``; in a property value ``:`` and ``,`` also become
   ``%3A`` and ``%2C`` (they delimit properties) — `escape_data`, `escape_property`.
-- **Step summary**: a Markdown table (target, stage, verdict, time, code, summary, hint), failures
-  first, appended to the file ``$GITHUB_STEP_SUMMARY`` names. GitHub refuses a step summary over
-  1 MiB (the whole file, so what earlier commands of the step appended counts too): rows that would
-  not fit are left out and counted. Every cell is cleaned to one line and escaped, so a hostile
-  banner can neither break the table nor inject links, images or HTML.
+- **Step summary**: a narrow Markdown table (target, stage, verdict, code, time), failures first,
+  so that it fits GitHub's content width (about 1012 px; a table wider than that scrolls, and the
+  columns on the right are out of sight), then one ``<details>`` block per failed target with its
+  summary, hint and reproduce commands; appended to the file ``$GITHUB_STEP_SUMMARY`` names.
+  GitHub refuses a step summary over 1 MiB (the whole file, so what earlier commands of the step
+  appended counts too): targets that would not fit are left out and counted. Every text is
+  cleaned to one line and escaped (Markdown in cells, HTML in a block's ``<summary>``; commands
+  sit in a code fence longer than any run of backticks in them), so a hostile banner can neither
+  break the table nor inject links, images or HTML.
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ from __future__ import annotations
 import html
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from preflight import vantage
-from preflight.model import Report, Status, TargetResult, endpoint
+from preflight.model import Report, StageResult, Status, TargetResult, endpoint
 from preflight.report import report_secrets, stage_results
 from preflight.report.console import format_duration, render_blocks
 from preflight.report.sanitize import clean_text
@@ -44,6 +48,8 @@ MAX_ANNOTATIONS = 10
 SUMMARY_LIMIT = 1024 * 1024  # bytes, for the whole step summary file
 _SUMMARY_MARGIN = 4096  # bytes kept free below the limit
 _MAX_CELL = 500
+_MAX_COMMAND = 4000  # a reproduce command, which must stay whole to be pasted
+_BACKTICKS = re.compile(r"`*")
 _MAX_MESSAGE = 2000
 _CODE = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]|~#!])")
@@ -171,25 +177,27 @@ def step_summary(report: Report, *, budget: int = SUMMARY_LIMIT - _SUMMARY_MARGI
     where = _vantage_markdown(report, cell)
     if where:
         head += [where, ""]
-    table = [
-        "| Target | Stage | Verdict | Time | Code | Summary | Hint |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    head += ["| Target | Stage | Verdict | Code | Time |", "|---|---|---|---|---|"]
     ordered = sorted(
         report.targets,
         key=lambda result: 0 if result.failure else (1 if not result.ok else 2),
     )
     rows = [_row(result, report.interrupted, cell) for result in ordered]
-    text = "\n".join(head + table) + "\n"
-    used = _size(text)
-    for kept, row in enumerate(rows):
+    blocks = [_details(result, report.interrupted, cell, secrets) for result in ordered]
+    text = "\n".join(head) + "\n"
+    # A target is shown whole or not at all: its row and its block of details.
+    used, kept = _size(text) + 1, 0
+    for row, block in zip(rows, blocks, strict=True):
         left = len(rows) - kept - 1
-        closing = _left_out(left) if left else ""
-        if used + _size(row + "\n") + _size(closing) > budget:
-            return text + _left_out(len(rows) - kept)
-        text += row + "\n"
-        used += _size(row + "\n")
-    return text + "\n"
+        need = _size(row + "\n") + _size(block) + (_size(_left_out(left)) if left else 0)
+        if used + need > budget:
+            break
+        used += _size(row + "\n") + _size(block)
+        kept += 1
+    text += "".join(row + "\n" for row in rows[:kept]) + "\n" + "".join(blocks[:kept])
+    if kept < len(rows):
+        text += _left_out(len(rows) - kept)
+    return text
 
 
 def append_step_summary(report: Report, path: str | os.PathLike[str]) -> None:
@@ -216,28 +224,70 @@ def _row(result: TargetResult, interrupted: bool, cell: _Text) -> str:
         where += f"<br>from {cell(str(source))}"
     rows = stage_results(result, interrupted=interrupted)
     failure = result.failure
-    code = summary = hint = ""
+    code = ""
     if failure is not None:
         stage = failure.name
         verdict = "❌ failed"
         if failure.diagnosis is not None:
             code = _code_span(failure.diagnosis.code, cell)
-            summary = cell(failure.diagnosis.summary)
-            hint = cell(failure.diagnosis.hint)
-        else:
-            summary = cell(failure.detail)
     elif not result.ok:
-        pending = next((row for row in rows if row.status is Status.ERROR), None) or next(
-            (row for row in rows if row.status is Status.SKIP), None
-        )
+        pending = _pending(rows)
         stage = pending.name if pending else "–"
         verdict = "⚠️ interrupted"
-        summary = cell(pending.detail) if pending else ""
     else:
         stage = f"{rows[0].name} → {rows[-1].name}" if rows else "–"
         verdict = "✅ passed"
-    cells = [where, stage, verdict, format_duration(result.duration_s), code, summary, hint]
+    cells = [where, stage, verdict, code, format_duration(result.duration_s)]
     return "| " + " | ".join(cells) + " |"
+
+
+def _pending(rows: list[StageResult]) -> StageResult | None:
+    """The stage an interrupted target stopped at: the one cut short, else the first skipped."""
+    return next((row for row in rows if row.status is Status.ERROR), None) or next(
+        (row for row in rows if row.status is Status.SKIP), None
+    )
+
+
+def _details(result: TargetResult, interrupted: bool, cell: _Text, secrets: Sequence[str]) -> str:
+    """A failed or interrupted target's ``<details>`` block: its name, stage and code as the
+    line that is always seen; inside, the summary, the hint and the commands that reproduce it.
+    Empty for a target that passed."""
+    failure = result.failure
+    if failure is None and result.ok:
+        return ""
+
+    def html_text(value: str) -> str:  # inside the HTML <summary>, where Markdown is not read
+        return html.escape(clean_text(value, max_len=_MAX_CELL, one_line=True, secrets=secrets))
+
+    if failure is not None:
+        diagnosis = failure.diagnosis
+        stage, what = failure.name, diagnosis.summary if diagnosis else failure.detail
+        code = f" <code>{html_text(diagnosis.code)}</code>" if diagnosis else ""
+        hint = cell(diagnosis.hint) if diagnosis and diagnosis.hint.strip() else ""
+        commands = [
+            clean_text(str(c), max_len=_MAX_COMMAND, one_line=True, secrets=secrets)
+            for c in failure.facts.get("reproduce") or ()
+        ]
+    else:
+        pending = _pending(stage_results(result, interrupted=interrupted))
+        stage, what = (pending.name, pending.detail) if pending else ("–", "interrupted")
+        code, hint, commands = " interrupted", "", []
+    lines = [
+        f"<details><summary><b>{html_text(result.target.name)}</b> at {html_text(stage)}:"
+        f"{code}</summary>",
+        "",
+        cell(what),
+    ]
+    if hint:
+        lines += ["", f"**Hint:** {hint}"]
+    source = vantage.of_target(result).get("source_address")
+    if source:
+        lines += ["", f"Source address: {cell(str(source))}."]
+    commands = [command for command in commands if command]
+    if commands:
+        fence = "`" * max(3, 1 + max(len(run) for run in _BACKTICKS.findall("".join(commands))))
+        lines += ["", "Reproduce it from this runner:", "", f"{fence}sh", *commands, fence]
+    return "\n".join([*lines, "", "</details>", ""]) + "\n"
 
 
 def _code_span(code: str, cell: _Text) -> str:

@@ -4,13 +4,16 @@ One ``<testsuite>`` per target and one ``<testcase>`` per configured stage, in o
 ``classname`` ``preflight.<target>`` and ``name`` the stage (DESIGN §7); a jump host's stages
 come first, named ``jump1.dns``, ``jump1.tcp``… (the failure body names the jump host). A failed
 stage carries a ``<failure>`` whose ``type`` is the diagnosis code and whose ``message`` is
-``code: summary``; because GitLab shows only the failure *body*, the body repeats the summary and
-adds the hint and every detail (the target, the facts the stage gathered, warnings). A skipped
-stage carries its reason, a passed one its detail as ``system-out``. The elements are built with
-the `junit-xml` package; this module then sets the times to millisecond precision (the suite time
-is the target's wall time, not a sum of floats) and serialises with ElementTree. Every string is
-cleaned by `sanitize.clean_text` first, so a hostile banner cannot make the file invalid; the
-output validates against the JUnit XSD in ``tests/data/junit.xsd``.
+``code: summary``; because GitLab shows only the failure *body* (it drops ``type`` and
+``message``), the body starts with that same ``code: summary`` line and adds the hint and every
+detail (the target, the facts the stage gathered, warnings). A skipped stage carries its reason,
+a passed one its detail as ``system-out`` (which Jenkins shows; GitLab shows nothing of a passed
+test, so what a healthy target measured reaches GitLab users through the job log and the JSON).
+The elements are built with the `junit-xml` package; this module then sets the times to
+millisecond precision (the suite time is the target's wall time, not a sum of floats) and
+serialises with ElementTree. Every string is cleaned by `sanitize.clean_text` first, so a hostile
+banner cannot make the file invalid; the output validates against the JUnit XSD in
+``tests/data/junit.xsd``.
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ def _test_cases(
             summary = summary or clean(row.detail) or "failed"
             case.add_failure_info(
                 message=clean(f"{code}: {summary}"),
-                output=_failure_body(result.target, row, summary, clean),
+                output=_failure_body(result.target, row, code, summary, clean),
                 failure_type=code,
             )
         elif row.status is Status.ERROR:
@@ -131,9 +134,10 @@ def _test_cases(
     return cases
 
 
-def _failure_body(target: Target, row: StageResult, summary: str, clean: _Clean) -> str:
-    """Summary, ``hint: …``, then the details: what GitLab shows of a failed test."""
-    lines = [summary]
+def _failure_body(target: Target, row: StageResult, code: str, summary: str, clean: _Clean) -> str:
+    """``code: summary``, ``hint: …``, then the details: what GitLab shows of a failed test (it
+    keeps the body alone, so the code must be in it to be seen at all)."""
+    lines = [f"{code}: {summary}"]
     if row.diagnosis is not None:
         hint = clean(row.diagnosis.hint)
         if hint:
