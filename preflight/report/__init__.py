@@ -99,7 +99,8 @@ def report_secrets(report: Report) -> list[str]:
                     values.append(secret.reveal())
             if auth.key and not (auth.key_source or "").startswith("file "):
                 values.append(auth.key.reveal())
-    return values
+    # Once each: a fleet shares one key, and every value of the report is searched for each.
+    return list(dict.fromkeys(values))
 
 
 def stream_encoding(stream: TextIO) -> str:
