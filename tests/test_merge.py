@@ -293,9 +293,9 @@ def test_the_same_target_from_two_runs_that_checked_everything_is_kept_with_a_wa
     assert "sftp-prod @ runner-a" in out and "sftp-prod @ runner-b" in out
     assert err == (
         "preflight merge: 1 target (sftp-prod) came from more than one run that checked every "
-        "target (runners: runner-a, runner-b); each verdict is kept, named `TARGET @ RUNNER`. "
-        "If those runs were meant to split the targets, give each one --shard I/N (the GitLab "
-        "template passes CI_NODE_INDEX/CI_NODE_TOTAL)\n"
+        "target (runners runner-a, runner-b); each verdict is kept, named `TARGET @ RUNNER` "
+        "(`#2`… when the runner repeats). If those runs were meant to split the targets, give "
+        "each one --shard I/N (the GitLab template passes CI_NODE_INDEX/CI_NODE_TOTAL)\n"
     )
     one_of_each = [shard_report(tmp_path, "1/1"), tmp_path / "runner-a.json"]
     assert "came from more than one run" in run_cli("merge", *map(str, one_of_each))[2]

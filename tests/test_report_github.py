@@ -162,11 +162,9 @@ Checked from `runner-7`, shard 1/2, [CI job](https://github.com/acme/deploy/acti
 0.234s |
 
 <details><summary><b>sftp-dr</b> at tcp: <code>tcp.timeout</code></summary>
-
-no answer to SYN from 203.0.113.7:2222 within 3.0s (packets silently dropped)
-
-**Hint:** a firewall drops traffic to port 2222: ask for the runner's egress IP to be allowed
-
+<p>no answer to SYN from 203.0.113.7:2222 within 3.0s (packets silently dropped)</p>
+<p><b>Hint:</b> a firewall drops traffic to port 2222: ask for the runner's egress IP to be \
+allowed</p>
 </details>
 
 """
@@ -253,12 +251,25 @@ def test_every_failure_shows_its_summary_hint_and_commands_below_the_table() -> 
         ]
         block = block[: block.index("</details>")]
         assert text.index(block) > table_end  # below the table, not in it
-        assert f"\nsummary {n}\n" in block and f"\n**Hint:** hint {n}\n" in block
-    # Commands verbatim, in a fence longer than any run of backticks inside them.
-    assert (
-        "\n````sh\nnc -vz -w 3 203.0.113.7 2222\nprintf 'ls ```x```' | sftp -b - x@y\n````\n"
-        in text
+        assert f"\n<p>summary {n}</p>\n" in block and f"\n<p><b>Hint:</b> hint {n}</p>\n" in block
+        assert "\n\n" not in block  # one HTML block: GitHub reads no Markdown inside
+    # Commands whole, one per line, escaped for HTML (their backticks are only text there).
+    shown = "nc -vz -w 3 203.0.113.7 2222\nprintf 'ls ```x```' | sftp -b - x@y"
+    assert f"<p>Reproduce it from this runner:</p>\n<pre><code>{shown}</code></pre>" in text
+
+
+def test_what_a_server_sends_is_never_a_link_in_a_block() -> None:
+    # GitHub autolinks URLs, www. names and e-mail addresses in Markdown, not in HTML.
+    said = "see https://evil.example/login and www.evil.example or mail admin@evil.example"
+    report = Report(
+        [failed_target("x", summary=f"<a href=x>{said}", hint="run `ssh-keygen -y`")],
+        samples.STARTED_AT,
     )
+    text = github.step_summary(report)
+    block = text[text.index("<details>") : text.index("</details>")]
+    assert "\n\n" not in block
+    assert f"<p>&lt;a href=x&gt;{said}</p>" in block
+    assert "<p><b>Hint:</b> run <code>ssh-keygen -y</code></p>" in block
 
 
 def test_a_hostile_name_in_a_details_line_stays_text() -> None:
@@ -277,12 +288,14 @@ def test_hostile_text_cannot_break_the_table_or_inject_markup() -> None:
     assert all(unescaped_pipes(row) == 6 for row in rows)
     assert "<script>" not in text and "\x1b" not in text and "\x00" not in text
     assert "&lt;script&gt;" in text
-    # Markdown link and image syntax arrives escaped, as text.
+    # Markdown link and image syntax stays text: inside the block's HTML, Markdown is not read.
     report = Report(
         [failed_target("x", summary="![img](http://evil/) [click](http://evil/)")],
         samples.STARTED_AT,
     )
-    assert "\\!\\[img\\](http://evil/) \\[click\\](http://evil/)" in github.step_summary(report)
+    text = github.step_summary(report)
+    block = text[text.index("<details>") : text.index("</details>")]
+    assert "\n\n" not in block and "<p>![img](http://evil/) [click](http://evil/)</p>" in block
 
 
 def test_credentials_never_reach_the_summary() -> None:

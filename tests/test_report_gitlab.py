@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import ci_lab
 import pytest
@@ -209,3 +211,19 @@ def test_the_tests_tab_reads_as_a_report(lab_run) -> None:
     text = render_gitlab_view(gitlab_view(lab_run[2]))
     assert text.startswith("preflight.sftp-healthy › dns: success (")
     assert "preflight.firewall-drop › banner: skipped (0.000s)\n    skipped: tcp failed\n" in text
+
+
+def test_every_failure_gitlab_shows_starts_with_its_code(lab_run) -> None:
+    # GitLab keeps neither `type` nor `message`: the code must open the body it does keep.
+    golden = (Path(__file__).parent / "golden" / "run" / "gitlab.junit.xml").read_text()
+    golden = re.sub(r"(?<=[a-z])=N\b", '="0"', golden)  # its times were normalised unquoted
+    for xml_text in (lab_run[2], golden):
+        codes = {
+            (case.get("classname"), case.get("name")): failure.get("type")
+            for case in ET.fromstring(xml_text).iter("testcase")
+            for failure in case.findall("failure")
+        }
+        shown = {(t.suite, t.name): t for t in gitlab_view(xml_text) if t.status == "failed"}
+        assert set(shown) == set(codes) and codes
+        for key, code in codes.items():
+            assert shown[key].details.startswith(f"{code}: "), shown[key].details

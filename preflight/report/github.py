@@ -13,9 +13,9 @@
   summary, hint and reproduce commands; appended to the file ``$GITHUB_STEP_SUMMARY`` names.
   GitHub refuses a step summary over 1 MiB (the whole file, so what earlier commands of the step
   appended counts too): targets that would not fit are left out and counted. Every text is
-  cleaned to one line and escaped (Markdown in cells, HTML in a block's ``<summary>``; commands
-  sit in a code fence longer than any run of backticks in them), so a hostile banner can neither
-  break the table nor inject links, images or HTML.
+  cleaned to one line and escaped (Markdown in the table's cells; the blocks are HTML with no
+  blank line in them, so GitHub reads no Markdown there and autolinks nothing a server sent), so
+  a hostile banner can neither break the table nor inject links, images or HTML.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ SUMMARY_LIMIT = 1024 * 1024  # bytes, for the whole step summary file
 _SUMMARY_MARGIN = 4096  # bytes kept free below the limit
 _MAX_CELL = 500
 _MAX_COMMAND = 4000  # a reproduce command, which must stay whole to be pasted
-_BACKTICKS = re.compile(r"`*")
+_QUOTED = re.compile(r"`([^`]+)`")  # a value or command a hint quotes in backticks
 _MAX_MESSAGE = 2000
 _CODE = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]|~#!])")
@@ -183,7 +183,7 @@ def step_summary(report: Report, *, budget: int = SUMMARY_LIMIT - _SUMMARY_MARGI
         key=lambda result: 0 if result.failure else (1 if not result.ok else 2),
     )
     rows = [_row(result, report.interrupted, cell) for result in ordered]
-    blocks = [_details(result, report.interrupted, cell, secrets) for result in ordered]
+    blocks = [_details(result, report.interrupted, secrets) for result in ordered]
     text = "\n".join(head) + "\n"
     # A target is shown whole or not at all: its row and its block of details.
     used, kept = _size(text) + 1, 0
@@ -248,7 +248,7 @@ def _pending(rows: list[StageResult]) -> StageResult | None:
     )
 
 
-def _details(result: TargetResult, interrupted: bool, cell: _Text, secrets: Sequence[str]) -> str:
+def _details(result: TargetResult, interrupted: bool, secrets: Sequence[str]) -> str:
     """A failed or interrupted target's ``<details>`` block: its name, stage and code as the
     line that is always seen; inside, the summary, the hint and the commands that reproduce it.
     Empty for a target that passed."""
@@ -257,13 +257,14 @@ def _details(result: TargetResult, interrupted: bool, cell: _Text, secrets: Sequ
         return ""
 
     def html_text(value: str) -> str:  # inside the HTML <summary>, where Markdown is not read
-        return html.escape(clean_text(value, max_len=_MAX_CELL, one_line=True, secrets=secrets))
+        cleaned = clean_text(value, max_len=_MAX_CELL, one_line=True, secrets=secrets)
+        return html.escape(cleaned, quote=False)
 
     if failure is not None:
         diagnosis = failure.diagnosis
         stage, what = failure.name, diagnosis.summary if diagnosis else failure.detail
         code = f" <code>{html_text(diagnosis.code)}</code>" if diagnosis else ""
-        hint = cell(diagnosis.hint) if diagnosis and diagnosis.hint.strip() else ""
+        hint = diagnosis.hint if diagnosis and diagnosis.hint.strip() else ""
         commands = [
             clean_text(str(c), max_len=_MAX_COMMAND, one_line=True, secrets=secrets)
             for c in failure.facts.get("reproduce") or ()
@@ -272,22 +273,30 @@ def _details(result: TargetResult, interrupted: bool, cell: _Text, secrets: Sequ
         pending = _pending(stage_results(result, interrupted=interrupted))
         stage, what = (pending.name, pending.detail) if pending else ("–", "interrupted")
         code, hint, commands = " interrupted", "", []
+    # All HTML, with no blank line inside, so that GitHub reads the block as one piece of HTML
+    # and no Markdown: its autolinks would otherwise make a URL or an address a server sent
+    # clickable, and backslash escapes would show.
     lines = [
         f"<details><summary><b>{html_text(result.target.name)}</b> at {html_text(stage)}:"
         f"{code}</summary>",
-        "",
-        cell(what),
+        f"<p>{_html_paragraph(what, secrets)}</p>",
     ]
     if hint:
-        lines += ["", f"**Hint:** {hint}"]
+        lines.append(f"<p><b>Hint:</b> {_html_paragraph(hint, secrets)}</p>")
     source = vantage.of_target(result).get("source_address")
     if source:
-        lines += ["", f"Source address: {cell(str(source))}."]
+        lines.append(f"<p>Source address: {html_text(str(source))}.</p>")
     commands = [command for command in commands if command]
     if commands:
-        fence = "`" * max(3, 1 + max(len(run) for run in _BACKTICKS.findall("".join(commands))))
-        lines += ["", "Reproduce it from this runner:", "", f"{fence}sh", *commands, fence]
-    return "\n".join([*lines, "", "</details>", ""]) + "\n"
+        shown = "\n".join(html.escape(command, quote=False) for command in commands)
+        lines += ["<p>Reproduce it from this runner:</p>", f"<pre><code>{shown}</code></pre>"]
+    return "\n".join([*lines, "</details>", ""]) + "\n"
+
+
+def _html_paragraph(text: str, secrets: Sequence[str]) -> str:
+    """`text` as HTML: cleaned, escaped, and its `quoted` pieces as <code>."""
+    cleaned = clean_text(text, max_len=_MAX_CELL, one_line=True, secrets=secrets)
+    return _QUOTED.sub(r"<code>\1</code>", html.escape(cleaned, quote=False))
 
 
 def _code_span(code: str, cell: _Text) -> str:
@@ -302,7 +311,9 @@ def _vantage_markdown(report: Report, cell: _Text) -> str:
         key = tuple(str(fact.get(k, "")) for k in ("runner", "runner_name", "shard", "job_url"))
         if key in places:
             continue
-        text = f"`{cell(key[0])}`" if "`" not in key[0] else cell(key[0])
+        runner = clean_text(key[0], max_len=_MAX_CELL, one_line=True)
+        # Inside a code span Markdown shows the text as it is: no escapes there.
+        text = f"`{runner}`" if "`" not in runner else cell(runner)
         if key[1]:
             text += f" ({cell(key[1])})"
         if key[2]:
