@@ -440,7 +440,7 @@ def test_everything_written_reaches_a_pipe_before_the_process_exits(tmp_path):
         listed, validate_err = validate.communicate(timeout=60)
         report = tmp_path / "r.json"
         check = preflight_process(
-            "check", "-c", str(config), "--stages", "dns,tcp", "--json", str(report)
+            "check", "-c", str(config), "--stages", "dns,tcp", "--json", str(report), "--verbose"
         )
         out, err = check.communicate(timeout=60)
     assert validate.returncode == 0 and validate_err == ""

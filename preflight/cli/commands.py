@@ -102,6 +102,7 @@ def check(
                 stderr=stderr,
                 vantage_line=vantage.describe(report, here),
                 width=terminal_width(stdout, environ),
+                every_target=args.verbose,
             ),
         )
     return finish(exit_for(report, signals.first), problems, stderr)
@@ -152,6 +153,7 @@ def merge(
             stderr=stderr,
             vantage_line=vantage.describe(merged),
             width=terminal_width(stdout, environ),
+            every_target=args.verbose,
         ),
     )
     # Shards certainly missing: their targets were never reported, so the merge must not pass.

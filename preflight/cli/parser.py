@@ -164,6 +164,7 @@ def build() -> argparse.ArgumentParser:
         help="seconds between attempts (default 1)",
     )
     _add_color_option(check)
+    _add_verbose_option(check)
 
     merge = commands.add_parser(
         "merge", help="combine the JSON reports of several runs (shards) into one report"
@@ -172,6 +173,7 @@ def build() -> argparse.ArgumentParser:
     merge.add_argument("--junit", metavar="FILE", help="write the merged JUnit XML report")
     merge.add_argument("--json", metavar="FILE", help="write the merged JSON report")
     _add_color_option(merge)
+    _add_verbose_option(merge)
 
     validate = commands.add_parser("validate", help="check the configuration, probe nothing")
     _add_config_option(validate)
@@ -205,6 +207,16 @@ def _add_color_option(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="colour the console report: auto (the default) only on a terminal, and not when "
         "NO_COLOR is set (FORCE_COLOR forces it); always; never",
+    )
+
+
+def _add_verbose_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show every target on the console: of many targets, those that failed alike "
+        "(or passed) are otherwise shown once, with a count (JSON and JUnit list every target)",
     )
 
 

@@ -39,6 +39,7 @@ def write_console(
     environ: Mapping[str, str],
     vantage_line: str | None = None,
     width: int | None = None,
+    every_target: bool = False,
 ) -> None:
     """The console report, folded for the CI system in `environ`, then the vantage line.
     `width` wraps a terminal's report; a CI log is not a terminal and is never wrapped."""
@@ -49,15 +50,21 @@ def write_console(
     if system == "gitlab":
         from preflight.report import gitlab
 
-        text = gitlab.render_sections(report, color=color, ascii_only=ascii_only)
+        text = gitlab.render_sections(
+            report, color=color, ascii_only=ascii_only, every_target=every_target
+        )
     elif system == "github":
         from preflight.report import github
 
-        text = github.render_groups(report, color=color, ascii_only=ascii_only)
+        text = github.render_groups(
+            report, color=color, ascii_only=ascii_only, every_target=every_target
+        )
     else:
         from preflight.report import console
 
-        text = console.render(report, color=color, ascii_only=ascii_only, width=width)
+        text = console.render(
+            report, color=color, ascii_only=ascii_only, width=width, every_target=every_target
+        )
     if vantage_line:
         text += clean_text(vantage_line, max_len=2000, one_line=True) + "\n"
     write_text(stream, text)

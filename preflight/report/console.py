@@ -19,6 +19,7 @@ import os
 import re
 import textwrap
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
 from preflight.model import Report, Stage, StageResult, Status, TargetResult
@@ -31,9 +32,11 @@ from preflight.report import (
     stream_encoding,
     write_text,
 )
+from preflight.report.grouping import Entry, entries
 from preflight.report.sanitize import clean_text
 
 __all__ = [
+    "Block",
     "ColorMode",
     "color_enabled",
     "format_duration",
@@ -62,6 +65,7 @@ _MAX_TEXT = 400  # a terminal line; the JSON and JUnit reports carry more
 _MAX_COMMAND = 4000  # a reproduce command, which must stay whole to be pasted
 _SETTINGS_WIDTH = 100  # the "settings:" lines under a target's header wrap here, off a terminal
 _NARROWEST = 30  # columns left for a text, below which wrapping would only make it worse
+_NAMES_SHOWN = 5  # target names listed in a group's block
 
 _MARKS = {
     **dict(zip((Status.PASS, Status.FAIL, Status.SKIP), MARKS, strict=True)),
@@ -153,31 +157,68 @@ class _Style:
         return "".join(codes) + text + _RESET
 
 
+@dataclass(frozen=True)
+class Block:
+    """The lines of one entry of the console report (`grouping.Entry`: a target, or targets
+    alike), its header line first."""
+
+    entry: Entry
+    lines: list[str]
+
+    @property
+    def name(self) -> str:
+        """What names the block: the target's name, or the group's code or kind."""
+        entry = self.entry
+        return entry.first.target.name if entry.kind == "target" else entry.code or entry.kind
+
+    @property
+    def ok(self) -> bool:
+        return all(result.ok for result in self.entry.results)
+
+    @property
+    def duration_s(self) -> float:
+        return max(_finite(result.duration_s) for result in self.entry.results)
+
+
 def render(
-    report: Report, *, color: bool, ascii_only: bool = False, width: int | None = None
+    report: Report,
+    *,
+    color: bool,
+    ascii_only: bool = False,
+    width: int | None = None,
+    every_target: bool = False,
 ) -> str:
     """The console report as text (ending in a newline).
 
     With `color`, ANSI SGR sequences mark passes green, failures red, warnings yellow and skips
     dim; without it the text contains no escape sequence at all. `ascii_only` replaces the
-    ``✓ ✗ –`` marks for streams that cannot encode them; `width` wraps long texts.
+    ``✓ ✗ –`` marks for streams that cannot encode them; `width` wraps long texts. Past
+    `grouping.GROUP_THRESHOLD` targets what repeats is shown once, unless `every_target`.
     """
-    blocks, summary = render_blocks(report, color=color, ascii_only=ascii_only, width=width)
+    blocks, summary = render_blocks(
+        report, color=color, ascii_only=ascii_only, width=width, every_target=every_target
+    )
     lines: list[str] = []
     for block in blocks:
-        lines.extend(block)
+        lines.extend(block.lines)
         lines.append("")
     lines.append(summary)
     return "\n".join(lines) + "\n"
 
 
 def render_blocks(
-    report: Report, *, color: bool, ascii_only: bool = False, width: int | None = None
-) -> tuple[list[list[str]], str]:
-    """The console report as one block of lines per target (its header line first), and the
-    closing count: what `render` joins with blank lines, and what the CI formats fold into
-    sections and groups. The blocks are made, never found again by splitting rendered text,
-    so no line inside a block, empty or not, can move a target's lines into another's."""
+    report: Report,
+    *,
+    color: bool,
+    ascii_only: bool = False,
+    width: int | None = None,
+    every_target: bool = False,
+) -> tuple[list[Block], str]:
+    """The console report as one block of lines per entry (`grouping.entries`: a target, or
+    targets that failed or passed alike), and the closing count: what `render` joins with blank
+    lines, and what the CI formats fold into sections and groups. The blocks are made, never
+    found again by splitting rendered text, so no line inside a block, empty or not, can move a
+    target's lines into another's."""
     style = _Style(color)
     secrets = report_secrets(report)
 
@@ -185,11 +226,57 @@ def render_blocks(
         return clean_text(value, max_len=max_len, one_line=True, secrets=secrets)
 
     marks = _ASCII_MARKS if ascii_only else _MARKS
-    blocks = [
-        _render_target(result, report.interrupted, style, clean, marks, width)
-        for result in report.targets
-    ]
+    blocks = []
+    for entry in entries(report, every_target=every_target):
+        if entry.kind == "target":
+            lines = _render_target(entry.first, report.interrupted, style, clean, marks, width)
+        else:
+            lines = _render_group(entry, report.interrupted, style, clean, marks, width)
+        blocks.append(Block(entry, lines))
     return blocks, _summary_line(report, style)
+
+
+def _render_group(
+    entry: Entry,
+    report_interrupted: bool,
+    style: _Style,
+    clean: Callable[..., str],
+    marks: Mapping[Status, str],
+    width: int | None,
+) -> list[str]:
+    """Targets alike: how many, the verdict and the span of their times; the first few names;
+    then, for a failure, the first target's failed stage exactly as its own block shows it."""
+    results = entry.results
+    if entry.kind == "failed":
+        what = f"{'FLAKY' if entry.flaky else 'FAILED'} at {entry.stage}"
+        verdict = style(f"{what} ({clean(entry.code)})" if entry.code else what, _BOLD, _RED)
+    elif entry.kind == "passed":
+        verdict = style("OK", _BOLD, _GREEN)
+    else:
+        verdict = style("INTERRUPTED", _BOLD, _YELLOW)
+    times = sorted(_finite(result.duration_s) for result in results)
+    span = format_duration(times[0])
+    if format_duration(times[-1]) != span:
+        span += f"–{format_duration(times[-1])}"
+    header = _GAP.join([style(f"{len(results)} targets", _BOLD), verdict, span])
+    names = [clean(result.target.name) for result in results[:_NAMES_SHOWN]]
+    more = len(results) - len(names)
+    listed = ", ".join(names) + (f" and {more} more (--verbose shows each)" if more else "")
+    lines = [header]
+    lines += [f"{_INDENT}{text}" for text in _fill(listed, len(_INDENT), width)]
+    if entry.kind == "failed":
+        first = entry.first
+        failure = first.failure
+        assert failure is not None
+        where = clean(model_endpoint(first.target.host, first.target.port))
+        example = f"{clean(first.target.name)} ({where})"
+        lines.append(f"{_INDENT}{style('for example ' + example + ':', _DIM)}")
+        lines.extend(_render_stage(failure, style, clean, marks, width=width))
+    return lines
+
+
+def _finite(seconds: float) -> float:
+    return seconds if seconds == seconds and seconds >= 0 else 0.0
 
 
 def write_console(
@@ -199,6 +286,7 @@ def write_console(
     color: bool,
     ascii_only: bool | None = None,
     width: int | None = None,
+    every_target: bool = False,
 ) -> None:
     """Render `report` and write it to `stream`.
 
@@ -207,7 +295,10 @@ def write_console(
     """
     if ascii_only is None:
         ascii_only = not can_encode(MARKS, stream_encoding(stream))
-    write_text(stream, render(report, color=color, ascii_only=ascii_only, width=width))
+    text = render(
+        report, color=color, ascii_only=ascii_only, width=width, every_target=every_target
+    )
+    write_text(stream, text)
 
 
 def _render_target(

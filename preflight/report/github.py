@@ -67,14 +67,19 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def render_groups(report: Report, *, color: bool, ascii_only: bool = False) -> str:
-    """The console report with each target in its own log group (ends in a newline)."""
-    plain, _ = render_blocks(report, color=False, ascii_only=ascii_only)
-    blocks, summary = render_blocks(report, color=color, ascii_only=ascii_only)
+def render_groups(
+    report: Report, *, color: bool, ascii_only: bool = False, every_target: bool = False
+) -> str:
+    """The console report with each of its blocks (a target, or targets alike past
+    `grouping.GROUP_THRESHOLD`) in its own log group (ends in a newline)."""
+    plain, _ = render_blocks(report, color=False, ascii_only=ascii_only, every_target=every_target)
+    blocks, summary = render_blocks(
+        report, color=color, ascii_only=ascii_only, every_target=every_target
+    )
     lines: list[str] = []
     for title, block in zip(plain, blocks, strict=True):
-        lines.append(f"::group::{escape_data(title[0])}")
-        lines.extend(block[1:])
+        lines.append(f"::group::{escape_data(title.lines[0])}")
+        lines.extend(block.lines[1:])
         lines.append("::endgroup::")
     lines.append(summary)
     return "\n".join(lines) + "\n"

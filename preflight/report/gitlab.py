@@ -16,7 +16,6 @@ exactly the console report's (`console.render`); the count of targets stays outs
 
 from __future__ import annotations
 
-import math
 import re
 
 from preflight.model import Report
@@ -47,16 +46,21 @@ def section_id(number: int, name: str) -> str:
     return f"preflight-{number}-{slug}" if slug else f"preflight-{number}"
 
 
-def render_sections(report: Report, *, color: bool, ascii_only: bool = False) -> str:
-    """The console report with each target in its own section (ends in a newline)."""
-    blocks, summary = render_blocks(report, color=color, ascii_only=ascii_only)
+def render_sections(
+    report: Report, *, color: bool, ascii_only: bool = False, every_target: bool = False
+) -> str:
+    """The console report with each of its blocks (a target, or targets alike past
+    `grouping.GROUP_THRESHOLD`) in its own section (ends in a newline)."""
+    blocks, summary = render_blocks(
+        report, color=color, ascii_only=ascii_only, every_target=every_target
+    )
     started = report.started_at.timestamp()
     lines: list[str] = []
-    for number, (result, block) in enumerate(zip(report.targets, blocks, strict=True), start=1):
-        section = section_id(number, result.target.name)
-        duration = result.duration_s if math.isfinite(result.duration_s) else 0.0
-        lines.append(section_start(section, block[0], timestamp=int(started), collapsed=result.ok))
-        lines.extend(block[1:])
-        lines.append(section_end(section, timestamp=int(started + max(duration, 0.0))))
+    for number, block in enumerate(blocks, start=1):
+        section = section_id(number, block.name)
+        header, *rest = block.lines
+        lines.append(section_start(section, header, timestamp=int(started), collapsed=block.ok))
+        lines.extend(rest)
+        lines.append(section_end(section, timestamp=int(started + block.duration_s)))
     lines.append(summary)
     return "\n".join(lines) + "\n"

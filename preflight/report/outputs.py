@@ -37,6 +37,7 @@ class Outputs:
     stderr: TextIO | None = None
     vantage_line: str | None = None
     width: int | None = None  # a terminal's: the console report wraps its long texts there
+    every_target: bool = False  # the console shows each target, however many (--verbose)
 
 
 def _write_junit(report: Report, outputs: Outputs) -> None:
@@ -58,7 +59,13 @@ def _write_console(report: Report, outputs: Outputs) -> None:
 
     with contextlib.suppress(BrokenPipeError):  # `preflight check | head`: the reader's choice
         if outputs.environ is None:
-            console.write_console(report, outputs.stdout, color=outputs.color, width=outputs.width)
+            console.write_console(
+                report,
+                outputs.stdout,
+                color=outputs.color,
+                width=outputs.width,
+                every_target=outputs.every_target,
+            )
         else:
             ci.write_console(
                 report,
@@ -67,6 +74,7 @@ def _write_console(report: Report, outputs: Outputs) -> None:
                 environ=outputs.environ,
                 vantage_line=outputs.vantage_line,
                 width=outputs.width,
+                every_target=outputs.every_target,
             )
 
 
