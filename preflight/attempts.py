@@ -137,8 +137,12 @@ async def run_attempts(
     attempts: int,
     interval: float,
     on_target_done: Callable[[TargetResult], None] | None = None,
+    on_stage_done: Callable[[], None] | None = None,
+    on_attempt: Callable[[int], None] | None = None,
 ) -> Report:
-    """Run every target `attempts` times, `interval` s apart, all within `options.deadline`."""
+    """Run every target `attempts` times, `interval` s apart, all within `options.deadline`.
+    `on_attempt` is told each attempt's number (from 1) as it starts; `on_stage_done` is called
+    after every stage of every attempt, `on_target_done` with the targets of the last one."""
     started = time.monotonic()
     reports: list[Report] = []
     interrupted = False
@@ -163,10 +167,13 @@ async def run_attempts(
                 if remaining <= 0:
                     break
         last_round = round_number == attempts - 1
+        if on_attempt is not None:
+            on_attempt(round_number + 1)
         report = await run_checks(
             targets,
             replace(options, deadline=remaining),
             on_target_done=on_target_done if last_round else None,
+            on_stage_done=on_stage_done,
         )
         reports.append(report)
         if report.interrupted:

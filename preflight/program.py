@@ -12,12 +12,22 @@ import contextlib
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from preflight.model import Report, Target, TargetResult
 
-__all__ = ["Settings", "Signals", "raise_fd_limit", "run"]
+__all__ = ["Progress", "Settings", "Signals", "descriptor_room", "raise_fd_limit", "run"]
+
+
+class Progress(Protocol):
+    """What follows a run as it goes (`report.progress.ProgressLine` on a terminal)."""
+
+    def attempt_started(self, number: int) -> None: ...
+
+    def stage_done(self) -> None: ...
+
+    def target_done(self, result: TargetResult) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,7 @@ class Settings:
     jobs: int | None = None  # targets in the SSH stages at once (None: the runner's default)
     attempts: int = 1
     interval: float = 1.0  # seconds between attempts
+    in_flight: int | None = None  # targets at once (None: all; fewer past `descriptor_room`)
 
 
 class Signals:
@@ -69,10 +80,10 @@ def run(
     targets: Sequence[Target],
     settings: Settings,
     signals: Signals,
-    on_target_done: Callable[[TargetResult], None] | None = None,
+    progress: Progress | None = None,
 ) -> Report:
     """Run the checks; the first signal in `signals` cancels them (a report still comes back,
-    marked interrupted)."""
+    marked interrupted). `progress` is told of each attempt, stage and target as they finish."""
     import asyncio
 
     from preflight.runner import DEFAULT_JOBS, RunOptions, run_checks
@@ -87,7 +98,11 @@ def run(
         if signals.received:
             task.cancel()
         try:
-            options = RunOptions(deadline=settings.deadline, jobs=settings.jobs or DEFAULT_JOBS)
+            options = RunOptions(
+                deadline=settings.deadline,
+                jobs=settings.jobs or DEFAULT_JOBS,
+                in_flight=settings.in_flight,
+            )
             if settings.attempts > 1:
                 from preflight.attempts import run_attempts
 
@@ -96,13 +111,46 @@ def run(
                     options,
                     settings.attempts,
                     settings.interval,
-                    on_target_done=on_target_done,
+                    on_target_done=progress.target_done if progress else None,
+                    on_stage_done=progress.stage_done if progress else None,
+                    on_attempt=progress.attempt_started if progress else None,
                 )
-            return await run_checks(targets, options, on_target_done=on_target_done)
+            return await run_checks(
+                targets,
+                options,
+                on_target_done=progress.target_done if progress else None,
+                on_stage_done=progress.stage_done if progress else None,
+            )
         finally:
             signals.on_first = None
 
     return asyncio.run(main())
+
+
+# Descriptors a run needs besides one socket per target in flight: the files it imports and
+# writes, the resolver's and the watchdog's own, paramiko's per SSH session (--jobs of them).
+DESCRIPTOR_RESERVE = 128
+
+
+def descriptor_room(jobs: int | None) -> tuple[int, int]:
+    """How many targets this process can check at once, and its open-file limit (after
+    `raise_fd_limit`): each target holds a socket from its tcp stage to its end. `jobs` is
+    --jobs (None: the runner's default)."""
+    import os
+    import resource
+
+    from preflight.runner import DEFAULT_JOBS
+
+    jobs = jobs or DEFAULT_JOBS
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 30, soft
+    try:
+        already = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        already = 16
+    return max(1, soft - already - DESCRIPTOR_RESERVE - 2 * jobs), soft
 
 
 def raise_fd_limit() -> None:

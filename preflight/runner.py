@@ -49,6 +49,9 @@ class RunOptions:
 
     deadline: float | None = None  # seconds for the whole run (--deadline)
     jobs: int = DEFAULT_JOBS  # targets in the SSH stages at once
+    # Targets checked at once (each holds a socket from tcp to its end): None, all of them;
+    # fewer when the process may not open that many files (`program.descriptor_room`).
+    in_flight: int | None = None
 
 
 def _probe_for(stage: Stage) -> Probe:
@@ -73,11 +76,19 @@ def _probe_for(stage: Stage) -> Probe:
 class _Run:
     """State shared by the targets of one run."""
 
-    def __init__(self, options: RunOptions, started: float) -> None:
+    def __init__(
+        self,
+        options: RunOptions,
+        started: float,
+        on_stage_done: Callable[[], None] | None = None,
+    ) -> None:
         self.options = options
         self.deadline = started + options.deadline if options.deadline else float("inf")
         self.ssh_slots = asyncio.Semaphore(max(1, options.jobs))
         self.deadline_passed = False
+        self.on_stage_done = on_stage_done
+        # A target waits here before it starts (its own deadline starts when it gets in).
+        self.in_flight = asyncio.Semaphore(max(1, options.in_flight)) if options.in_flight else None
 
 
 class _Limit(NamedTuple):
@@ -201,6 +212,12 @@ async def _check_target(
     failure: StageResult | None = None
     # The stage under way and when it started, for the record if the run is interrupted.
     running: tuple[Step, float] | None = None
+
+    def record(row: StageResult) -> None:
+        result.stages.append(row)
+        if run.on_stage_done is not None:
+            run.on_stage_done()  # a progress line moves with the stages, not only the targets
+
     try:
         for step in steps:
             stage, conn = step.stage, step.conn
@@ -210,10 +227,10 @@ async def _check_target(
                 from preflight.diagnose import skipped_after
 
                 skipped = skipped_after(failure.name)
-                result.stages.append(StageResult(stage, Status.SKIP, 0.0, skipped, hop=step.hop))
+                record(StageResult(stage, Status.SKIP, 0.0, skipped, hop=step.hop))
                 continue
             if step.skip is not None:
-                result.stages.append(StageResult(stage, Status.SKIP, 0.0, step.skip, hop=step.hop))
+                record(StageResult(stage, Status.SKIP, 0.0, step.skip, hop=step.hop))
                 continue
             if stage in SSH_STAGES and not holding_slot:
                 conn.phase = At(Phase.SSH_SLOT)
@@ -228,11 +245,11 @@ async def _check_target(
                     failure = StageResult(
                         stage, Status.FAIL, 0.0, diagnosis.summary, diagnosis, hop=step.hop
                     )
-                    result.stages.append(failure)
+                    record(failure)
                     continue
             stage_result = await _run_stage(step, limit)
             running = None
-            result.stages.append(stage_result)
+            record(stage_result)
             if stage_result.status is Status.FAIL:
                 failure = stage_result
                 from preflight import reproduce
@@ -348,16 +365,27 @@ async def run_checks(
     options: RunOptions | None = None,
     *,
     on_target_done: Callable[[TargetResult], None] | None = None,
+    on_stage_done: Callable[[], None] | None = None,
 ) -> Report:
-    """Check every target; returns a complete report even when cancelled (then `interrupted`)."""
+    """Check every target; returns a complete report even when cancelled (then `interrupted`).
+    `on_target_done` is called with each finished target, `on_stage_done` after each stage."""
     options = options or RunOptions()
     started_at = datetime.now(UTC)
     started = time.monotonic()
-    run = _Run(options, started)
+    run = _Run(options, started, on_stage_done)
     results = [TargetResult(target) for target in targets]
 
     async def one(target: Target, result: TargetResult) -> None:
-        await _check_target(target, result, run)
+        if run.in_flight is None:
+            await _check_target(target, result, run)
+        else:
+            try:
+                async with run.in_flight:
+                    await _check_target(target, result, run)
+            except asyncio.CancelledError:
+                if not result.stages:  # cancelled while it waited: it never started
+                    _mark_unfinished(result, run)
+                raise
         if on_target_done is not None:
             on_target_done(result)
 

@@ -5,13 +5,15 @@ lookup of anything but a loopback literal or `localhost`, or a connect to a non-
 address, fails at once with an error naming the test guard instead of leaving the machine.
 Processes that tests start (the CLI, system tests in namespaces) are not covered by it.
 Every test also gets an empty HOME, so a developer's ~/.ssh/config or known_hosts cannot change
-what a test sees.
+what a test sees, and the loggers as it found them: `cli.run` stops "preflight" and "paramiko"
+propagating (right for a process), which would hide later tests' records from `caplog`.
 """
 
 from __future__ import annotations
 
 import errno
 import ipaddress
+import logging
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -94,3 +96,13 @@ def empty_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     # (injected) HOME stand in for it, so no test reads the real ~/.ssh of whoever runs it.
     # tests/test_sshconfig.py checks the real passwd home against `ssh -G`.
     monkeypatch.setattr(sshconfig, "passwd_home", lambda: None)
+
+
+@pytest.fixture(autouse=True)
+def loggers_as_found() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in ("preflight", "paramiko")]
+    saved = [(logger.propagate, list(logger.handlers)) for logger in loggers]
+    yield
+    for logger, (propagate, handlers) in zip(loggers, saved, strict=True):
+        logger.propagate = propagate
+        logger.handlers[:] = handlers

@@ -788,3 +788,38 @@ def test_a_target_deadline_hint_names_the_knob_that_moves_it():
         _, out, _ = run(*argv, "--deadline", "1")
     assert "the run's deadline (--deadline 1s)" in out
     assert "Raise --deadline, or lower the timeouts" in out
+
+
+def test_more_targets_than_open_files_wait_their_turn_and_are_said_to(tmp_path):
+    # Each target holds a socket from tcp to its end. Past the open-file limit, targets used to
+    # fail with EMFILE and the run ended in an internal error (exit 3, a traceback); now the
+    # run says so before probing and checks as many at once as the limit allows.
+    import resource
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (260, 260))
+
+    with lab.DroppingPort() as dropping:
+        targets = "".join(
+            f"  - {{name: t{n}, host: 127.0.0.1, port: {dropping.port}}}\n" for n in range(250)
+        )
+        config = tmp_path / "checks.yaml"
+        config.write_text(f"version: 1\ndefaults: {{timeouts: {{tcp: 1}}}}\ntargets:\n{targets}")
+        report = tmp_path / "r.json"
+        check = preflight_process(
+            "check",
+            "-c",
+            str(config),
+            "--jobs",
+            "1",
+            "--json",
+            str(report),
+            preexec_fn=low_limit,
+        )
+        out, err = check.communicate(timeout=60)
+    assert check.returncode == 1, err
+    assert err.startswith("preflight: 250 targets, but this process may open 260 files")
+    assert "to check them all at once\n" in err and "Traceback" not in err
+    codes = {t["failure"]["code"] for t in json.loads(report.read_text())["targets"]}
+    assert codes == {"tcp.timeout"}
+    assert "250 targets  FAILED at tcp (tcp.timeout)" in out

@@ -74,18 +74,30 @@ def check(
             )
     _check_report_paths(stderr, args)
     program.raise_fd_limit()
+    room, limit = program.descriptor_room(args.jobs)
+    if len(targets) > room:
+        # Said before probing: those past the room would otherwise fail for want of a socket.
+        stderr.write(
+            f"preflight: {len(targets)} targets, but this process may open {limit} files "
+            f"(ulimit -n): {room} are checked at once and the others wait for a free socket, "
+            "their own deadlines starting when they get one; raise the limit (ulimit -n "
+            f"{len(targets) + limit - room}) to check them all at once\n"
+        )
     settings = program.Settings(
-        deadline=args.deadline, jobs=args.jobs, attempts=args.attempts, interval=args.interval
+        deadline=args.deadline,
+        jobs=args.jobs,
+        attempts=args.attempts,
+        interval=args.interval,
+        in_flight=room if len(targets) > room else None,
     )
     with program.Signals().caught() as signals:
-        progress = ProgressLine(stderr, len(targets)) if progress_wanted(stderr, environ) else None
+        progress = (
+            ProgressLine(stderr, len(targets), attempts=args.attempts)
+            if progress_wanted(stderr, environ)
+            else None
+        )
         try:
-            report = program.run(
-                targets,
-                settings,
-                signals,
-                on_target_done=progress.target_done if progress else None,
-            )
+            report = program.run(targets, settings, signals, progress=progress)
         finally:
             if progress:
                 progress.close()

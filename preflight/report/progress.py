@@ -21,28 +21,49 @@ def wanted(stream: TextIO, environ: Mapping[str, str]) -> bool:
 
 
 class ProgressLine:
-    """Counts finished targets and redraws one line; `close()` erases it."""
+    """Counts finished targets and stages (and, with ``--attempts``, which attempt is running)
+    and redraws one line; `close()` erases it. It moves with every stage, so that one slow
+    target, or one checked five times, does not leave the screen blank for the whole run."""
 
     MIN_INTERVAL = 0.1
 
-    def __init__(self, stream: TextIO, total: int) -> None:
+    def __init__(self, stream: TextIO, total: int, attempts: int = 1) -> None:
         self.stream = stream
         self.total = total
+        self.attempts = attempts
+        self.attempt = 1
         self.done = 0
         self.failing = 0
+        self.stages = 0
         self._drawn_at = 0.0
         self._width = 0
+
+    def attempt_started(self, number: int) -> None:
+        self.attempt = number
+        self._redraw(force=True)
+
+    def stage_done(self) -> None:
+        self.stages += 1
+        self._redraw()
 
     def target_done(self, result: TargetResult) -> None:
         self.done += 1
         self.failing += 0 if result.ok else 1
+        self._redraw(force=self.done == self.total)
+
+    def _redraw(self, *, force: bool = False) -> None:
         now = time.monotonic()
-        if now - self._drawn_at >= self.MIN_INTERVAL or self.done == self.total:
-            self._draw(
-                f"preflight: {self.done}/{self.total} done, {self.failing} failing, "
-                f"{self.total - self.done} running"
-            )
-            self._drawn_at = now
+        if not force and now - self._drawn_at < self.MIN_INTERVAL:
+            return
+        text = (
+            f"preflight: {self.done}/{self.total} done, {self.failing} failing, "
+            f"{self.total - self.done} running"
+        )
+        if self.attempts > 1:
+            text += f"; attempt {self.attempt} of {self.attempts}"
+        text += f"; {self.stages} stage{'' if self.stages == 1 else 's'} checked"
+        self._draw(text)
+        self._drawn_at = now
 
     def _draw(self, text: str) -> None:
         self.stream.write("\r" + text.ljust(self._width))
