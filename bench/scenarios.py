@@ -409,7 +409,7 @@ def drop_one(p: Params, workdir: Path) -> Iterator[Plan]:
 
 
 @contextlib.contextmanager
-def drop_many(p: Params, workdir: Path) -> Iterator[Plan]:
+def drop_many(p: Params, workdir: Path, *, reports: tuple[str, ...] = ()) -> Iterator[Plan]:
     with DropFarm(p.ports) as farm:
         addresses = farm.addresses(p.many)
         config = write_config(workdir / "drop-many.yaml", addresses, p)
@@ -425,7 +425,14 @@ def drop_many(p: Params, workdir: Path) -> Iterator[Plan]:
         )
         contestants = [
             _preflight_contestant(
-                "preflight", workdir, config, p.reps_many, p.safety_cap, "fail", "tcp.timeout"
+                "preflight",
+                workdir,
+                config,
+                p.reps_many,
+                p.safety_cap,
+                "fail",
+                "tcp.timeout",
+                extra=reports,
             ),
             Contestant(
                 "paramiko SSHClient, a thread per target",
@@ -455,7 +462,7 @@ def drop_many(p: Params, workdir: Path) -> Iterator[Plan]:
 
 
 @contextlib.contextmanager
-def tarpit_many(p: Params, workdir: Path) -> Iterator[Plan]:
+def tarpit_many(p: Params, workdir: Path, *, reports: tuple[str, ...] = ()) -> Iterator[Plan]:
     with TarpitFarm(p.ports) as farm:
         addresses = farm.addresses(p.many)
         config = write_config(workdir / "tarpit-many.yaml", addresses, p)
@@ -470,7 +477,14 @@ def tarpit_many(p: Params, workdir: Path) -> Iterator[Plan]:
 
         contestants = [
             _preflight_contestant(
-                "preflight", workdir, config, p.reps_many, p.safety_cap, "fail", "banner.timeout"
+                "preflight",
+                workdir,
+                config,
+                p.reps_many,
+                p.safety_cap,
+                "fail",
+                "banner.timeout",
+                extra=reports,
             ),
             Contestant(
                 "paramiko SSHClient, a thread per target",
@@ -735,10 +749,38 @@ def startup(p: Params, workdir: Path) -> Iterator[Plan]:
         )
 
 
+def ten_thousand(p: Params) -> Params:
+    """The fleet scenarios' sizes: ten times the many-target ones (10,000 targets over 200
+    ports in a full run), two runs of each program."""
+    from dataclasses import replace
+
+    return replace(p, many=10 * p.many, ports=10 * p.ports, reps_many=min(p.reps_many, 2))
+
+
+def _with_reports(workdir: Path) -> tuple[str, ...]:
+    # The fleet bars are for a run that writes what a CI job keeps: JUnit and JSON (the JSON
+    # path is the contestant's own, read back for the verdicts).
+    return ("--junit", str(workdir / "fleet-report.xml"))
+
+
+@contextlib.contextmanager
+def drop_fleet(p: Params, workdir: Path) -> Iterator[Plan]:
+    with drop_many(ten_thousand(p), workdir, reports=_with_reports(workdir)) as plan:
+        yield plan
+
+
+@contextlib.contextmanager
+def tarpit_fleet(p: Params, workdir: Path) -> Iterator[Plan]:
+    with tarpit_many(ten_thousand(p), workdir, reports=_with_reports(workdir)) as plan:
+        yield plan
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("drop-1", "1 target behind a silent DROP", drop_one),
     Scenario("drop-many", "many targets behind a silent DROP", drop_many),
     Scenario("tarpit-many", "many tarpits (accept, never speak)", tarpit_many),
+    Scenario("drop-fleet", "a fleet behind a silent DROP, with JUnit and JSON", drop_fleet),
+    Scenario("tarpit-fleet", "a fleet of tarpits, with JUnit and JSON", tarpit_fleet),
     Scenario("healthy-1", "1 healthy target, all five stages, local OpenSSH", healthy_one, True),
     Scenario("healthy-many", "many healthy targets, one local sshd", healthy_many, True),
     Scenario("startup", "start-up: whole process, nothing slow to wait for", startup),
@@ -751,6 +793,10 @@ def scenario_titles(p: Params) -> dict[str, str]:
         "drop-1": f"1 target behind a silent DROP, tcp {p.tcp:g} s",
         "drop-many": f"{p.many:,} targets behind a silent DROP, tcp {p.tcp:g} s",
         "tarpit-many": f"{p.many:,} tarpits (accept, never speak), banner {p.banner:g} s",
+        "drop-fleet": f"{ten_thousand(p).many:,} targets behind a silent DROP, tcp {p.tcp:g} s, "
+        "with JUnit and JSON",
+        "tarpit-fleet": f"{ten_thousand(p).many:,} tarpits, banner {p.banner:g} s, with JUnit "
+        "and JSON",
         "healthy-1": "1 healthy target, all five stages, local OpenSSH",
         "healthy-many": f"{p.healthy_many:,} healthy targets, one local sshd, {p.jobs} at a time",
         "startup": "start-up, whole process",

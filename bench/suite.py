@@ -38,6 +38,7 @@ from bench.scenarios import (
     preflight_env,
     scenario_titles,
     sshd_reason,
+    ten_thousand,
     write_config,
 )
 from bench.servers import REPO, DropFarm, TarpitFarm, raise_fd_limit
@@ -374,6 +375,19 @@ def evaluate_bars(p: Params, results: list[ScenarioResult]) -> list[Bar]:
         limit_bar("tarpit-many", "wall", row.wall, p.banner + 1.5, " s", row.capped)
         limit_bar("tarpit-many", "CPU", row.cpu, 3.0, " s", row.capped)
         verdict_bar("tarpit-many")
+    # The fleets (issue 15): ten times as many targets, with the reports a CI job keeps.
+    fleet = ten_thousand(p)
+    if found := preflight_row("drop-fleet"):
+        row = found[1]
+        limit_bar("drop-fleet", "wall", row.wall, p.tcp + 1.0, " s", row.capped)
+        limit_bar("drop-fleet", "CPU", row.cpu, 3.0, " s", row.capped)
+        limit_bar("drop-fleet", f"peak RSS, {fleet.many:,} targets", row.rss_max, 300, " MiB")
+        verdict_bar("drop-fleet")
+    if found := preflight_row("tarpit-fleet"):
+        row = found[1]
+        limit_bar("tarpit-fleet", "wall", row.wall, p.banner + 1.5, " s", row.capped)
+        limit_bar("tarpit-fleet", "CPU", row.cpu, 3.5, " s", row.capped)
+        verdict_bar("tarpit-fleet")
     # Healthy: against the minimal script.
     for key, baseline in (
         ("healthy-1", "minimal paramiko five-stage script"),

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from preflight.model import Report, Target, TargetResult
 
-__all__ = ["Progress", "Settings", "Signals", "descriptor_room", "raise_fd_limit", "run"]
+__all__ = [
+    "Progress",
+    "Settings",
+    "Signals",
+    "descriptor_room",
+    "few_collections",
+    "raise_fd_limit",
+    "run",
+]
 
 
 class Progress(Protocol):
@@ -151,6 +159,26 @@ def descriptor_room(jobs: int | None) -> tuple[int, int]:
     except OSError:
         already = 16
     return max(1, soft - already - DESCRIPTOR_RESERVE - 2 * jobs), soft
+
+
+@contextlib.contextmanager
+def few_collections() -> Iterator[None]:
+    """Python's cycle collector, set for one command's run. A run of 10,000 targets makes
+    millions of small objects that live until the reports are written, and with the default
+    thresholds the collector traverses them again and again (1.4 s of 5 s of CPU in such a run)
+    to find almost nothing: a target's objects are freed by reference counting. What exists
+    before the run (modules, the configuration) is frozen out of its sight, and it runs a
+    tenth as often; it is restored afterwards."""
+    import gc
+
+    previous = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(10 * previous[0], previous[1], previous[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
 
 
 def raise_fd_limit() -> None:

@@ -15,7 +15,16 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SCENARIOS = ["drop-1", "drop-many", "tarpit-many", "healthy-1", "healthy-many", "startup"]
+SCENARIOS = [
+    "drop-1",
+    "drop-many",
+    "tarpit-many",
+    "drop-fleet",
+    "tarpit-fleet",
+    "healthy-1",
+    "healthy-many",
+    "startup",
+]
 
 
 def test_quick_suite_prints_its_table_and_writes_json(tmp_path: Path) -> None:
@@ -50,6 +59,7 @@ def test_quick_suite_prints_its_table_and_writes_json(tmp_path: Path) -> None:
     assert "### Bars" in table
     assert "5 targets behind a silent DROP" in table
     assert "5 tarpits" in table
+    assert "50 targets behind a silent DROP, tcp 1 s, with JUnit and JSON" in table  # a fleet
 
     document = json.loads(out.read_text())
     assert document["mode"] == "quick"

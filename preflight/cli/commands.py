@@ -90,7 +90,7 @@ def check(
         interval=args.interval,
         in_flight=room if len(targets) > room else None,
     )
-    with program.Signals().caught() as signals:
+    with program.Signals().caught() as signals, program.few_collections():
         progress = (
             ProgressLine(stderr, len(targets), attempts=args.attempts)
             if progress_wanted(stderr, environ)

@@ -1,0 +1,27 @@
+"""Specification of what `preflight.program` does to the process around one run: the open-file
+limit, and the cycle collector's settings, both given back as they were where they can be."""
+
+from __future__ import annotations
+
+import gc
+import resource
+
+from preflight import program
+
+
+def test_the_collector_runs_less_often_during_a_run_and_as_before_after_it() -> None:
+    before = gc.get_threshold()
+    kept = object()
+    with program.few_collections():
+        assert gc.get_threshold()[0] == 10 * before[0]
+        assert gc.get_freeze_count() > 0  # what existed before the run is out of its sight
+        assert kept is not None
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_room_for_targets_leaves_descriptors_for_everything_else() -> None:
+    room, limit = program.descriptor_room(jobs=4)
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert limit == soft
+    assert 0 < room <= soft - program.DESCRIPTOR_RESERVE - 2 * 4
