@@ -127,6 +127,7 @@ def test_every_action_of_github_is_pinned_to_one_commit_per_release() -> None:
             assert match, f"{path.name}: not pinned to a commit with its release: {line.strip()}"
             pins.setdefault(match[1], set()).add((match[2], match[3]))
     assert set(pins) == {
+        "actions/cache",
         "actions/checkout",
         "actions/setup-python",
         "actions/upload-artifact",
