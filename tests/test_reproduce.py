@@ -317,3 +317,17 @@ def test_jump_hosts_of_checks_yaml_are_crossed_with_their_own_credentials():
     auth = reproduce.commands(target, Stage.AUTH, failed("auth.denied"))[0]
     assert '-i "$key1"' in auth and "-p 2222 ingest@inner.internal exit" in auth
     assert "c2VjcmV0" not in tcp + auth
+
+
+def test_a_temporary_file_gets_all_its_writer_wrote(tmp_path):
+    # `kh=$(mktemp) && cat F || true > "$kh"` sent F to the terminal (or the CI log) and left
+    # "$kh" empty, so a pasted command checked against no known host at all.
+    from preflight.reproduce.shell import Command
+
+    source = tmp_path / "known_hosts"
+    source.write_text("[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample\n")
+    command = Command()
+    made = command.temp_file("kh", f"cat {source} 2>/dev/null || true")
+    line = command.render(["sh", "-c", 'wc -c < "$1"', "sh", made])
+    done = subprocess.run(["sh", "-c", line], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == [str(source.stat().st_size)]  # all of it, in the file only

@@ -64,6 +64,11 @@ class Command:
         """A file written by `writer` (a shell pipeline writing to stdout), named "$name"."""
         if name not in self.temporary:
             self.temporary.append(name)
+            # A list goes in braces, so that the redirect takes all of it: `cat F || true >
+            # "$kh"` sent the file to the terminal and left "$kh" empty. (A pipeline's last
+            # command is the one that writes: the redirect after it is right as it is.)
+            if "||" in writer or "&&" in writer or ";" in writer:
+                writer = f"{{ {writer}; }}"
             made = f'{name}=$(mktemp) && {writer} > "${name}"'
             if executable:
                 made += f' && chmod 700 "${name}"'
