@@ -94,6 +94,14 @@ def _deadline_exceeded(ctx: Context, phase: At | None = None) -> Diagnosis:
             "Every SSH slot was busy until the deadline: more targets reach the SSH stages than "
             "--jobs lets run at once in the time given. Raise --jobs, or the deadline."
         )
+    elif phase is not None and phase.is_(Phase.SOCKET_SLOT):
+        waiting = " waiting for a free socket under the open-file limit, before it started"
+        hint = (
+            "More targets than this process may open sockets for: they were checked a share at "
+            "a time, and this one was still waiting when the deadline ran out. Raise the "
+            "open-file limit (ulimit -n; a container's nofile), split the targets (--shard), or "
+            "raise --deadline."
+        )
     else:
         # Name the knob that sets the deadline that ran out: --deadline does not move a
         # target's own, nor `deadline:` the run's.

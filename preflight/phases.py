@@ -25,6 +25,7 @@ class Phase(enum.Enum):
     FREE_MOMENT = "a free moment before the deadline"
     START = "a chance to start"
     SSH_SLOT = "the wait for a free SSH session slot"
+    SOCKET_SLOT = "the wait for a free socket (the open-file limit)"
     BANNER = "banner"
     IDENTIFICATION = "the identification line"
     KEY_EXCHANGE = "key exchange"

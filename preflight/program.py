@@ -136,20 +136,16 @@ def run(
 
 
 # Descriptors a run needs besides one socket per target in flight: the files it imports and
-# writes, the resolver's and the watchdog's own, paramiko's per SSH session (--jobs of them).
+# writes, the resolver's and the watchdog's own. (An SSH session adds none: measured.)
 DESCRIPTOR_RESERVE = 128
 
 
-def descriptor_room(jobs: int | None) -> tuple[int, int]:
+def descriptor_room() -> tuple[int, int]:
     """How many targets this process can check at once, and its open-file limit (after
-    `raise_fd_limit`): each target holds a socket from its tcp stage to its end. `jobs` is
-    --jobs (None: the runner's default)."""
+    `raise_fd_limit`, the hard one where it could): each target holds a socket from its tcp
+    stage to its end."""
     import os
     import resource
-
-    from preflight.runner import DEFAULT_JOBS
-
-    jobs = jobs or DEFAULT_JOBS
 
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
@@ -158,7 +154,7 @@ def descriptor_room(jobs: int | None) -> tuple[int, int]:
         already = len(os.listdir("/proc/self/fd"))
     except OSError:
         already = 16
-    return max(1, soft - already - DESCRIPTOR_RESERVE - 2 * jobs), soft
+    return max(1, soft - already - DESCRIPTOR_RESERVE), soft
 
 
 @contextlib.contextmanager
@@ -172,13 +168,17 @@ def few_collections() -> Iterator[None]:
     import gc
 
     previous = gc.get_threshold()
-    gc.freeze()
+    # A caller that froze objects of its own keeps them frozen: unfreeze() would thaw all.
+    freezing = gc.get_freeze_count() == 0
+    if freezing:
+        gc.freeze()
     gc.set_threshold(10 * previous[0], previous[1], previous[2])
     try:
         yield
     finally:
         gc.set_threshold(*previous)
-        gc.unfreeze()
+        if freezing:
+            gc.unfreeze()
 
 
 def raise_fd_limit() -> None:

@@ -215,7 +215,7 @@ async def _check_target(
 
     def record(row: StageResult) -> None:
         result.stages.append(row)
-        if run.on_stage_done is not None:
+        if run.on_stage_done is not None and row.status is not Status.SKIP:
             run.on_stage_done()  # a progress line moves with the stages, not only the targets
 
     try:
@@ -327,25 +327,50 @@ def _record_cut_short(result: TargetResult, step: Step, started: float) -> None:
     )
 
 
+def _never_got_a_socket(
+    result: TargetResult, run: _Run, waited: float, past_deadline: bool
+) -> None:
+    """A target that waited for a share of the open-file limit and never started: the run's
+    deadline came first (its first stage then says so, and how long it waited), or an
+    interruption (its stages are marked never started)."""
+    steps, _ = jump.plan(result.target)
+    result.duration_s = waited
+    _mark_unfinished(
+        result,
+        run,
+        [(step.hop, step.stage) for step in steps],
+        waited=waited,
+        waiting_for=At(Phase.SOCKET_SLOT),
+        past_deadline=past_deadline,
+    )
+
+
 def _mark_unfinished(
-    result: TargetResult, run: _Run, planned: list[tuple[int, Stage]] | None = None
+    result: TargetResult,
+    run: _Run,
+    planned: list[tuple[int, Stage]] | None = None,
+    *,
+    waited: float = 0.0,
+    waiting_for: At | None = None,
+    past_deadline: bool | None = None,
 ) -> None:
     """Record what an interruption or the run's deadline cut short, so reports stay complete.
-    `planned` lists the (hop, stage) rows of a target with jump hosts."""
+    `planned` lists the (hop, stage) rows of a target with jump hosts; a target the deadline
+    found still waiting to start says for what (`waiting_for`) and how long (`waited`)."""
     done = {(s.hop, s.stage) for s in result.stages}
     rows = planned if planned is not None else [(0, stage) for stage in result.target.stages]
     pending = [(hop, stage) for hop, stage in rows if (hop, stage) not in done]
-    if run.deadline_passed:
+    if run.deadline_passed if past_deadline is None else past_deadline:
         from preflight import diagnose
 
         for i, (hop, stage) in enumerate(pending):
             if i == 0:
                 limit = _Limit(run.deadline, run.options.deadline or 0.0, True)
                 timeout = result.target.timeouts.for_stage(stage)
-                ctx = _context(stage, result.target, timeout, 0.0, limit)
-                diagnosis = diagnose.deadline_exceeded(ctx)
+                ctx = _context(stage, result.target, timeout, waited, limit)
+                diagnosis = diagnose.deadline_exceeded(ctx, waiting_for)
                 result.stages.append(
-                    StageResult(stage, Status.FAIL, 0.0, diagnosis.summary, diagnosis, hop=hop)
+                    StageResult(stage, Status.FAIL, waited, diagnosis.summary, diagnosis, hop=hop)
                 )
             else:
                 result.stages.append(
@@ -379,12 +404,17 @@ async def run_checks(
         if run.in_flight is None:
             await _check_target(target, result, run)
         else:
+            waiting_since = time.monotonic()
             try:
                 async with run.in_flight:
-                    await _check_target(target, result, run)
+                    if time.monotonic() < run.deadline:
+                        await _check_target(target, result, run)
+                    else:  # its turn came when the run's time was up
+                        _never_got_a_socket(result, run, time.monotonic() - waiting_since, True)
             except asyncio.CancelledError:
                 if not result.stages:  # cancelled while it waited: it never started
-                    _mark_unfinished(result, run)
+                    waited = time.monotonic() - waiting_since
+                    _never_got_a_socket(result, run, waited, run.deadline_passed)
                 raise
         if on_target_done is not None:
             on_target_done(result)

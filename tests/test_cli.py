@@ -818,8 +818,36 @@ def test_more_targets_than_open_files_wait_their_turn_and_are_said_to(tmp_path):
         )
         out, err = check.communicate(timeout=60)
     assert check.returncode == 1, err
-    assert err.startswith("preflight: 250 targets, but this process may open 260 files")
-    assert "to check them all at once\n" in err and "Traceback" not in err
+    assert err.startswith("preflight: 250 targets, but this process may open only 260 files")
+    assert "checks them all at once\n" in err and "Traceback" not in err
     codes = {t["failure"]["code"] for t in json.loads(report.read_text())["targets"]}
     assert codes == {"tcp.timeout"}
     assert "250 targets  FAILED at tcp (tcp.timeout)" in out
+
+    # The run's deadline finds some still waiting: they say so, and for how long.
+    with lab.DroppingPort() as dropping:
+        many = "".join(
+            f"  - {{name: t{n}, host: 127.0.0.1, port: {dropping.port}}}\n" for n in range(250)
+        )
+        config.write_text(f"version: 1\ndefaults: {{timeouts: {{tcp: 1}}}}\ntargets:\n{many}")
+        check = preflight_process(
+            "check",
+            "-c",
+            str(config),
+            "--jobs",
+            "1",
+            "--json",
+            str(report),
+            "--deadline",
+            "1.5",
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200)),
+        )
+        check.communicate(timeout=60)
+    waited = [
+        t["stages"][0]
+        for t in json.loads(report.read_text())["targets"]
+        if "waiting for a free socket" in (t["stages"][0]["detail"] or "")
+    ]
+    assert waited, "no target was still waiting at the deadline"
+    assert all(stage["diagnosis"]["code"] == "deadline.exceeded" for stage in waited)
+    assert all(stage["duration_s"] >= 1.0 for stage in waited)  # how long it waited

@@ -41,6 +41,7 @@ LABELS = {
     Phase.FREE_MOMENT: "a free moment before the deadline",
     Phase.START: "a chance to start",
     Phase.SSH_SLOT: "the wait for a free SSH session slot",
+    Phase.SOCKET_SLOT: "the wait for a free socket (the open-file limit)",
     Phase.BANNER: "banner",
     Phase.IDENTIFICATION: "the identification line",
     Phase.KEY_EXCHANGE: "key exchange",
@@ -70,6 +71,9 @@ def test_each_phase_reads_the_same_in_every_sentence_that_names_it(phase: Phase)
     )
     ctx = diagnose.Context(Stage.AUTH, "sftp.example.com", 22, 10.0, 4.0, phase=at, deadline=4.0)
     summary = diagnose.deadline_exceeded(ctx, at).summary
-    # The deadline's sentence waits "for a free SSH slot (--jobs)": it names the way out.
-    waited_for = "a free SSH slot (--jobs)" if phase is Phase.SSH_SLOT else words
+    # The slots' sentences name the way out: "a free SSH slot (--jobs)", the open-file limit.
+    waited_for = {
+        Phase.SSH_SLOT: "a free SSH slot (--jobs)",
+        Phase.SOCKET_SLOT: "a free socket under the open-file limit, before it started",
+    }.get(phase, words)
     assert f"cut the auth stage off after 4.0s waiting for {waited_for} " in summary

@@ -20,8 +20,19 @@ def test_the_collector_runs_less_often_during_a_run_and_as_before_after_it() -> 
     assert gc.get_freeze_count() == 0
 
 
+def test_a_callers_own_frozen_objects_stay_frozen() -> None:
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    try:
+        with program.few_collections():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
 def test_the_room_for_targets_leaves_descriptors_for_everything_else() -> None:
-    room, limit = program.descriptor_room(jobs=4)
+    room, limit = program.descriptor_room()
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert limit == soft
-    assert 0 < room <= soft - program.DESCRIPTOR_RESERVE - 2 * 4
+    assert 0 < room <= soft - program.DESCRIPTOR_RESERVE

@@ -30,7 +30,7 @@ def test_counts_done_failing_running_and_erases_itself():
     line.target_done(TargetResult(Target(name="a", host="h")))
     failed = TargetResult(Target(name="b", host="h"), interrupted=True)
     line.target_done(failed)
-    assert stream.getvalue().endswith("preflight: 2/3 done, 1 failing, 1 running; 0 stages checked")
+    assert stream.getvalue().endswith("preflight: 2/3 done, 1 failing, 1 running; 0 stages run")
     line.close()
     assert stream.getvalue().endswith("\r")
     assert stream.getvalue().rsplit("\r", 2)[-2].strip() == ""
@@ -55,7 +55,7 @@ def test_it_moves_with_each_stage_and_names_the_attempt():
     assert (
         stream.getvalue()
         .rstrip()
-        .endswith("preflight: 0/1 done, 0 failing, 1 running; attempt 2 of 5; 1 stage checked")
+        .endswith("preflight: 0/1 done, 0 failing, 1 running; attempt 2/5; 1 stage run")
     )
 
 
@@ -86,11 +86,18 @@ def test_one_target_checked_again_and_again_never_leaves_the_line_still(tmp_path
         assert cli.run(argv, stdout=io.StringIO(), stderr=Timed(), environ={}) == 0
         ended = time.monotonic()
     shown = [text for _, text in draws]
-    assert "preflight: 0/1 done, 0 failing, 1 running; attempt 1 of 3; 0 stages checked" in shown
-    assert "preflight: 0/1 done, 0 failing, 1 running; attempt 3 of 3; 6 stages checked" in shown
-    assert (
-        shown[-1] == "preflight: 1/1 done, 0 failing, 0 running; attempt 3 of 3; 9 stages checked"
-    )
+    assert "preflight: 0/1 done, 0 failing, 1 running; attempt 1/3; 0 stages run" in shown
+    assert "preflight: 0/1 done, 0 failing, 1 running; attempt 3/3; 6 stages run" in shown
+    assert shown[-1] == "preflight: 1/1 done, 0 failing, 0 running; attempt 3/3; 9 stages run"
     moments = [started] + [moment for moment, _ in draws] + [ended]
     # Generous: an interval is 0.5 s; a whole run without a redraw would be over 1 s.
     assert max(b - a for a, b in itertools.pairwise(moments)) < 0.9 + 0.5
+
+
+def test_the_line_never_wraps_on_a_narrow_terminal():
+    # A line wider than the terminal wraps, and each redraw then leaves a line behind.
+    stream = Terminal()
+    line = ProgressLine(stream, total=10_000, attempts=5, width=40)
+    line.MIN_INTERVAL = 0.0
+    line.attempt_started(3)
+    assert all(len(drawn) <= 39 for drawn in stream.getvalue().split("\r"))

@@ -74,14 +74,15 @@ def check(
             )
     _check_report_paths(stderr, args)
     program.raise_fd_limit()
-    room, limit = program.descriptor_room(args.jobs)
+    room, limit = program.descriptor_room()
     if len(targets) > room:
         # Said before probing: those past the room would otherwise fail for want of a socket.
         stderr.write(
-            f"preflight: {len(targets)} targets, but this process may open {limit} files "
-            f"(ulimit -n): {room} are checked at once and the others wait for a free socket, "
-            "their own deadlines starting when they get one; raise the limit (ulimit -n "
-            f"{len(targets) + limit - room}) to check them all at once\n"
+            f"preflight: {len(targets)} targets, but this process may open only {limit} files "
+            f"(the most the system allows it): {room} are checked at once and the others wait "
+            "for a free socket, their own deadlines starting when they get one; an open-file "
+            f"limit of {len(targets) + limit - room} (ulimit -n, a container's nofile) checks "
+            "them all at once\n"
         )
     settings = program.Settings(
         deadline=args.deadline,
@@ -92,7 +93,9 @@ def check(
     )
     with program.Signals().caught() as signals, program.few_collections():
         progress = (
-            ProgressLine(stderr, len(targets), attempts=args.attempts)
+            ProgressLine(
+                stderr, len(targets), attempts=args.attempts, width=terminal_width(stderr, environ)
+            )
             if progress_wanted(stderr, environ)
             else None
         )

@@ -245,7 +245,9 @@ def _render_group(
     width: int | None,
 ) -> list[str]:
     """Targets alike: how many, the verdict and the span of their times; the first few names;
-    then, for a failure, the first target's failed stage exactly as its own block shows it."""
+    then one of them in full, as its own block shows it (for failed or unfinished targets, the
+    first; for passed ones, the first with notes or warnings); and how many others have notes
+    or warnings of their own, which only --verbose shows."""
     results = entry.results
     if entry.kind == "failed":
         what = f"{'FLAKY' if entry.flaky else 'FAILED'} at {entry.stage}"
@@ -257,22 +259,42 @@ def _render_group(
     times = sorted(_finite(result.duration_s) for result in results)
     span = format_duration(times[0])
     if format_duration(times[-1]) != span:
-        span += f"–{format_duration(times[-1])}"
+        span += f"-{format_duration(times[-1])}"
     header = _GAP.join([style(f"{len(results)} targets", _BOLD), verdict, span])
     names = [clean(result.target.name) for result in results[:_NAMES_SHOWN]]
     more = len(results) - len(names)
     listed = ", ".join(names) + (f" and {more} more (--verbose shows each)" if more else "")
     lines = [header]
     lines += [f"{_INDENT}{text}" for text in _fill(listed, len(_INDENT), width)]
-    if entry.kind == "failed":
-        first = entry.first
-        failure = first.failure
-        assert failure is not None
-        where = clean(model_endpoint(first.target.host, first.target.port))
-        example = f"{clean(first.target.name)} ({where})"
-        lines.append(f"{_INDENT}{style('for example ' + example + ':', _DIM)}")
-        lines.extend(_render_stage(failure, style, clean, marks, width=width))
+    noted = [result for result in results if _remarks(result)]
+    # A failure, or where an interruption stopped them, is seen in the first; a pass in the
+    # first that has something to say.
+    first_says = entry.kind in ("failed", "unfinished")
+    example = entry.first if first_says else (noted[0] if noted else None)
+    if example is not None:
+        lines.append(f"{_INDENT}{style('for example:', _DIM)}")
+        inner = width - len(_INDENT) if width else None
+        own = _render_target(example, report_interrupted, style, clean, marks, inner)
+        lines += [f"{_INDENT}{line}" for line in own]
+        told = _remarks(example)
+        others = sum(1 for result in noted if result is not example and _remarks(result) != told)
+        if others:
+            text = (
+                f"{others} of these {len(results)} targets have notes or warnings of their own "
+                "(--verbose shows each)"
+            )
+            lines.append(f"{_INDENT}{style('!', _BOLD, _YELLOW)} {style(text, _YELLOW)}")
     return lines
+
+
+def _remarks(result: TargetResult) -> tuple[str, ...]:
+    """What a target's block says besides its rows: settings, notes and warnings."""
+    target = result.target
+    return (
+        *(str(source) for source in target.sources),
+        *target.config_notes,
+        *(warning for row in result.stages for warning in row.warnings),
+    )
 
 
 def _finite(seconds: float) -> float:

@@ -3,12 +3,12 @@
 Nobody reads 10,000 blocks of ten lines, and CI log viewers choke on them. Up to
 `GROUP_THRESHOLD` targets (or when every target is asked for, ``--verbose``) each target is an
 entry of its own, as it always was. Past it, the targets that failed the same way — the same
-stage, the same diagnosis code, flaky or not — become one entry when there are two or more of
-them; a failure of its own kind keeps its full block, since it is the one a reader looks for;
-the targets that passed become one entry at the end, and so do those an interruption left
-unfinished. Entries keep the order in which their first target appears. This module only
-decides; `console` renders, and the GitLab sections and GitHub groups follow the same entries.
-JSON and JUnit always carry every target.
+stage, the same diagnosis code, flaky or not, behind jump hosts or not — become one entry when
+there are two or more of them; a failure of its own kind keeps its full block, since it is the
+one a reader looks for; the targets that passed become one entry at the end, and so do those an
+interruption left unfinished. Entries keep the order in which their first target appears.
+This module only decides; `console` renders, and the GitLab sections and GitHub groups follow
+the same entries. JSON and JUnit always carry every target.
 """
 
 from __future__ import annotations
@@ -47,15 +47,16 @@ def entries(report: Report, *, every_target: bool = False) -> list[Entry]:
     results = report.targets
     if every_target or len(results) <= GROUP_THRESHOLD:
         return [Entry("target", (result,)) for result in results]
-    failed: dict[tuple[str, str, bool], list[TargetResult]] = {}
+    failed: dict[tuple[str, str, bool, bool], list[TargetResult]] = {}
     passed: list[TargetResult] = []
     unfinished: list[TargetResult] = []
-    order: list[tuple[str, str, bool]] = []
+    order: list[tuple[str, str, bool, bool]] = []
     for result in results:
         failure = result.failure
         if failure is not None:
             code = failure.diagnosis.code if failure.diagnosis is not None else ""
-            key = (failure.name, code, result.flaky)
+            # Behind jump hosts or not: the same code means another path, another fix.
+            key = (failure.name, code, result.flaky, bool(result.target.jump))
             if key not in failed:
                 failed[key] = []
                 order.append(key)
@@ -70,7 +71,7 @@ def entries(report: Report, *, every_target: bool = False) -> list[Entry]:
         if len(members) == 1:
             made.append(Entry("target", (members[0],)))
         else:
-            stage, code, flaky = key
+            stage, code, flaky, _ = key
             made.append(Entry("failed", tuple(members), stage=stage, code=code, flaky=flaky))
     made += _one_entry("unfinished", unfinished)
     made += _one_entry("passed", passed)

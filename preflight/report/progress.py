@@ -27,8 +27,11 @@ class ProgressLine:
 
     MIN_INTERVAL = 0.1
 
-    def __init__(self, stream: TextIO, total: int, attempts: int = 1) -> None:
+    def __init__(
+        self, stream: TextIO, total: int, attempts: int = 1, width: int | None = None
+    ) -> None:
         self.stream = stream
+        self.width = width  # the terminal's: a longer line would wrap, and each redraw leave one
         self.total = total
         self.attempts = attempts
         self.attempt = 1
@@ -60,8 +63,10 @@ class ProgressLine:
             f"{self.total - self.done} running"
         )
         if self.attempts > 1:
-            text += f"; attempt {self.attempt} of {self.attempts}"
-        text += f"; {self.stages} stage{'' if self.stages == 1 else 's'} checked"
+            text += f"; attempt {self.attempt}/{self.attempts}"
+        text += f"; {self.stages} stage{'' if self.stages == 1 else 's'} run"
+        if self.width:
+            text = text[: max(self.width - 1, 1)]
         self._draw(text)
         self._drawn_at = now
 
