@@ -672,7 +672,8 @@ def test_a_stage_timeout_from_the_command_line_bounds_the_stage_and_is_reported(
     with lab.DroppingPort() as dropping:
         argv = ["check", "-c", "none", f"127.0.0.1:{dropping.port}", "--stages", "tcp"]
         started = time.monotonic()
-        status, out, _ = run(*argv, "--timeout", "tcp=0.5", "--json", str(report))
+        # "0.5s" is taken as `timeout 0.5s` would take it.
+        status, out, _ = run(*argv, "--timeout", "tcp=0.5s", "--json", str(report))
         elapsed = time.monotonic() - started
     assert status == 1 and elapsed < 0.5 + 2.0
     assert "tcp.timeout: no answer from" in out and "in 0.5s" in out
@@ -699,6 +700,8 @@ def test_one_stage_name_means_every_stage_up_to_it():
             "preflight check: argument --stages: stages must start at dns",
         ),
         (["--timeout", "tcp=soon"], "preflight check: argument --timeout: expected a number"),
+        (["--timeout", "tcp=3ms"], "preflight check: argument --timeout: expected a number"),
+        (["--deadline", "1m"], "preflight check: argument --deadline: expected a number"),
         (["--timeout", "tpc=3"], "preflight check: argument --timeout: unknown stage 'tpc'"),
         (["--only", "a,,b"], "preflight check: argument --only: expected NAME or NAME,NAME…"),
     ],

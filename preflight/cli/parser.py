@@ -227,8 +227,11 @@ def _ranged(
     what, unit = ("a whole number", "") if kind is int else ("a number of seconds", " seconds")
 
     def parse(text: str) -> Any:
+        number = text.strip()
+        if kind is float and number.endswith("s"):
+            number = number[:-1]  # `3s`, as `timeout 3s` takes it: seconds all the same
         try:
-            value = kind(text)
+            value = kind(number)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         if not ((low < value) if above else (low <= value)) or not value <= high:
