@@ -104,7 +104,13 @@ def select(
                     "TARGETs without it)",
                 ) from None
             if named:
-                raise
+                # Typed on this command line, with TARGETs: say how to check them without one
+                # (`-c /dev/null` is an empty file, not none).
+                raise config.ConfigError(
+                    exc.file,
+                    exc.line,
+                    f"{exc.message} (-c {NO_FILE} checks the TARGETs without a file)",
+                ) from None
             _go_on_without_the_file(exc, selection.targets, warn)
     defaults = loaded.defaults if loaded else config.builtin_defaults(environ)
     by_name = {t.name: t for t in loaded.targets} if loaded else {}

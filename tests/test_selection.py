@@ -216,6 +216,16 @@ def test_a_checks_yaml_named_by_the_environment_says_so_when_it_blocks(tmp_path)
     )
 
 
+def test_a_file_typed_with_c_that_cannot_be_used_says_how_to_do_without_one(tmp_path):
+    # `-c /dev/null` is the way many try "no file": an empty file, refused as one.
+    with pytest.raises(ConfigError) as caught:
+        select(Selection(config="/dev/null", targets=["127.0.0.1"]), {})
+    assert str(caught.value).endswith(
+        "empty file: expected 'version: 1' and a list of 'targets' "
+        "(-c none checks the TARGETs without a file)"
+    )
+
+
 def test_a_broken_file_that_checks_yaml_refers_to_does_not_block_a_host(tmp_path, monkeypatch):
     here(tmp_path, monkeypatch, FILE.replace("defaults:\n", "defaults:\n  ssh_config: ssh/x\n"))
     warnings: list[str] = []
