@@ -45,6 +45,9 @@ class Context:
     deadline_is_the_runs: bool = False
     hop_label: str = ""  # a jump host's own stage: its endpoint ("bastion:22")
     via: str = ""  # the jump hosts this connection goes through ("b1:22 → b2:22")
+    # The OpenSSH client config the target read (`Target.ssh_config`): "none", "default" or
+    # the file, so that a hint never sends anyone to a file preflight did not read.
+    ssh_config: str = "none"
 
     @property
     def endpoint(self) -> str:
@@ -734,10 +737,19 @@ def _auth(exc: BaseException, ctx: Context) -> Diagnosis:
             )
         else:
             what = "no password, key or agent is configured"
+            if ctx.ssh_config == "none":
+                identity = (
+                    "or an IdentityFile, which preflight reads only with -F FILE or "
+                    "`ssh_config:` (this target read no ssh_config)"
+                )
+            elif ctx.ssh_config == "default":
+                identity = "or an IdentityFile in ~/.ssh/config"
+            else:
+                identity = f"or an IdentityFile in {ctx.ssh_config}"
             hint = (
                 "Give preflight a credential: the variable SSH_PRIVATE_KEY (a key or its path) or "
                 "SFTP_PASSWORD; in checks.yaml auth.key (a path or ${VAR}), auth.password: "
-                "${VAR} or auth.agent: true; or an IdentityFile in ~/.ssh/config."
+                f"${{VAR}} or auth.agent: true; {identity}."
             )
         return Diagnosis(
             "auth.no_credentials",

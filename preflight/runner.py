@@ -123,6 +123,7 @@ def _context(
         facts=conn.facts if conn is not None else {},
         deadline=limit.seconds,
         deadline_is_the_runs=limit.the_runs,
+        ssh_config=target.ssh_config,
         hop_label=step.hop_label if step is not None else "",
         via=step.via if step is not None else "",
     )

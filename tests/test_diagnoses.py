@@ -499,6 +499,21 @@ def test_no_credentials_hints_never_suggest_a_literal_password(sftp_server):
         assert "auth.password in checks.yaml" not in failure.diagnosis.hint
 
 
+def test_no_credentials_sends_no_one_to_an_ssh_config_the_target_did_not_read(sftp_server):
+    # Under -F none (and for checks.yaml targets without `ssh_config:`) an IdentityFile in
+    # ~/.ssh/config would change nothing: the hint says how it would be read, or names the file.
+    hints = {}
+    for read in ("none", "default", "/etc/ci/ssh_config"):
+        target = replace(make_target(sftp_server, auth=AuthConfig()), ssh_config=read)
+        hints[read] = assert_fails(
+            check_one(target), Stage.AUTH, "auth.no_credentials"
+        ).diagnosis.hint
+    assert "~/.ssh/config" not in hints["none"]
+    assert "IdentityFile, which preflight reads only with -F FILE or `ssh_config:`" in hints["none"]
+    assert hints["default"].endswith("or an IdentityFile in ~/.ssh/config.")
+    assert hints["/etc/ci/ssh_config"].endswith("or an IdentityFile in /etc/ci/ssh_config.")
+
+
 def test_encrypted_key_with_right_passphrase_authenticates(sftp_server, client_key):
     encrypted = lab.private_key_text(client_key, passphrase="open sesame")
     auth = AuthConfig(key=Secret(encrypted), passphrase=Secret("open sesame"))
