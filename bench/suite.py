@@ -363,31 +363,22 @@ def evaluate_bars(p: Params, results: list[ScenarioResult]) -> list[Bar]:
         row = found[1]
         limit_bar("drop-1", "wall, whole process", row.wall, p.tcp + 0.5, " s", row.capped)
         verdict_bar("drop-1")
-    # Many targets behind a DROP.
-    if found := preflight_row("drop-many"):
-        row = found[1]
-        limit_bar("drop-many", "wall", row.wall, p.tcp + 0.8, " s", row.capped)
-        limit_bar("drop-many", "CPU", row.cpu, 1.5, " s", row.capped)
-        verdict_bar("drop-many")
-    # Many tarpits.
-    if found := preflight_row("tarpit-many"):
-        row = found[1]
-        limit_bar("tarpit-many", "wall", row.wall, p.banner + 1.5, " s", row.capped)
-        limit_bar("tarpit-many", "CPU", row.cpu, 3.0, " s", row.capped)
-        verdict_bar("tarpit-many")
-    # The fleets (issue 15): ten times as many targets, with the reports a CI job keeps.
+    # Many targets behind a DROP and many tarpits; the fleets (issue 15) are ten times as many,
+    # with the reports a CI job keeps: (scenario, wall limit, CPU limit, peak RSS limit).
     fleet = ten_thousand(p)
-    if found := preflight_row("drop-fleet"):
-        row = found[1]
-        limit_bar("drop-fleet", "wall", row.wall, p.tcp + 1.0, " s", row.capped)
-        limit_bar("drop-fleet", "CPU", row.cpu, 3.0, " s", row.capped)
-        limit_bar("drop-fleet", f"peak RSS, {fleet.many:,} targets", row.rss_max, 300, " MiB")
-        verdict_bar("drop-fleet")
-    if found := preflight_row("tarpit-fleet"):
-        row = found[1]
-        limit_bar("tarpit-fleet", "wall", row.wall, p.banner + 1.5, " s", row.capped)
-        limit_bar("tarpit-fleet", "CPU", row.cpu, 3.5, " s", row.capped)
-        verdict_bar("tarpit-fleet")
+    for key, wall, cpu, rss in (
+        ("drop-many", p.tcp + 0.8, 1.5, None),
+        ("tarpit-many", p.banner + 1.5, 3.0, None),
+        ("drop-fleet", p.tcp + 1.0, 3.0, 300),
+        ("tarpit-fleet", p.banner + 1.5, 3.5, None),
+    ):
+        if found := preflight_row(key):
+            row = found[1]
+            limit_bar(key, "wall", row.wall, wall, " s", row.capped)
+            limit_bar(key, "CPU", row.cpu, cpu, " s", row.capped)
+            if rss is not None:
+                limit_bar(key, f"peak RSS, {fleet.many:,} targets", row.rss_max, rss, " MiB")
+            verdict_bar(key)
     # Healthy: against the minimal script.
     for key, baseline in (
         ("healthy-1", "minimal paramiko five-stage script"),

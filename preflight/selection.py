@@ -95,22 +95,16 @@ def select(
                 dash_f is not None and exc.file in (dash_f, os.path.expanduser(dash_f))
             ):
                 raise  # the file is needed, or the problem is the -F file typed here
-            if selection.config is None and named:
-                # $PREFLIGHT_CONFIG, maybe set long ago in a shell profile: say where from.
-                raise config.ConfigError(
-                    exc.file,
-                    exc.line,
-                    f"{exc.message} (the file $PREFLIGHT_CONFIG names; -c {NO_FILE} checks the "
-                    "TARGETs without it)",
-                ) from None
             if named:
-                # Typed on this command line, with TARGETs: say how to check them without one
-                # (`-c /dev/null` is an empty file, not none).
-                raise config.ConfigError(
-                    exc.file,
-                    exc.line,
-                    f"{exc.message} (-c {NO_FILE} checks the TARGETs without a file)",
-                ) from None
+                # Named, with TARGETs: say how to check them without it. By $PREFLIGHT_CONFIG,
+                # maybe set long ago in a shell profile, say where from; by -c, note that
+                # `-c /dev/null` is an empty file, not none.
+                way_out = (
+                    f"the file $PREFLIGHT_CONFIG names; -c {NO_FILE} checks the TARGETs without it"
+                    if selection.config is None
+                    else f"-c {NO_FILE} checks the TARGETs without a file"
+                )
+                raise config.ConfigError(exc.file, exc.line, f"{exc.message} ({way_out})") from None
             _go_on_without_the_file(exc, selection.targets, warn)
     defaults = loaded.defaults if loaded else config.builtin_defaults(environ)
     by_name = {t.name: t for t in loaded.targets} if loaded else {}

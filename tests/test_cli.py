@@ -799,56 +799,43 @@ def test_more_targets_than_open_files_wait_their_turn_and_are_said_to(tmp_path):
     # run says so before probing and checks as many at once as the limit allows.
     import resource
 
-    def low_limit() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (260, 260))
+    def check_under(limit: int, *flags: str) -> tuple[int, str, str, list[dict]]:
+        """250 dropped targets checked by a process that may open `limit` files."""
+        with lab.DroppingPort() as dropping:
+            targets = "".join(
+                f"  - {{name: t{n}, host: 127.0.0.1, port: {dropping.port}}}\n" for n in range(250)
+            )
+            config = tmp_path / "checks.yaml"
+            config.write_text(
+                f"version: 1\ndefaults: {{timeouts: {{tcp: 1}}}}\ntargets:\n{targets}"
+            )
+            report = tmp_path / "r.json"
+            check = preflight_process(
+                "check",
+                "-c",
+                str(config),
+                "--jobs",
+                "1",
+                "--json",
+                str(report),
+                *flags,
+                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)),
+            )
+            out, err = check.communicate(timeout=60)
+        return check.returncode, out, err, json.loads(report.read_text())["targets"]
 
-    with lab.DroppingPort() as dropping:
-        targets = "".join(
-            f"  - {{name: t{n}, host: 127.0.0.1, port: {dropping.port}}}\n" for n in range(250)
-        )
-        config = tmp_path / "checks.yaml"
-        config.write_text(f"version: 1\ndefaults: {{timeouts: {{tcp: 1}}}}\ntargets:\n{targets}")
-        report = tmp_path / "r.json"
-        check = preflight_process(
-            "check",
-            "-c",
-            str(config),
-            "--jobs",
-            "1",
-            "--json",
-            str(report),
-            preexec_fn=low_limit,
-        )
-        out, err = check.communicate(timeout=60)
-    assert check.returncode == 1, err
+    status, out, err, targets = check_under(260)
+    assert status == 1, err
     assert err.startswith("preflight: 250 targets, but this process may open only 260 files")
     assert "checks them all at once\n" in err and "Traceback" not in err
-    codes = {t["failure"]["code"] for t in json.loads(report.read_text())["targets"]}
-    assert codes == {"tcp.timeout"}
+    assert {t["failure"]["code"] for t in targets} == {"tcp.timeout"}
     assert "250 targets  FAILED at tcp (tcp.timeout)" in out
 
     # The run's deadline finds some still waiting: they say so, and for how long.
-    with lab.DroppingPort() as dropping:
-        many = "".join(
-            f"  - {{name: t{n}, host: 127.0.0.1, port: {dropping.port}}}\n" for n in range(250)
-        )
-        config.write_text(f"version: 1\ndefaults: {{timeouts: {{tcp: 1}}}}\ntargets:\n{many}")
-        check = preflight_process(
-            "check",
-            "-c",
-            str(config),
-            "--jobs",
-            "1",
-            "--json",
-            str(report),
-            "--deadline",
-            "1.5",
-            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200)),
-        )
-        check.communicate(timeout=60)
+    _, _, _, targets = check_under(200, "--deadline", "1.5")
     waited = [
         t["stages"][0]
-        for t in json.loads(report.read_text())["targets"]
+        for t in targets
         if "waiting for a free socket" in (t["stages"][0]["detail"] or "")
     ]
     assert waited, "no target was still waiting at the deadline"

@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from preflight.status import ExitStatus, UsageError, exit_for, finish
+
+if TYPE_CHECKING:
+    from preflight.report.outputs import Outputs
 
 __all__ = ["check", "demo", "merge", "validate"]
 
@@ -39,12 +42,37 @@ def _check_report_paths(stderr: TextIO, args: argparse.Namespace) -> None:
             )
 
 
+def _outputs(
+    args: argparse.Namespace,
+    stdout: TextIO,
+    stderr: TextIO,
+    environ: Mapping[str, str],
+    vantage_line: str | None,
+) -> Outputs:
+    """What check and merge write, from the options they share (report files, colour,
+    --verbose) and the terminal's width."""
+    from preflight.report.console import color_enabled, terminal_width
+    from preflight.report.outputs import Outputs
+
+    return Outputs(
+        stdout=stdout,
+        color=color_enabled(stdout, args.color, environ),
+        junit=args.junit,
+        json=args.json,
+        environ=environ,
+        stderr=stderr,
+        vantage_line=vantage_line,
+        width=terminal_width(stdout, environ),
+        every_target=args.verbose,
+    )
+
+
 def check(
     args: argparse.Namespace, stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]
 ) -> ExitStatus:
     from preflight import program, selection, vantage
     from preflight.report import outputs
-    from preflight.report.console import color_enabled, terminal_width
+    from preflight.report.console import terminal_width
     from preflight.report.progress import ProgressLine
     from preflight.report.progress import wanted as progress_wanted
 
@@ -107,18 +135,7 @@ def check(
         here = vantage.detect(environ, shard=str(shard) if shard else None)
         vantage.stamp(report, here)
         problems = outputs.write(
-            report,
-            outputs.Outputs(
-                stdout=stdout,
-                color=color_enabled(stdout, args.color, environ),
-                junit=args.junit,
-                json=args.json,
-                environ=environ,
-                stderr=stderr,
-                vantage_line=vantage.describe(report, here),
-                width=terminal_width(stdout, environ),
-                every_target=args.verbose,
-            ),
+            report, _outputs(args, stdout, stderr, environ, vantage.describe(report, here))
         )
     return finish(exit_for(report, signals.first), problems, stderr)
 
@@ -128,7 +145,6 @@ def merge(
 ) -> ExitStatus:
     from preflight import vantage
     from preflight.report import outputs
-    from preflight.report.console import color_enabled, terminal_width
     from preflight.report.json_reader import ReportFormatError, read_json
 
     reports = []
@@ -158,18 +174,7 @@ def merge(
     if repeated is not None:
         stderr.write(f"preflight merge: {repeated}\n")
     problems = outputs.write(
-        merged,
-        outputs.Outputs(
-            stdout=stdout,
-            color=color_enabled(stdout, args.color, environ),
-            junit=args.junit,
-            json=args.json,
-            environ=environ,
-            stderr=stderr,
-            vantage_line=vantage.describe(merged),
-            width=terminal_width(stdout, environ),
-            every_target=args.verbose,
-        ),
+        merged, _outputs(args, stdout, stderr, environ, vantage.describe(merged))
     )
     # Shards certainly missing: their targets were never reported, so the merge must not pass.
     fails = missing is not None and missing.certain

@@ -266,7 +266,8 @@ def _render_group(
     listed = ", ".join(names) + (f" and {more} more (--verbose shows each)" if more else "")
     lines = [header]
     lines += [f"{_INDENT}{text}" for text in _fill(listed, len(_INDENT), width)]
-    noted = [result for result in results if _remarks(result)]
+    said = {id(result): _remarks(result) for result in results}
+    noted = [result for result in results if said[id(result)]]
     # A failure, or where an interruption stopped them, is seen in the first; a pass in the
     # first that has something to say.
     first_says = entry.kind in ("failed", "unfinished")
@@ -276,8 +277,8 @@ def _render_group(
         inner = width - len(_INDENT) if width else None
         own = _render_target(example, report_interrupted, style, clean, marks, inner)
         lines += [f"{_INDENT}{line}" for line in own]
-        told = _remarks(example)
-        others = sum(1 for result in noted if result is not example and _remarks(result) != told)
+        told = said[id(example)]
+        others = sum(1 for result in noted if result is not example and said[id(result)] != told)
         if others:
             text = (
                 f"{others} of these {len(results)} targets have notes or warnings of their own "

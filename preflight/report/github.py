@@ -261,9 +261,8 @@ def _details(result: TargetResult, interrupted: bool, secrets: Sequence[str]) ->
     if failure is None and result.ok:
         return ""
 
-    def html_text(value: str) -> str:  # inside the HTML <summary>, where Markdown is not read
-        cleaned = clean_text(value, max_len=_MAX_CELL, one_line=True, secrets=secrets)
-        return html.escape(cleaned, quote=False)
+    def html_text(value: str) -> str:  # inside the HTML block, where Markdown is not read
+        return _html_text(value, secrets)
 
     if failure is not None:
         diagnosis = failure.diagnosis
@@ -298,10 +297,15 @@ def _details(result: TargetResult, interrupted: bool, secrets: Sequence[str]) ->
     return "\n".join([*lines, "</details>", ""]) + "\n"
 
 
-def _html_paragraph(text: str, secrets: Sequence[str]) -> str:
-    """`text` as HTML: cleaned, escaped, and its `quoted` pieces as <code>."""
+def _html_text(text: str, secrets: Sequence[str]) -> str:
+    """`text` as HTML text: cleaned to one line and escaped."""
     cleaned = clean_text(text, max_len=_MAX_CELL, one_line=True, secrets=secrets)
-    return _QUOTED.sub(r"<code>\1</code>", html.escape(cleaned, quote=False))
+    return html.escape(cleaned, quote=False)
+
+
+def _html_paragraph(text: str, secrets: Sequence[str]) -> str:
+    """`text` as HTML text, its `quoted` pieces as <code>."""
+    return _QUOTED.sub(r"<code>\1</code>", _html_text(text, secrets))
 
 
 def _code_span(code: str, cell: _Text) -> str:
