@@ -680,6 +680,37 @@ def test_sftp_stall_listdir() -> None:
         assert 0.9 <= time.monotonic() - started < 3
 
 
+def test_sftp_stall_write_creates_the_file_and_never_acknowledges_its_data() -> None:
+    with SFTPServer(stall="write") as server, ssh(server) as transport:
+        transport.auth_password("lab", "lab", fallback=False)
+        channel = transport.open_session(timeout=5)
+        channel.settimeout(1)
+        channel.invoke_subsystem("sftp")
+        sftp = paramiko.SFTPClient(channel)
+        handle = sftp.open("upload/x.tmp", "wb")
+        assert os.path.exists(os.path.join(server.root, "upload", "x.tmp"))
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            handle.write(b"data")
+            handle.flush()
+        assert 0.9 <= time.monotonic() - started < 3
+
+
+def test_sftp_upload_faults_slow_short_and_kept() -> None:
+    options = {"write_delay": 0.2, "short_writes": True, "keep_files": True}
+    with SFTPServer(**options) as server, ssh(server) as transport:
+        transport.auth_password("lab", "lab", fallback=False)
+        sftp = paramiko.SFTPClient.from_transport(transport)
+        assert sftp is not None
+        started = time.monotonic()
+        with sftp.open("upload/x.tmp", "wb") as handle:
+            handle.write(b"12345678")
+        assert time.monotonic() - started >= 0.2  # the write waited for the "disk"
+        assert sftp.stat("upload/x.tmp").st_size == 4  # half of what was acknowledged
+        with pytest.raises(PermissionError):
+            sftp.remove("upload/x.tmp")
+
+
 def test_sftp_rejects_unknown_stall() -> None:
     with pytest.raises(ValueError):
         SFTPServer(stall="kex")  # type: ignore[arg-type]

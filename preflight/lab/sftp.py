@@ -5,7 +5,8 @@ authentication, a real SFTP implementation confined to that directory, and a gen
 host key whose fingerprint and ``known_hosts`` line it exposes. For the failure cases it can refuse
 the ``sftp`` subsystem, deny listing chosen paths, or stall at one point of the session: the
 userauth answer (``"auth"``), the subsystem reply (``"subsystem"``), the SFTP VERSION packet
-(``"version"``) or a directory listing (``"listdir"``). Stalls end when the client goes away or the
+(``"version"``), a directory listing (``"listdir"``) or the first write to a file (``"write"``:
+the file is created, its data never acknowledged). Stalls end when the client goes away or the
 server stops. Paramiko's logging from the lab's transports goes to ``preflight.lab.paramiko``,
 which discards it, so nothing is printed to stderr.
 """
@@ -20,8 +21,8 @@ import select
 import socket
 import tempfile
 import threading
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import paramiko
 from paramiko.common import (
@@ -41,10 +42,13 @@ from preflight.hostkeys import host_pattern
 from preflight.lab.base import JOIN_TIMEOUT, POLL_INTERVAL, ThreadedServer
 from preflight.lab.keys import fingerprint, generate_ed25519, generate_rsa
 
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
+
 __all__ = ["DEFAULT_USERS", "LOG_CHANNEL", "SFTPServer", "Stall"]
 
-Stall = Literal["auth", "subsystem", "version", "listdir"]
-STALLS: tuple[str, ...] = ("auth", "subsystem", "version", "listdir")
+Stall = Literal["auth", "subsystem", "version", "listdir", "write"]
+STALLS: tuple[str, ...] = ("auth", "subsystem", "version", "listdir", "write")
 
 LOG_CHANNEL = "preflight.lab.paramiko"
 """Logger name the lab's paramiko transports log to; it has a NullHandler and does not propagate."""
@@ -169,11 +173,32 @@ def _errno_code(e: OSError) -> int:
 class _Handle(paramiko.SFTPHandle):
     """An open file of the served tree."""
 
-    def __init__(self, flags: int, file: Any, path: str) -> None:
+    def __init__(
+        self,
+        flags: int,
+        file: Any,
+        path: str,
+        lab: SFTPServer | None = None,
+        stall: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(flags)
         self.readfile = file
         self.writefile = file
         self.path = path
+        self._lab = lab
+        self._stall = stall
+
+    def write(self, offset: int, data: Buffer) -> int:
+        if self._stall is not None:
+            self._stall()
+            return SFTP_FAILURE
+        lab = self._lab
+        if lab is not None and lab.write_delay and lab.stopping.wait(lab.write_delay):
+            return SFTP_FAILURE
+        if lab is not None and lab.short_writes:
+            data = bytes(data)[: len(bytes(data)) // 2]
+        result: int = super().write(offset, data)
+        return result
 
     def stat(self) -> int | paramiko.SFTPAttributes:
         try:
@@ -270,9 +295,14 @@ class _FileSystem(paramiko.SFTPServerInterface):
             fmode = "a+b" if flags & os.O_APPEND else "r+b"
         else:
             fmode = "rb"
-        return _Handle(flags, os.fdopen(fd, fmode), real)
+        stall = None
+        if self.lab.stall == "write" and self.session is not None:
+            stall = self.session.stall
+        return _Handle(flags, os.fdopen(fd, fmode), real, self.lab, stall)
 
     def remove(self, path: str) -> int:
+        if self.lab.keep_files:
+            return SFTP_PERMISSION_DENIED
         try:
             os.remove(self._real(path, follow=False))
         except _Denied:
@@ -388,7 +418,10 @@ class SFTPServer(ThreadedServer):
     ``extra_host_keys`` (of other types) are offered too, as OpenSSH offers all of its own.
     ``subsystem=False`` refuses the ``sftp`` subsystem; ``stall`` picks a point where the server
     stops answering; ``unlistable`` paths (as the client names them, e.g. ``"/private"``) cannot be
-    listed (SFTP permission denied); listing a ``stalling`` path never gets an answer.
+    listed (SFTP permission denied); listing a ``stalling`` path never gets an answer. For the
+    upload check: ``write_delay`` seconds before each write is answered (a slow disk or link),
+    ``short_writes`` stores half of each write and says it stored all, ``keep_files`` refuses
+    every remove.
     """
 
     def __init__(
@@ -403,6 +436,9 @@ class SFTPServer(ThreadedServer):
         stall: Stall | None = None,
         unlistable: Collection[str] = (),
         stalling: Collection[str] = (),
+        write_delay: float = 0.0,
+        short_writes: bool = False,
+        keep_files: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -423,6 +459,9 @@ class SFTPServer(ThreadedServer):
         self.stall: Stall | None = stall
         self.unlistable: frozenset[str] = frozenset(virtual_path(p) for p in unlistable)
         self.stalling: frozenset[str] = frozenset(virtual_path(p) for p in stalling)
+        self.write_delay = write_delay
+        self.short_writes = short_writes
+        self.keep_files = keep_files
         self._root = root
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._transports: set[paramiko.Transport] = set()
