@@ -182,6 +182,19 @@ def bound_transport(
     return transport
 
 
+def _extension_pairs(data: bytes) -> dict[str, str]:
+    """The (name, data) string pairs after the version number; what cannot be read, dropped."""
+    pairs: dict[str, str] = {}
+    message = paramiko.Message(data)
+    try:
+        while message.get_remainder():
+            name = message.get_text()
+            pairs[name] = message.get_text()
+    except Exception:  # a truncated pair: keep what was read
+        pass
+    return pairs
+
+
 class SFTPSession(paramiko.SFTPClient):
     """An SFTP client that owns its connection: closing it closes the SSH transport too, so a
     caller of `preflight.open_sftp` has one thing to close (or one `with` block). A request
@@ -191,6 +204,39 @@ class SFTPSession(paramiko.SFTPClient):
     operation_timeout: float | None = None
     where: str = "the server"
     _last_request: str = "request"
+    # The extensions the server named in its VERSION packet ("statvfs@openssh.com": "2"),
+    # which paramiko reads past: what may be asked of it beyond SFTP version 3.
+    extensions: dict[str, str]
+    _hearing_version = False
+
+    def request(self, kind: int, *args: Any) -> tuple[int, paramiko.Message]:
+        """Send one request and wait for its answer; an error status raises `OSError`."""
+        answer: tuple[int, paramiko.Message] = self._request(kind, *args)  # type: ignore[attr-defined]
+        return answer
+
+    def send_request(self, kind: int, *args: Any) -> int:
+        """Send one request without waiting (pipelining); its number, for `answer`."""
+        number: int = self._async_request(type(None), kind, *args)
+        return number
+
+    def answer(self, number: int) -> tuple[int, paramiko.Message]:
+        """Wait for the answer to request `number`; an error status raises `OSError`."""
+        found: tuple[int, paramiko.Message] = self._read_response(number)
+        return found
+
+    def _send_version(self) -> int:
+        self.extensions = {}
+        self._hearing_version = True
+        try:
+            return int(super()._send_version())  # type: ignore[misc]
+        finally:
+            self._hearing_version = False
+
+    def _read_packet(self) -> tuple[int, bytes]:
+        kind, data = super()._read_packet()  # type: ignore[misc]
+        if self._hearing_version and kind == sftp_protocol.CMD_VERSION:
+            self.extensions = _extension_pairs(data[4:])
+        return kind, data
 
     def bound(self, seconds: float, where: str | None = None) -> SFTPSession:
         """From now on, no wait for the server is longer than `seconds`."""

@@ -27,9 +27,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Final, NamedTuple, NoReturn, TypedDict
 from urllib.parse import unquote
 
-from preflight import keytext, sshconfig
+from preflight import keytext, sshconfig, units
 from preflight.model import (
     ALL_STAGES,
+    UPLOAD_NOTE,
     AuthConfig,
     Hop,
     HostKeyConfig,
@@ -39,6 +40,7 @@ from preflight.model import (
     Stage,
     Target,
     Timeouts,
+    WriteCheck,
     endpoint,
     is_known_hosts_content,
 )
@@ -75,7 +77,7 @@ _SECTIONS: Final[dict[str, tuple[str, ...]]] = {
     "timeouts": ("dns", "tcp", "banner", "auth", "sftp"),
     "auth": ("password", "key", "passphrase", "agent"),
     "host_key": ("known_hosts", "fingerprints", "policy"),
-    "sftp": ("path",),
+    "sftp": ("path", "list", "write", "min_free"),
 }
 _TARGET_KEYS: Final = ("name", "host", *_SCALAR_KEYS, *_SECTIONS)
 _DEFAULTS_KEYS: Final = (*_SCALAR_KEYS, *_SECTIONS)
@@ -84,7 +86,7 @@ _SECTION_EXAMPLES: Final = {
     "timeouts": "{dns: 3, tcp: 3, banner: 5, auth: 10, sftp: 10}",
     "auth": "{password: ${SFTP_PASSWORD}}",
     "host_key": "{policy: strict}",
-    "sftp": "{path: /upload}",
+    "sftp": "{path: /upload, write: true}",
 }
 # A `jump:` mapping (one jump host); `auth` and `host_key` take the sub-keys of the sections.
 _HOP_KEYS: Final = ("host", "port", "user", "auth", "host_key")
@@ -101,6 +103,9 @@ _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 # lookup would fail with a false "does not exist"); ':' and '%' belong to IPv6 addresses.
 _BAD_HOST_CHAR = re.compile(r"[\x00-\x7f](?<![A-Za-z0-9._:%-])")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+# A check that writes more than this is a transfer, not a check (and likely a unit slip).
+MAX_WRITE: Final = 10 * 1024**3
+MAX_MIN_FREE: Final = 1024**6
 
 
 class ConfigError(Exception):
@@ -515,6 +520,9 @@ def _builtin_values(environ: Mapping[str, str]) -> dict[str, Any]:
         "host_key.fingerprints": (),
         "host_key.policy": "strict",
         "sftp.path": ".",
+        "sftp.list": True,
+        "sftp.write": None,
+        "sftp.min_free": None,
         "jump": (),
         "ssh_config": False,
     }
@@ -605,6 +613,9 @@ def _build_target(
         auth=auth,
         host_key=host_key,
         sftp_path=values["sftp.path"],
+        sftp_list=values["sftp.list"],
+        sftp_write=values["sftp.write"],
+        sftp_min_free=values["sftp.min_free"],
         origin=origin,
         jump=jump,
     )
@@ -1452,6 +1463,44 @@ class _Parser:
     def sftp_path(self, node: YNode, line: int, path: str) -> str:
         return self.string(node, line, path, "a remote directory path").value
 
+    def write(self, node: YNode, line: int, path: str) -> WriteCheck | None:
+        """`true` (a line of text), `false`, or a size to upload (`1MiB`): the rate is then
+        measured."""
+        expected = "true, false or a size to upload like 1MiB"
+        if isinstance(node, YScalar) and isinstance(node.value, bool):
+            return WriteCheck(len(UPLOAD_NOTE)) if node.value else None
+        text = self.number_text(node, line, path, expected)
+        if text is None:
+            self.fail(line, f"{path}: expected {expected}, got {_got(node)}")
+        word = text.value.strip().lower()
+        if word in ("true", "yes", "on"):
+            return WriteCheck(len(UPLOAD_NOTE))
+        if word in ("false", "no", "off"):
+            return None
+        size = self.size_of(text, line, path, expected, MAX_WRITE)
+        return WriteCheck(size, sized=True)
+
+    def min_free(self, node: YNode, line: int, path: str) -> int:
+        expected = "a size like 5GiB"
+        text = self.number_text(node, line, path, expected)
+        if text is None:
+            self.fail(line, f"{path}: expected {expected}, got {_got(node)}")
+        return self.size_of(text, line, path, expected, MAX_MIN_FREE)
+
+    def size_of(self, text: _Text, line: int, path: str, expected: str, limit: int) -> int:
+        """Bytes from `1048576`, `1MiB`, `1.5 GB`: IEC units count in 1024s, SI ones in 1000s."""
+        try:
+            size = units.parse_size(text.value)
+        except units.SizeError as exc:
+            self.fail(line, f"{path}: expected {expected}, got {text.shown()} ({exc})")
+        if not 0 < size <= limit:
+            self.fail(
+                line,
+                f"{path}: a size must be above 0 and at most {units.format_size(limit)}, got "
+                f"{text.shown()}",
+            )
+        return size
+
     def ssh_config(self, node: YNode, line: int, path: str) -> bool | str:
         """`true` (~/.ssh/config and /etc/ssh/ssh_config, as ssh reads them), `false`, or the
         path of an ssh config file (relative to this file's directory)."""
@@ -1576,6 +1625,9 @@ _FIELDS: Final[dict[str, _FieldParser]] = {
     "host_key.fingerprints": _Parser.fingerprints,
     "host_key.policy": _Parser.policy,
     "sftp.path": _Parser.sftp_path,
+    "sftp.list": _Parser.flag,
+    "sftp.write": _Parser.write,
+    "sftp.min_free": _Parser.min_free,
     "jump": _Parser.jump,
     "ssh_config": _Parser.ssh_config,
 }

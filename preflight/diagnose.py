@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from preflight import errors, hostkeys
+from preflight import errors, hostkeys, units
 from preflight.model import Diagnosis, Stage
 from preflight.phases import At, Phase, label
 
@@ -891,15 +891,25 @@ _FILE_KINDS = {
 def _sftp(exc: BaseException, ctx: Context) -> Diagnosis:
     where = ctx.endpoint
     path = ctx.facts.get("path", ".")
+    if isinstance(exc, errors.UploadError):
+        found = _upload(exc, ctx)
+        return Diagnosis(found.code, found.summary + _left_behind(ctx, found.summary), found.hint)
     if isinstance(exc, (errors.StageTimeout, TimeoutError)):
-        phase = label(exc.phase if isinstance(exc, errors.StageTimeout) else ctx.phase)
+        at = exc.phase if isinstance(exc, errors.StageTimeout) else ctx.phase
         waited = exc.waited if isinstance(exc, errors.StageTimeout) else ctx.elapsed
-        return Diagnosis(
-            "sftp.timeout",
-            f"{where} did not answer {phase} in {waited:.1f}s",
+        hint = (
             "SSH works but the SFTP server stalls: an overloaded or hung sftp-server, a slow "
-            "or hung filesystem behind it (NFS), or a very large directory.",
+            "or hung filesystem behind it (NFS), or a very large directory."
         )
+        if at is not None and at.phase in _UPLOAD_PHASES:
+            hint = (
+                "The server stopped answering during the upload: a hung or very slow file "
+                "system behind it (NFS, a full disk on a server that blocks rather than "
+                "fails), or an sftp-server that is stuck. Check the server's disk and its log "
+                "for this session."
+            )
+        summary = f"{where} did not answer {label(at)} in {waited:.1f}s"
+        return Diagnosis("sftp.timeout", summary + _left_behind(ctx, summary), hint)
     if isinstance(exc, errors.SFTPUnavailable):
         return Diagnosis(
             "sftp.unavailable",
@@ -927,7 +937,9 @@ def _sftp(exc: BaseException, ctx: Context) -> Diagnosis:
             "sftp.permission_denied",
             f"{path} on {where} is not listable by this user",
             "Ask the server's owners for read and execute permission on the directory, or "
-            "point sftp.path at one this user may list.",
+            "point sftp.path at one this user may list. A drop box the job only uploads to "
+            "(written, never listed: mode 0733) is checked with sftp.list: false and "
+            "sftp.write: true, which writes a test file instead of listing.",
         )
     if isinstance(exc, EOFError) or _is_paramiko(exc, "SSHException"):
         return Diagnosis(
@@ -936,12 +948,144 @@ def _sftp(exc: BaseException, ctx: Context) -> Diagnosis:
             "The SFTP server process ended: check the server's log for this session.",
         )
     if isinstance(exc, OSError):
+        doing = label(ctx.phase) or f"listdir({path})"
+        summary = f"{doing} on {where} failed: {_describe(exc)}"
         return Diagnosis(
             "sftp.error",
-            f"listing {path} on {where} failed: {_describe(exc)}",
+            summary + _left_behind(ctx, summary),
             "See the server's SFTP log for this request.",
         )
     return _unexpected(exc, ctx, "sftp.error")
+
+
+_UPLOAD_PHASES = frozenset({Phase.STATVFS, Phase.CREATE, Phase.WRITE, Phase.REMOVE})
+
+
+def _left_behind(ctx: Context, summary: str) -> str:
+    """What a failed upload check left on the server, if anything (the file named once)."""
+    upload = ctx.facts.get("upload") or {}
+    if not upload.get("created") or upload.get("removed"):
+        return ""
+    reason = upload.get("remove_error") or "the check ended before it could be removed"
+    named = "" if upload["file"] in summary else f" {upload['file']}"
+    return f"; the test file{named} may be left behind ({reason})"
+
+
+def _upload(exc: errors.UploadError, ctx: Context) -> Diagnosis:
+    where = ctx.endpoint
+    directory = exc.directory
+    if isinstance(exc, errors.UploadNotWritable):
+        mode = (
+            f"it is mode {stat.S_IMODE(exc.mode):04o}, owned by {_owner(exc.owner, exc.uid)}"
+            if exc.mode is not None
+            else "its mode and owner could not be read"
+        )
+        return Diagnosis(
+            "sftp.not_writable",
+            f"{where} refused {exc.user or 'this user'} a new file in {directory} "
+            f"(permission denied): {mode}",
+            "This user may list the directory but not write to it. Ask the server's owners "
+            "for write permission for this account (as the owner, through a group, or a drop "
+            "box's mode 0733), or point sftp.path at the directory the job is meant to upload "
+            "to (behind a chroot, the path the server shows, not the one on its disk).",
+        )
+    if isinstance(exc, errors.UploadReadOnly) and exc.by == "mount":
+        return Diagnosis(
+            "sftp.read_only",
+            f"{directory} on {where} is on a read-only file system: {exc.evidence}; the "
+            "upload was refused",
+            "The disk or export behind the server is mounted read-only: a file system "
+            "remounted read-only after errors, a read-only NFS export, a maintenance mode. "
+            "Only the server's owners can fix it; nothing in this job can.",
+        )
+    if isinstance(exc, errors.UploadReadOnly):
+        return Diagnosis(
+            "sftp.read_only",
+            f"{where} refuses every write: creating a file in {directory} was refused "
+            f"(permission denied), though {exc.evidence}",
+            "The SFTP server itself is read-only for this account: OpenSSH's `internal-sftp "
+            "-R` or `sftp-server -R` (in sshd_config's Subsystem or ForceCommand), a policy "
+            "that denies writes (`-P`), or an appliance's read-only share. Ask the server's "
+            "owners to let this account write.",
+        )
+    if isinstance(exc, errors.UploadNoSpace) and exc.by_min_free:
+        return Diagnosis(
+            "sftp.no_space",
+            f"{directory} on {where} has {units.format_size(exc.free)} free, less than "
+            f"sftp.min_free {units.format_size(exc.needed)} (statvfs)",
+            "Too little room for the job's uploads: free space on the server (old uploads "
+            "never collected, logs) or grow its volume; lower sftp.min_free only if the job "
+            "needs less.",
+        )
+    if isinstance(exc, errors.UploadNoSpace):
+        room = (
+            "has no free file slots (inodes) left"
+            if exc.no_inodes
+            else f"has {units.format_size(exc.free)} free"
+        )
+        written = f" after {units.format_size(exc.written)}" if exc.written else ""
+        return Diagnosis(
+            "sftp.no_space",
+            f"the upload of {units.format_size(exc.needed)} to {directory} on {where} failed"
+            f"{written}: the file system {room} (statvfs)",
+            "The server's disk is full (or this account's share of it): free space on the "
+            "server or grow its volume. A job's upload would fail the same way, possibly "
+            "half-written.",
+        )
+    if isinstance(exc, errors.UploadSizeMismatch):
+        reported = f"{exc.reported} bytes" if exc.reported is not None else "no size"
+        return Diagnosis(
+            "sftp.size_mismatch",
+            f"{exc.file} on {where} has {reported} after preflight wrote {exc.written}",
+            "The server did not store what was sent: a file system or appliance that "
+            "truncates or rewrites uploads (a quota that cuts files short, a scanner, a "
+            "conversion). OpenSSH's sftp does not compare sizes after a put: the command below "
+            "shows the size the server reports.",
+        )
+    if isinstance(exc, errors.UploadTooSlow):
+        rate = exc.written / exc.seconds if exc.seconds > 0 else 0.0
+        at_rate = f"; at this rate 1 GiB takes {_duration(1024**3 / rate)}" if rate > 0 else ""
+        limit = ctx.deadline_source if exc.by_deadline else f"the sftp timeout ({ctx.timeout:g}s)"
+        return Diagnosis(
+            "sftp.timeout",
+            f"the upload to {directory} on {where} reached {units.format_size(exc.written)} "
+            f"of {units.format_size(exc.size)} in {exc.seconds:.1f}s "
+            f"({units.format_rate(exc.written, exc.seconds)}) and was stopped to finish "
+            f"within {limit}{at_rate}",
+            "Uploads from this runner to this server are this slow: a congested or shaped "
+            "link, a slow disk behind the server. Compare with an upload from elsewhere; "
+            "give the check more time (timeouts.sftp) or write less (sftp.write) to measure "
+            "the rate without failing.",
+        )
+    assert isinstance(exc, errors.UploadFailed)
+    free = f"; statvfs shows {units.format_size(exc.free)} free" if exc.free is not None else ""
+    done = (
+        f" after {units.format_size(exc.written)} of {units.format_size(exc.size)}"
+        if exc.step == "write" and exc.written
+        else ""
+    )
+    doing = {"create": "creating a file in", "write": "writing to", "close": "closing a file in"}
+    return Diagnosis(
+        "sftp.error",
+        f"{doing.get(exc.step, exc.step)} {directory} on {where} failed{done}: the server "
+        f"answered {exc.reason!r}{free}",
+        "SFTP version 3 gives most refusals as a bare 'Failure'; the server's log says "
+        "which it was: a disk quota, a file-name or file-type policy, a file system error.",
+    )
+
+
+def _owner(name: str | None, uid: int | None) -> str:
+    if name is not None:
+        return f"{name} (uid {uid})"
+    return f"uid {uid}" if uid is not None else "an unknown owner"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds / 3600:.1f} hours"
 
 
 # --- shared ------------------------------------------------------------------------------------

@@ -23,7 +23,14 @@ that turns either kind into a `Diagnosis`; nothing here knows about codes' wordi
     ├── AuthMethodNotAllowed
     ├── AuthDenied
     ├── SFTPUnavailable
-    └── SFTPNotADirectory         the path exists but is a file (or another non-directory)
+    ├── SFTPNotADirectory         the path exists but is a file (or another non-directory)
+    └── UploadError               the upload check (`sftp.write`, `sftp.min_free`) failed
+        ├── UploadNotWritable     the directory's permissions do not let this user create a file
+        ├── UploadReadOnly        a read-only mount, or a server that refuses every write
+        ├── UploadNoSpace         the file system is full, or has less free than `min_free`
+        ├── UploadSizeMismatch    the file's size after the upload is not what was written
+        ├── UploadTooSlow         the upload could not finish within the sftp timeout
+        └── UploadFailed          any other refusal, in the server's words
 """
 
 from __future__ import annotations
@@ -278,3 +285,122 @@ class SFTPNotADirectory(ProbeError):
         super().__init__(f"{path} is not a directory")
         self.path = path
         self.mode = mode
+
+
+class UploadError(ProbeError):
+    """The upload check failed in `directory`; `file` is the test file (None if it was never
+    created). Whether the file was removed is in the stage's facts (`upload.removed`)."""
+
+    def __init__(self, directory: str, file: str | None) -> None:
+        super().__init__(f"upload to {directory} failed")
+        self.directory = directory
+        self.file = file
+
+
+class UploadNotWritable(UploadError):
+    """Creating a file was refused to `user`, and the directory's permissions explain it:
+    `mode` and the owner (`uid`, `owner` its name where the server says) as its stat gave
+    them (None where the stat failed too)."""
+
+    def __init__(
+        self,
+        directory: str,
+        mode: int | None,
+        uid: int | None,
+        owner: str | None,
+        user: str | None,
+    ) -> None:
+        super().__init__(directory, None)
+        self.user = user
+        self.mode = mode
+        self.uid = uid
+        self.owner = owner
+
+
+class UploadReadOnly(UploadError):
+    """Writes are refused whatever the permissions: `by` is "mount" (statvfs says the file
+    system is read-only) or "server" (the directory lets this user write, so the SFTP server
+    itself refuses: OpenSSH's sftp-server -R, a policy); `evidence` says how that is known."""
+
+    def __init__(self, directory: str, file: str | None, by: str, evidence: str) -> None:
+        super().__init__(directory, file)
+        self.by = by
+        self.evidence = evidence
+
+
+class UploadNoSpace(UploadError):
+    """Too little room: `free` bytes available (statvfs) against `needed` — `min_free` when
+    `by_min_free`, else the upload's size, of which `written` bytes had been sent. `no_inodes`
+    when the file system has space but no free file slots."""
+
+    def __init__(
+        self,
+        directory: str,
+        file: str | None,
+        free: int,
+        needed: int,
+        *,
+        written: int = 0,
+        by_min_free: bool = False,
+        no_inodes: bool = False,
+    ) -> None:
+        super().__init__(directory, file)
+        self.free = free
+        self.needed = needed
+        self.written = written
+        self.by_min_free = by_min_free
+        self.no_inodes = no_inodes
+
+
+class UploadSizeMismatch(UploadError):
+    """After the upload the server's stat gives `reported` bytes where `written` were sent."""
+
+    def __init__(self, directory: str, file: str, written: int, reported: int | None) -> None:
+        super().__init__(directory, file)
+        self.written = written
+        self.reported = reported
+
+
+class UploadTooSlow(UploadError):
+    """The upload was stopped to keep within the sftp timeout (the deadline, `by_deadline`):
+    `written` of `size` bytes were acknowledged in `seconds`."""
+
+    def __init__(
+        self,
+        directory: str,
+        file: str,
+        written: int,
+        size: int,
+        seconds: float,
+        *,
+        by_deadline: bool = False,
+    ) -> None:
+        super().__init__(directory, file)
+        self.by_deadline = by_deadline
+        self.written = written
+        self.size = size
+        self.seconds = seconds
+
+
+class UploadFailed(UploadError):
+    """The server refused a step of the upload (`step`: "create", "write", "close") for a
+    reason that neither its answer nor statvfs explains; `reason` is its own words, `free` the
+    free bytes statvfs gave afterwards (None: unknown)."""
+
+    def __init__(
+        self,
+        directory: str,
+        file: str | None,
+        step: str,
+        reason: str,
+        *,
+        written: int = 0,
+        size: int = 0,
+        free: int | None = None,
+    ) -> None:
+        super().__init__(directory, file)
+        self.step = step
+        self.reason = reason
+        self.written = written
+        self.size = size
+        self.free = free

@@ -169,6 +169,20 @@ class SettingSource:
         return f"{self.setting} {self.value} from {self.source}"
 
 
+# What `sftp.write: true` writes: a file found on a server must say what it is.
+UPLOAD_NOTE = b"written by preflight to check that uploads work; safe to delete\n"
+
+
+@dataclass(frozen=True)
+class WriteCheck:
+    """`sftp.write`: upload a test file of `size` bytes. `sized` says the user asked for a size
+    (`write: 1MiB`), so the report gives the upload rate; `write: true` writes a line of text
+    that says what the file is, should it ever stay behind."""
+
+    size: int
+    sized: bool = False
+
+
 @dataclass(frozen=True)
 class Target:
     """One host to check, with every default already merged in."""
@@ -186,6 +200,10 @@ class Target:
     # The sftp stage lists `sftp_path`; without, it only checks that the path is a directory
     # (a drop box may be written and not listed).
     sftp_list: bool = True
+    # `sftp.write`: the sftp stage also uploads a test file to `sftp_path` (and removes it).
+    sftp_write: WriteCheck | None = None
+    # `sftp.min_free`: bytes that must be free under `sftp_path` (statvfs@openssh.com).
+    sftp_min_free: int | None = None
     origin: str | None = None  # "checks.yaml:12" where it was defined, for messages
     # Jump hosts in the order they are crossed; the last one opens the channel to this target.
     jump: tuple[Hop, ...] = ()

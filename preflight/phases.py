@@ -37,6 +37,10 @@ class Phase(enum.Enum):
     SFTP_VERSION = "the SFTP version handshake"
     STAT = "stat({})"
     LISTDIR = "listdir({})"
+    STATVFS = "statvfs({})"
+    CREATE = "the creation of {}"
+    WRITE = "the upload to {}"
+    REMOVE = "remove({})"
     # A stage that had not named a step yet when the runner's backstop stopped it; the
     # subject is the stage's name.
     STAGE = "{}"

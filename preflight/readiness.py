@@ -14,11 +14,12 @@ import os
 import stat
 from collections.abc import Iterator, Sequence
 
-from preflight import keytext
+from preflight import keytext, units
 from preflight.model import (
     SSH_STAGES,
     AuthConfig,
     HostKeyConfig,
+    Stage,
     Target,
     endpoint,
     is_known_hosts_content,
@@ -34,7 +35,7 @@ def validation(path: str, targets: Sequence[Target]) -> Iterator[str]:
         via = "".join(f" via {hop.endpoint}" for hop in target.jump)
         yield (
             f"  {target.name}: {endpoint(target.host, target.port)}{via} [{stages}] "
-            f"deadline {target.deadline:g}s"
+            f"deadline {target.deadline:g}s{_upload_settings(target)}"
         )
     concerned: dict[str, list[str]] = {}
     for target in targets:
@@ -47,8 +48,27 @@ def validation(path: str, targets: Sequence[Target]) -> Iterator[str]:
         yield f"  ! {warning} ({', '.join(names[:3])}{more})"
 
 
+def _upload_settings(target: Target) -> str:
+    """`; sftp /upload: write 1.0 MiB, not listed, min_free 5.0 GiB`, when any is set."""
+    said = []
+    if target.sftp_write is not None:
+        write = target.sftp_write
+        said.append(f"write {units.format_size(write.size)}" if write.sized else "write")
+    if not target.sftp_list:
+        said.append("not listed")
+    if target.sftp_min_free is not None:
+        said.append(f"min_free {units.format_size(target.sftp_min_free)}")
+    return f"; sftp {target.sftp_path}: {', '.join(said)}" if said else ""
+
+
 def warnings(target: Target) -> list[str]:
     """The warnings for one target and its jump hosts, in the order a check would meet them."""
+    upload_set = target.sftp_write is not None or target.sftp_min_free is not None
+    if upload_set and Stage.SFTP not in target.stages:
+        return [
+            "sftp.write / sftp.min_free are set but the sftp stage does not run "
+            f"(stages: [{', '.join(target.stages)}]): nothing will be uploaded or measured"
+        ]
     if not any(stage in SSH_STAGES for stage in target.stages):
         return []
     found: list[str] = []

@@ -25,10 +25,19 @@ if TYPE_CHECKING:
     from preflight.model import Stage, Target
     from preflight.shard import Shard
 
-__all__ = ["NO_FILE", "Selection", "a_typo_of", "config_path", "select", "shard_for"]
+__all__ = [
+    "NO_FILE",
+    "Selection",
+    "UploadOptions",
+    "a_typo_of",
+    "config_path",
+    "select",
+    "shard_for",
+]
 
 NO_FILE = "none"  # `-c none`: no configuration file, only the TARGETs typed
 TIMEOUT_ORIGIN = "--timeout"
+UPLOAD_ORIGIN = "command line"
 
 # `[user@]NAME[:PORT]`: a target of the file, reached as another user or on another port.
 _NAME_WITH = re.compile(
@@ -50,6 +59,22 @@ class Selection:
     ssh_config: str | None = None
     # --timeout, in the order given (a later one wins): (stage, or None for every stage, seconds)
     timeouts: Sequence[tuple[Stage | None, float]] = ()
+    upload: UploadOptions | None = None
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    """--write, --write-size, --no-list, --min-free: the upload check for every target; None
+    where the option was not given (the target's own setting stands)."""
+
+    write: bool = False
+    size: int | None = None  # bytes, from --write-size
+    list_path: bool | None = None
+    min_free: int | None = None
+
+    @property
+    def given(self) -> bool:
+        return self.write or self.list_path is not None or self.min_free is not None
 
 
 def config_path(given: str | None, environ: Mapping[str, str]) -> tuple[str, bool]:
@@ -136,7 +161,42 @@ def select(
         targets = [replace(t, stages=selection.stages) for t in targets]
     if selection.timeouts:
         targets = [_with_timeouts(t, selection.timeouts) for t in targets]
+    if selection.upload is not None and selection.upload.given:
+        from preflight.model import Stage
+
+        if not any(Stage.SFTP in t.stages for t in targets):
+            raise UsageError(
+                "--write, --write-size, --no-list and --min-free are for the sftp stage, which "
+                "no target checked here runs (see --stages and the targets' stages)"
+            )
+        targets = [_with_upload(t, selection.upload) for t in targets]
     return targets
+
+
+def _with_upload(target: Target, options: UploadOptions) -> Target:
+    """`target` with the upload options given on the command line, said in its settings."""
+    from dataclasses import replace
+
+    from preflight import units
+    from preflight.model import UPLOAD_NOTE, SettingSource, WriteCheck
+
+    changes: dict[str, object] = {}
+    said: list[SettingSource] = []
+    if options.write:
+        size = options.size
+        changes["sftp_write"] = WriteCheck(size or len(UPLOAD_NOTE), sized=size is not None)
+        shown = units.format_size(size) if size is not None else "a test file"
+        said.append(SettingSource("sftp write", shown, UPLOAD_ORIGIN))
+    if options.list_path is not None:
+        changes["sftp_list"] = options.list_path
+        said.append(SettingSource("sftp list", "off", UPLOAD_ORIGIN))
+    if options.min_free is not None:
+        changes["sftp_min_free"] = options.min_free
+        shown = units.format_size(options.min_free)
+        said.append(SettingSource("sftp min_free", shown, UPLOAD_ORIGIN))
+    settings = {source.setting for source in said}
+    sources = (*(s for s in target.sources if s.setting not in settings), *said)
+    return replace(target, sources=sources, **changes)  # type: ignore[arg-type]
 
 
 def _with_file_defaults_said(target: Target, defaults_set: frozenset[str], path: str) -> Target:

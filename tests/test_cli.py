@@ -841,3 +841,105 @@ def test_more_targets_than_open_files_wait_their_turn_and_are_said_to(tmp_path):
     assert waited, "no target was still waiting at the deadline"
     assert all(stage["diagnosis"]["code"] == "deadline.exceeded" for stage in waited)
     assert all(stage["duration_s"] >= 1.0 for stage in waited)  # how long it waited
+
+
+# --- the upload check from the command line ---------------------------------------------------
+
+
+def test_write_size_uploads_to_every_target_and_the_reports_carry_the_facts(
+    tmp_path, sftp_server, client_key_text
+):
+    config = lab_config(tmp_path, sftp_server, path="/upload")
+    report, junit = tmp_path / "report.json", tmp_path / "report.xml"
+    status, out, err = run(
+        "check",
+        "-c",
+        str(config),
+        "--write-size",
+        "256KiB",
+        "--json",
+        str(report),
+        "--junit",
+        str(junit),
+        environ={"SSH_PRIVATE_KEY": client_key_text},
+    )
+    assert status == 0, out + err
+    assert "settings: sftp write 256.0 KiB from command line" in out
+    assert "uploaded 256.0 KiB in " in out and "then removed it" in out
+    sftp = json.loads(report.read_text())["targets"][0]["stages"][4]
+    upload = sftp["facts"]["upload"]
+    assert (upload["bytes"], upload["removed"]) == (256 * 1024, True)
+    assert upload["rate_bytes_per_s"] > 0
+    [suite] = list(junitparser.JUnitXml.fromfile(str(junit)))
+    [case] = [case for case in suite if case.name == "sftp"]
+    assert "upload.bytes: 262144" in case.system_out
+    assert os.listdir(os.path.join(sftp_server.root, "upload")) == []
+
+
+def test_no_list_and_min_free_are_said_in_the_settings(tmp_path, sftp_server, client_key_text):
+    config = lab_config(tmp_path, sftp_server, path="/upload")
+    status, out, _ = run(
+        "check",
+        "-c",
+        str(config),
+        "--write",
+        "--no-list",
+        "--min-free",
+        "1GiB",
+        environ={"SSH_PRIVATE_KEY": client_key_text},
+    )
+    assert status == 0, out
+    words = " ".join(out.split())  # the settings line is wrapped to the console's width
+    assert (
+        "settings: sftp write a test file from command line; sftp list off from command "
+        "line; sftp min_free 1.0 GiB from command line"
+    ) in words
+    assert "/upload is a directory (not listed); created and wrote /upload/.preflight-" in words
+    assert "! sftp.min_free 1.0 GiB not checked: the server does not offer" in words
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--write-size", "5M"], "expected a size like 1MiB, got '5M' (a unit needs its B"),
+        (["--min-free", "0"], "a size must be above 0 and at most"),
+        (
+            ["--write", "--stages", "tcp"],
+            "--write, --write-size, --no-list and --min-free are for the sftp stage, which no "
+            "target checked here runs",
+        ),
+    ],
+)
+def test_upload_options_refuse_what_cannot_be_done(argv, message):
+    status, _, err = run("check", "-c", "none", "127.0.0.1:1", *argv)
+    assert status == 2
+    assert message in err
+
+
+def test_validate_shows_the_upload_check_and_warns_where_it_cannot_run(tmp_path):
+    config = write(
+        tmp_path / "checks.yaml",
+        """\
+        version: 1
+        defaults:
+          host_key: {policy: off}
+        targets:
+          - name: drop
+            host: 127.0.0.1
+            sftp: {path: /drop, write: 1MiB, list: false, min_free: 5GiB}
+          - name: port-only
+            host: 127.0.0.1
+            stages: [dns, tcp]
+            sftp: {write: true}
+        """,
+    )
+    status, out, _ = run("validate", "-c", str(config))
+    assert status == 0
+    assert (
+        "  drop: 127.0.0.1:22 [dns,tcp,banner,auth,sftp] deadline 30s; sftp /drop: write "
+        "1.0 MiB, not listed, min_free 5.0 GiB"
+    ) in out
+    assert (
+        "  ! sftp.write / sftp.min_free are set but the sftp stage does not run (stages: "
+        "[dns, tcp]): nothing will be uploaded or measured (port-only)"
+    ) in out

@@ -29,7 +29,16 @@ from preflight.config import (
     parse_config,
     target_from_spec,
 )
-from preflight.model import ALL_STAGES, HostKeyConfig, Secret, Stage, Target, Timeouts
+from preflight.model import (
+    ALL_STAGES,
+    UPLOAD_NOTE,
+    HostKeyConfig,
+    Secret,
+    Stage,
+    Target,
+    Timeouts,
+    WriteCheck,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "config"
@@ -537,7 +546,7 @@ def test_example_checks_yaml_documents_every_key() -> None:
     assert set(defaults["timeouts"]) == {"dns", "tcp", "banner", "auth", "sftp"}
     assert set(defaults["auth"]) == {"password", "key", "passphrase", "agent"}
     assert set(defaults["host_key"]) == {"known_hosts", "fingerprints", "policy"}
-    assert set(defaults["sftp"]) == {"path"}
+    assert set(defaults["sftp"]) == {"path", "list", "write", "min_free"}
     target_keys = {key for target in data["targets"] for key in target}
     assert {
         "name",
@@ -1256,3 +1265,97 @@ def test_ssh_offers_every_default_key_and_the_report_says_preflight_offers_one(
         "the first, ~/.ssh/id_rsa: if the server refuses it, name the key to check with "
         "IdentityFile or $SSH_PRIVATE_KEY",
     )
+
+
+# --------------------------------------------------------------------------- sftp upload check
+
+
+def test_the_upload_check_is_off_unless_asked_for() -> None:
+    target = one("version: 1\ntargets:\n  - host: h\n")
+    assert (target.sftp_write, target.sftp_list, target.sftp_min_free) == (None, True, None)
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("true", WriteCheck(len(UPLOAD_NOTE))),
+        ("yes", WriteCheck(len(UPLOAD_NOTE))),
+        ("false", None),
+        ("1MiB", WriteCheck(1024 * 1024, sized=True)),
+        ("'1.5 MB'", WriteCheck(1_500_000, sized=True)),
+        ("4096", WriteCheck(4096, sized=True)),
+        ("${SIZE}", WriteCheck(2048, sized=True)),
+    ],
+)
+def test_write_is_true_false_or_a_size(written: str, expected: WriteCheck | None) -> None:
+    text = (
+        f"version: 1\ntargets:\n  - host: h\n    sftp:\n      path: /up\n      write: {written}\n"
+    )
+    assert one(text, {"SIZE": "2KiB"}).sftp_write == expected
+
+
+def test_write_list_and_min_free_merge_from_defaults_key_by_key() -> None:
+    config = parse(
+        "version: 1\n"
+        "defaults:\n  sftp: {path: /drop, write: 1MiB, list: false, min_free: 5GiB}\n"
+        "targets:\n"
+        "  - host: a\n"
+        "  - host: b\n    sftp: {write: null, list: true}\n"
+    )
+    a, b = config.targets
+    assert (a.sftp_path, a.sftp_write, a.sftp_list, a.sftp_min_free) == (
+        "/drop",
+        WriteCheck(1024 * 1024, sized=True),
+        False,
+        5 * 1024**3,
+    )
+    assert (b.sftp_path, b.sftp_write, b.sftp_list, b.sftp_min_free) == (
+        "/drop",
+        None,
+        True,
+        5 * 1024**3,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "5M",
+            "targets[0].sftp.write: expected true, false or a size to upload like 1MiB, got "
+            "'5M' (a unit needs its B: B, KiB, MiB, GiB, TiB or kB, MB, GB, TB)",
+        ),
+        (
+            "lots",
+            "targets[0].sftp.write: expected true, false or a size to upload like 1MiB, got "
+            "'lots' (units: B, KiB, MiB, GiB, TiB or kB, MB, GB, TB)",
+        ),
+        ("0", "targets[0].sftp.write: a size must be above 0 and at most 10.0 GiB, got '0'"),
+        (
+            "11GiB",
+            "targets[0].sftp.write: a size must be above 0 and at most 10.0 GiB, got '11GiB'",
+        ),
+        (
+            "[1]",
+            "targets[0].sftp.write: expected true, false or a size to upload like 1MiB, got a list",
+        ),
+    ],
+)
+def test_a_bad_write_says_what_a_size_looks_like(value: str, message: str) -> None:
+    err = error(f"version: 1\ntargets:\n  - host: h\n    sftp:\n      write: {value}\n")
+    assert (err.line, err.message) == (5, message)
+
+
+def test_min_free_must_be_a_size_and_list_a_flag() -> None:
+    err = error("version: 1\ntargets:\n  - host: h\n    sftp:\n      min_free: plenty\n")
+    assert err.message == (
+        "targets[0].sftp.min_free: expected a size like 5GiB, got 'plenty' (units: B, KiB, "
+        "MiB, GiB, TiB or kB, MB, GB, TB)"
+    )
+    err = error("version: 1\ntargets:\n  - host: h\n    sftp:\n      list: sometimes\n")
+    assert err.message == "targets[0].sftp.list: expected true or false, got 'sometimes'"
+
+
+def test_a_near_miss_sftp_key_is_suggested() -> None:
+    err = error("version: 1\ntargets:\n  - host: h\n    sftp: {path: /u, writes: true}\n")
+    assert "did you mean 'write'" in err.message

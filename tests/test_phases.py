@@ -53,6 +53,10 @@ LABELS = {
     Phase.SFTP_VERSION: "the SFTP version handshake",
     Phase.STAT: "stat(3)",
     Phase.LISTDIR: "listdir(3)",
+    Phase.STATVFS: "statvfs(3)",
+    Phase.CREATE: "the creation of 3",
+    Phase.WRITE: "the upload to 3",
+    Phase.REMOVE: "remove(3)",
     Phase.STAGE: "3",
 }
 

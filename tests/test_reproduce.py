@@ -10,12 +10,13 @@ import base64
 import os
 import shutil
 import subprocess
+from dataclasses import replace
 
 import pytest
 from checking import FAST, check_one, make_target
 
 from preflight import lab, reproduce
-from preflight.model import AuthConfig, Diagnosis, Hop, HostKeyConfig, Secret, Stage
+from preflight.model import AuthConfig, Diagnosis, Hop, HostKeyConfig, Secret, Stage, WriteCheck
 
 KEY_TEXT = "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0\n-----END OPENSSH PRIVATE KEY-----\n"
 
@@ -331,3 +332,43 @@ def test_a_temporary_file_gets_all_its_writer_wrote(tmp_path):
     line = command.render(["sh", "-c", 'wc -c < "$1"', "sh", made])
     done = subprocess.run(["sh", "-c", line], capture_output=True, text=True, check=True)
     assert done.stdout.split() == [str(source.stat().st_size)]  # all of it, in the file only
+
+
+# --- the upload check (sftp.write) ---------------------------------------------------------
+
+UPLOAD_MEGABYTE = WriteCheck(1024 * 1024, sized=True)
+
+
+def upload_command(code: str, facts: dict[str, object]) -> str:
+    target = replace(make_target(None, sftp_path="/upload"), sftp_write=UPLOAD_MEGABYTE)
+    [line] = reproduce.commands(target, Stage.SFTP, Diagnosis(code, "", ""), facts)
+    return line
+
+
+@pytest.mark.parametrize(
+    ("code", "batch"),
+    [
+        ("sftp.not_writable", """printf 'put "%s" %s\\nrm %s\\n' "$f" """),
+        ("sftp.size_mismatch", """printf 'put "%s" %s\\nls -ln %s\\nrm %s\\n' "$f" """),
+    ],
+)
+def test_upload_failures_are_reproduced_with_a_put_and_its_rm(code, batch):
+    line = upload_command(code, {"upload": {"file": "/upload/.preflight-1.tmp"}})
+    assert 'f=$(mktemp) && head -c 1048576 /dev/zero > "$f"' in line
+    assert batch in line
+    # One remote name per placeholder after the local file's: the fixed name, never
+    # preflight's own random one.
+    assert line.count("/upload/.preflight-check.tmp") == batch.count("%s") - 1
+
+
+def test_a_put_that_fails_halfway_is_cleaned_up_by_a_second_sftp_keeping_the_status():
+    first, rest = upload_command("sftp.no_space", {"upload": {}}).split("; rc=$?; ")
+    assert """printf 'put "%s" %s\\n' "$f" /upload/.preflight-check.tmp | """ in first
+    assert rest.startswith("printf 'rm %s\\n' /upload/.preflight-check.tmp | ")
+    assert rest.endswith(" >/dev/null 2>&1; exit $rc)")
+
+
+def test_a_drop_box_is_reproduced_with_cd_not_ls():
+    target = replace(make_target(None, sftp_path="/drop"), sftp_list=False)
+    [line] = reproduce.commands(target, Stage.SFTP, Diagnosis("sftp.not_found", "", ""), {})
+    assert line.startswith("printf '%s\\n' 'cd /drop' | ")

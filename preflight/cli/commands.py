@@ -83,6 +83,12 @@ def check(
         stages=args.stages,
         ssh_config=args.ssh_config,
         timeouts=args.timeout,
+        upload=selection.UploadOptions(
+            write=bool(args.write) or args.write_size is not None,
+            size=args.write_size,
+            list_path=False if args.no_list else None,
+            min_free=args.min_free,
+        ),
     )
     targets = selection.select(
         asked, environ, warn=lambda text: stderr.write(f"preflight: warning: {text}\n")

@@ -141,6 +141,35 @@ def build() -> argparse.ArgumentParser:
         help="a stage's timeout in seconds ('tcp=10', 'tcp=10,banner=20'), or S for every "
         "stage; wins over checks.yaml and ssh_config, and the report says it came from here",
     )
+    upload = check.add_argument_group(
+        "upload check",
+        "in the sftp stage, for every target checked (in checks.yaml: sftp.write,\n"
+        "sftp.list and sftp.min_free)",
+    )
+    upload.add_argument(
+        "--write",
+        action="store_true",
+        help="create, write and remove a test file in the sftp path, as the job's upload would",
+    )
+    upload.add_argument(
+        "--write-size",
+        type=_upload_size,
+        metavar="SIZE",
+        help="upload SIZE bytes (1MiB, 10MB) and report the rate; implies --write",
+    )
+    upload.add_argument(
+        "--no-list",
+        action="store_true",
+        help="do not list the sftp path, only check it is a directory: a drop box (mode 0733) "
+        "may be written and not listed",
+    )
+    upload.add_argument(
+        "--min-free",
+        type=_free_size,
+        metavar="SIZE",
+        help="fail when the sftp path has less free space than SIZE (5GiB), as the server's "
+        "statvfs@openssh.com says",
+    )
     check.add_argument(
         "--shard",
         type=_shard,
@@ -298,6 +327,29 @@ def _name_list(text: str) -> list[str]:
 
 
 _timeout_seconds = _ranged(float, 0, 3600, above=True)
+
+
+def _size_type(limit_key: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        from preflight import config, units
+
+        limit = getattr(config, limit_key)
+        try:
+            size = units.parse_size(text)
+        except units.SizeError as exc:
+            message = f"expected a size like 1MiB, got {text!r} ({exc})"
+            raise argparse.ArgumentTypeError(message) from None
+        if not 0 < size <= limit:
+            raise argparse.ArgumentTypeError(
+                f"a size must be above 0 and at most {units.format_size(limit)}, got {text!r}"
+            )
+        return size
+
+    return parse
+
+
+_upload_size = _size_type("MAX_WRITE")
+_free_size = _size_type("MAX_MIN_FREE")
 
 
 def _stage_timeouts(text: str) -> list[tuple[Stage | None, float]]:

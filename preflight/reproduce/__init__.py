@@ -13,13 +13,15 @@ OpenSSH command shares, the diagnosis says so; the command then shows what was s
 
 from __future__ import annotations
 
+import math
+import posixpath
 import shlex
 from collections.abc import Mapping
 from typing import Any
 
 from preflight.model import AuthConfig, Diagnosis, Stage, Target
 from preflight.reproduce import ssh
-from preflight.reproduce.shell import Arg, Command, Raw, seconds, variable
+from preflight.reproduce.shell import Arg, Command, Raw, join, seconds, variable
 
 __all__ = ["commands"]
 
@@ -53,7 +55,7 @@ def commands(
     if code == "auth.host_key_mismatch" and _mismatch_by_pins(facts) and not target.jump:
         return [_scan_for_pins(target)]
     if stage is Stage.SFTP:
-        return [_sftp(target, facts, budget)]
+        return [_sftp(target, code, facts, budget)]
     printed = []
     if code == "auth.no_credentials":
         from preflight import keytext
@@ -108,15 +110,78 @@ def _ssh(
     return command, words, environment
 
 
-def _sftp(target: Target, facts: Mapping[str, Any], budget: float) -> str:
+def _sftp(target: Target, code: str, facts: Mapping[str, Any], budget: float) -> str:
     command, words, environment = _ssh(
         target, ssh.method_used(facts, target.auth), facts, program="sftp"
     )
     path = _sftp_quote(target.sftp_path)
+    if code == "sftp.no_space" and "upload" not in facts and target.sftp_min_free:
+        # sftp's df shows the free space preflight compared, in KiB; awk applies min_free.
+        shown = shlex.join(["printf", r"%s\n", f"df {path}"])
+        need = math.ceil(target.sftp_min_free / 1024)
+        compare = (
+            '{ print } $1 ~ /^[0-9]+$/ { avail = $3 } END { if (avail == "") exit 2; '
+            f'if (avail < {need}) {{ print "Avail " avail " KiB is less than sftp.min_free '
+            f'{need} KiB" > "/dev/stderr"; exit 1 }} }}'
+        )
+        return command.render(
+            words,
+            environment=environment,
+            before=shown,
+            after=f" | awk {shlex.quote(compare)}",
+            timeout=budget,
+        )
+    if "upload" in facts or code in _UPLOAD_CODES:
+        return _upload(target, code, command, words, environment, budget)
     # `ls PATH` fails (exit 1) for a path that is missing or not readable; `cd PATH` then fails
-    # for a file, which `ls` lists without complaint ('"PATH" is not a directory').
-    listing = shlex.join(["printf", r"%s\n", f"ls {path}", f"cd {path}"])
+    # for a file, which `ls` lists without complaint ('"PATH" is not a directory'). Without
+    # the listing (sftp.list: false), `cd` alone: a drop box cannot be listed.
+    batch = [f"ls {path}", f"cd {path}"] if target.sftp_list else [f"cd {path}"]
+    listing = shlex.join(["printf", r"%s\n", *batch])
     return command.render(words, environment=environment, before=listing, timeout=budget)
+
+
+_UPLOAD_CODES = frozenset({"sftp.not_writable", "sftp.read_only", "sftp.size_mismatch"})
+_HALFWAY_CODES = frozenset({"sftp.no_space", "sftp.timeout", "sftp.error"})
+REPRODUCE_FILE = ".preflight-check.tmp"  # a fixed name: a second try replaces the first's
+
+
+def _upload(
+    target: Target,
+    code: str,
+    command: Command,
+    words: list[Arg],
+    environment: list[str],
+    budget: float,
+) -> str:
+    """`put` a file as big as preflight's and `rm` it, as the check did. A put that may stop
+    halfway (no space, a stall, a refused write) ends sftp's batch before the `rm`, or is
+    ended by `timeout`: a second sftp then removes what it left, and the line keeps the first
+    one's exit status."""
+    size = target.sftp_write.size if target.sftp_write is not None else 1
+    local = command.temp_file("f", f"head -c {size} /dev/zero")
+    remote = _sftp_quote(posixpath.join(target.sftp_path, REPRODUCE_FILE))
+    # printf fills in the local file's name when the line runs: "$f" is not known before.
+    steps = ['put "%s" %s']
+    if code == "sftp.size_mismatch":
+        steps.append("ls -ln %s")  # OpenSSH's sftp does not compare: this shows the size
+    halfway = code in _HALFWAY_CODES
+    if not halfway:
+        steps.append("rm %s")
+    arguments = " ".join([local, *(shlex.quote(remote) for _ in steps)])
+    newline = "\\n"  # printf's escape, written out: the command stays on one line
+    batch = f"printf {shlex.quote(newline.join(steps) + newline)} {arguments}"
+    if not halfway:
+        return command.render(words, environment=environment, before=batch, timeout=budget)
+    again = [*environment, f"timeout {seconds(budget)}", join(words)]
+    removal = f"printf 'rm %s\\n' {shlex.quote(remote)} | {' '.join(again)} >/dev/null 2>&1"
+    return command.render(
+        words,
+        environment=environment,
+        before=batch,
+        after=f"; rc=$?; {removal}; exit $rc",
+        timeout=budget,
+    )
 
 
 def _through_jump_hosts(target: Target) -> str:

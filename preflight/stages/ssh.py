@@ -45,7 +45,7 @@ from preflight.errors import (
 )
 from preflight.model import AuthConfig
 from preflight.phases import At, Phase
-from preflight.stages import Connection, Passed
+from preflight.stages import Connection, Passed, upload
 from preflight.stages.chain import ChainedConnection, hops_below
 from preflight.stages.watchdog import run_guarded
 
@@ -728,8 +728,17 @@ def _list_directory(conn: Connection, budget: Budget) -> Passed:
         ) from None
     with conn._lock:
         conn.sftp = sftp  # closed with the connection, or handed to the library's caller
-    if not conn.target.sftp_list:
-        return _look_at_directory(conn, sftp, path)
+    looked = (
+        _list(conn, sftp, path) if conn.target.sftp_list else _look_at_directory(conn, sftp, path)
+    )
+    target = conn.target
+    if target.sftp_write is None and target.sftp_min_free is None:
+        return looked
+    shown, warnings = upload.check(conn, sftp, budget)
+    return Passed("; ".join([looked.detail, *shown]), [*looked.warnings, *warnings])
+
+
+def _list(conn: Connection, sftp: paramiko.SFTPClient, path: str) -> Passed:
     conn.phase = At(Phase.LISTDIR, path)
     try:
         entries = sftp.listdir(path)

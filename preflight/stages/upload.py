@@ -1,0 +1,351 @@
+"""The sftp stage's upload check (`sftp.write`, `sftp.min_free`): what the job does, not a listing.
+
+A listing can pass where the job's upload fails: a read-only export, a full disk, a directory
+this user may read but not write. So, when asked, the stage creates a file whose name says what
+it is (`.preflight-<random>.tmp`, created exclusively: nothing of anyone else's is touched),
+writes it, checks its size with `stat` and removes it. A sized write (`write: 1MiB`) measures
+the upload rate; writes are pipelined, as OpenSSH's sftp does, with no more in flight than the
+time left can drain, so that a slow link ends in a verdict and a removed file rather than the
+watchdog's cut. Free space comes from the `statvfs@openssh.com` extension where the server
+offers it. SFTP version 3 answers most refusals with a bare "Failure", so a refusal is explained
+with what the server can be asked: statvfs (read-only mount, no space) and the directory's mode
+and owner (`users-groups-by-id@openssh.com` names the owner). Runs in the sftp stage's thread,
+under its watchdog; every fact goes into `conn.facts` as soon as it is known.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import posixpath
+import secrets
+import stat
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import paramiko
+from paramiko import sftp as protocol
+
+from preflight.bounded import SFTPSession
+from preflight.deadline import Budget
+from preflight.errors import (
+    UploadFailed,
+    UploadNoSpace,
+    UploadNotWritable,
+    UploadReadOnly,
+    UploadSizeMismatch,
+    UploadTooSlow,
+)
+from preflight.model import UPLOAD_NOTE, WriteCheck
+from preflight.phases import At, Phase
+from preflight.stages import Connection
+from preflight.units import format_rate, format_size
+
+__all__ = ["STATVFS", "check"]
+
+STATVFS = "statvfs@openssh.com"
+IDS_TO_NAMES = "users-groups-by-id@openssh.com"
+_ST_RDONLY = 0x1  # statvfs f_flag
+CHUNK = 32 * 1024  # what OpenSSH's sftp sends per write request
+MAX_IN_FLIGHT = 64  # as OpenSSH's sftp (-R 64): 2 MiB unacknowledged at most
+FIRST_WINDOW = 4  # requests sent before the first answer shows the rate
+
+
+@dataclass(frozen=True)
+class FreeSpace:
+    """statvfs of a directory: bytes and file slots this user may still take, and the mount."""
+
+    free: int
+    files_free: int
+    read_only: bool
+
+
+def check(conn: Connection, sftp: SFTPSession, budget: Budget) -> tuple[list[str], list[str]]:
+    """The upload check of `conn.target` on an open SFTP session: what the pass line adds
+    ("wrote 1.0 MiB … (8.3 MiB/s), removed", "4.2 GiB free") and the warnings. Raises an
+    `UploadError` (or the SFTP error untouched) when it fails."""
+    target = conn.target
+    directory = target.sftp_path
+    shown: list[str] = []
+    warnings: list[str] = []
+    space = _statvfs(conn, sftp, directory, record=True)
+    if target.sftp_min_free is not None:
+        if space is None:
+            warnings.append(
+                f"sftp.min_free {format_size(target.sftp_min_free)} not checked: "
+                f"{conn.facts['free_bytes_unknown']}"
+            )
+        elif space.free < target.sftp_min_free:
+            raise UploadNoSpace(directory, None, space.free, target.sftp_min_free, by_min_free=True)
+    if target.sftp_write is not None:
+        shown.append(_upload(conn, sftp, budget, directory, target.sftp_write, space, warnings))
+    if space is not None:
+        shown.append(f"{format_size(space.free)} free")
+    return shown, warnings
+
+
+def _statvfs(
+    conn: Connection, sftp: SFTPSession, directory: str, *, record: bool = False
+) -> FreeSpace | None:
+    """The free space of `directory`, None where the server does not say (and, with
+    `record`, why not in the facts)."""
+    if STATVFS not in sftp.extensions:
+        if record:
+            conn.facts["free_bytes_unknown"] = (
+                f"the server does not offer the {STATVFS} extension, so its free space is unknown"
+            )
+        return None
+    conn.phase = At(Phase.STATVFS, directory)
+    try:
+        kind, message = sftp.request(protocol.CMD_EXTENDED, STATVFS, directory)
+        if kind != protocol.CMD_EXTENDED_REPLY:
+            raise OSError(f"an answer of type {kind} to {STATVFS}")
+        # bsize frsize blocks bfree bavail files ffree favail fsid flag namemax (all uint64)
+        values = [message.get_int64() for _ in range(11)]
+    except OSError as exc:
+        if record:
+            conn.facts["free_bytes_unknown"] = f"{STATVFS} failed: {exc.strerror or exc}"
+        return None
+    block = values[1] or values[0]
+    space = FreeSpace(values[4] * block, values[7], bool(values[9] & _ST_RDONLY))
+    if record:
+        conn.facts["free_bytes"] = space.free
+        if space.read_only:
+            conn.facts["read_only_mount"] = True
+    return space
+
+
+def _upload(
+    conn: Connection,
+    sftp: SFTPSession,
+    budget: Budget,
+    directory: str,
+    write: WriteCheck,
+    space: FreeSpace | None,
+    warnings: list[str],
+) -> str:
+    name = posixpath.join(directory, f".preflight-{secrets.token_hex(6)}.tmp")
+    record: dict[str, Any] = {"file": name, "size": write.size, "created": False}
+    conn.facts["upload"] = record
+    conn.phase = At(Phase.CREATE, name)
+    started = time.monotonic()
+    flags = protocol.SFTP_FLAG_WRITE | protocol.SFTP_FLAG_CREATE | protocol.SFTP_FLAG_EXCL
+    try:
+        kind, message = sftp.request(protocol.CMD_OPEN, name, flags, paramiko.SFTPAttributes())
+        if kind != protocol.CMD_HANDLE:
+            raise OSError(f"an answer of type {kind} to open")
+        handle = message.get_binary()
+    except OSError as exc:
+        raise _refused(conn, sftp, directory, exc, space) from None
+    record["created"] = True
+    try:
+        written = _write(conn, sftp, budget, handle, name, write, record)
+        record["seconds"] = round(time.monotonic() - started, 3)
+        if written < write.size:
+            raise UploadTooSlow(
+                directory,
+                name,
+                written,
+                write.size,
+                record["seconds"],
+                by_deadline=budget.cut_by_deadline,
+            )
+        conn.phase = At(Phase.STAT, name)
+        reported = sftp.stat(name).st_size
+        if reported != written:
+            raise UploadSizeMismatch(directory, name, written, reported)
+    except OSError as exc:
+        written = record.get("bytes", 0)
+        failure = _write_failed(conn, sftp, directory, name, exc, written, write.size)
+        _remove(conn, sftp, budget, name, record)
+        raise failure from None
+    except BaseException:
+        _remove(conn, sftp, budget, name, record)
+        raise
+    seconds = record["seconds"]
+    if write.sized:
+        record["rate_bytes_per_s"] = round(written / seconds) if seconds > 0 else None
+        rate = format_rate(written, seconds)
+        what = f"uploaded {format_size(written)} in {seconds:.2f}s ({rate})"
+    else:
+        what = f"created and wrote {name} ({written} bytes)"
+    if _remove(conn, sftp, budget, name, record):
+        return f"{what}, then removed it"
+    warnings.append(
+        f"the test file {name} could not be removed ({record['remove_error']}): it is still "
+        f"on the server; delete it by hand (it holds {written} bytes written by preflight)"
+    )
+    return f"{what}; could not remove {name}"
+
+
+def _write(
+    conn: Connection,
+    sftp: SFTPSession,
+    budget: Budget,
+    handle: bytes,
+    name: str,
+    write: WriteCheck,
+    record: dict[str, Any],
+) -> int:
+    """Send `write.size` bytes, pipelined, and close the file; the bytes the server
+    acknowledged (kept in `record["bytes"]` as they are). Stops sending early when what is in
+    flight could not drain, at the rate seen so far, before the budget runs out."""
+    conn.phase = At(Phase.WRITE, name)
+    payload = UPLOAD_NOTE if not write.sized else (UPLOAD_NOTE * (CHUNK // len(UPLOAD_NOTE) + 1))
+    in_flight: deque[tuple[int, int]] = deque()  # (request number, bytes)
+    sent = acked = 0
+    record["bytes"] = 0
+    started = time.monotonic()
+    reserve = min(2.0, max(0.25, budget.timeout * 0.1))
+
+    def settle_one() -> None:
+        nonlocal acked
+        number, size = in_flight.popleft()
+        kind, _ = sftp.answer(number)
+        if kind != protocol.CMD_STATUS:
+            raise OSError(f"an answer of type {kind} to write")
+        acked += size
+        record["bytes"] = acked
+
+    while sent < write.size:
+        # No more in flight than can be acknowledged, at the rate seen so far, before the
+        # budget is down to the reserve: the rest could not arrive in time anyway, and the
+        # check ends with a verdict and a removed file instead of the watchdog's cut.
+        window = FIRST_WINDOW * CHUNK
+        if acked:
+            rate = acked / max(time.monotonic() - started, 1e-6)
+            window = min(MAX_IN_FLIGHT * CHUNK, int(rate * (budget.remaining() - reserve)))
+        if budget.remaining() <= reserve or (window < CHUNK and not in_flight):
+            break
+        if sent - acked + CHUNK > window and in_flight:
+            settle_one()
+            continue
+        piece = payload[: min(CHUNK, write.size - sent)]
+        number = sftp.send_request(protocol.CMD_WRITE, handle, protocol.int64(sent), piece)
+        in_flight.append((number, len(piece)))
+        sent += len(piece)
+    while in_flight:
+        settle_one()
+    sftp.request(protocol.CMD_CLOSE, handle)
+    return acked
+
+
+def _refused(
+    conn: Connection,
+    sftp: SFTPSession,
+    directory: str,
+    exc: OSError,
+    space: FreeSpace | None,
+) -> BaseException:
+    """Why creating the file was refused, from the answer and what else the server says."""
+    if space is not None and space.read_only:
+        return UploadReadOnly(
+            directory, None, "mount", "statvfs reports the mount read-only (ST_RDONLY)"
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        mode = uid = None
+        conn.phase = At(Phase.STAT, directory)
+        with contextlib.suppress(OSError):
+            attributes = sftp.stat(directory)
+            mode, uid = attributes.st_mode, attributes.st_uid
+        owner = _user_name(conn, sftp, uid)
+        user = conn.target.user
+        if mode is not None and mode & stat.S_IWOTH:
+            evidence = f"its mode {stat.S_IMODE(mode):04o} lets anyone write to it"
+            return UploadReadOnly(directory, None, "server", evidence)
+        if mode is not None and mode & stat.S_IWUSR and owner is not None and owner == user:
+            evidence = f"it belongs to {owner}, whose mode {stat.S_IMODE(mode):04o} allows writing"
+            return UploadReadOnly(directory, None, "server", evidence)
+        return UploadNotWritable(directory, mode, uid, owner, user)
+    if exc.errno is None:  # SSH_FX_FAILURE: the server names no reason
+        if space is not None and (space.free == 0 or space.files_free == 0):
+            return UploadNoSpace(
+                directory, None, space.free, 1, no_inodes=space.files_free == 0 and space.free > 0
+            )
+        return UploadFailed(
+            directory, None, "create", _words(exc), free=space.free if space else None
+        )
+    return exc  # no such directory and the like: the listing's diagnoses say them
+
+
+def _write_failed(
+    conn: Connection,
+    sftp: SFTPSession,
+    directory: str,
+    name: str,
+    exc: OSError,
+    written: int,
+    size: int,
+) -> BaseException:
+    """Why a write (or the close after it) was refused: statvfs, asked again, tells a full
+    file system or a read-only one from a reason the server keeps to itself."""
+    if isinstance(exc, TimeoutError) or conn.transport is None or not conn.transport.is_active():
+        return exc  # a stall or a lost connection: the timeout and channel diagnoses say it
+    after = _statvfs(conn, sftp, directory)
+    if after is not None and after.read_only:
+        return UploadReadOnly(
+            directory, name, "mount", "statvfs reports the mount read-only (ST_RDONLY)"
+        )
+    if after is not None and after.free < max(size - written, 1) + CHUNK:
+        return UploadNoSpace(directory, name, after.free, size, written=written)
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        step = "write"
+    else:
+        step = "write" if written < size else "close"
+    return UploadFailed(
+        directory,
+        name,
+        step,
+        _words(exc),
+        written=written,
+        size=size,
+        free=after.free if after is not None else None,
+    )
+
+
+def _remove(
+    conn: Connection, sftp: SFTPSession, budget: Budget, name: str, record: dict[str, Any]
+) -> bool:
+    """Remove the test file; whether it is gone. The facts say what stayed, and why."""
+    conn.phase = At(Phase.REMOVE, name)
+    transport = conn.transport
+    if budget.expired() or transport is None or not transport.is_active():
+        record["removed"] = False
+        record["remove_error"] = (
+            "the server stopped answering before it could be removed"
+            if budget.expired()
+            else "the connection closed before it could be removed"
+        )
+        return False
+    try:
+        sftp.remove(name)
+    except OSError as exc:
+        record["removed"] = False
+        record["remove_error"] = _words(exc)
+        return False
+    record["removed"] = True
+    return True
+
+
+def _user_name(conn: Connection, sftp: SFTPSession, uid: int | None) -> str | None:
+    """The server's name for `uid` (users-groups-by-id@openssh.com); None where unknown."""
+    if uid is None or IDS_TO_NAMES not in sftp.extensions:
+        return None
+    ids = paramiko.Message()
+    ids.add_int(uid)
+    try:
+        kind, message = sftp.request(protocol.CMD_EXTENDED, IDS_TO_NAMES, ids.asbytes(), b"")
+        if kind != protocol.CMD_EXTENDED_REPLY:
+            return None
+        names = paramiko.Message(message.get_binary())
+        return names.get_text() or None
+    except Exception:  # an odd answer: the owner stays unnamed
+        return None
+
+
+def _words(exc: OSError) -> str:
+    """The server's reason as it gave it ("Permission denied", "Failure")."""
+    text = exc.strerror if exc.strerror else str(exc)
+    return text.strip() or type(exc).__name__

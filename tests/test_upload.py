@@ -1,0 +1,162 @@
+"""The upload check (stages/upload.py) against lab servers: what no OpenSSH sshd does on demand.
+
+A server without the statvfs extension (paramiko's), one that stops answering writes, one whose
+disk is slow, one that stores less than it acknowledges, one that refuses to remove. The cases an
+OpenSSH server produces (permissions, -R, full and read-only file systems, drop boxes) are in
+tests/system/test_upload.py.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import paramiko
+import pytest
+from checking import FAST, MARGIN, check_one, make_target
+
+from preflight import lab
+from preflight.model import AuthConfig, StageResult, Status, WriteCheck
+
+SMALL = WriteCheck(64)
+MEGABYTE = WriteCheck(1024 * 1024, sized=True)
+
+
+@contextmanager
+def upload_server(client_key: paramiko.PKey, **options: Any) -> Iterator[lab.SFTPServer]:
+    with lab.SFTPServer(authorized_keys={"deploy": [client_key]}, **options) as server:
+        yield server
+
+
+def sftp_row(server: lab.SFTPServer, key_auth: AuthConfig, **changes: Any) -> StageResult:
+    target = make_target(server, auth=key_auth, sftp_path="/upload", **changes)
+    result = check_one(target)
+    assert [s.status for s in result.stages[:4]] == [Status.PASS] * 4, result.stages
+    return result.stages[4]
+
+
+def uploaded(server: lab.SFTPServer) -> list[str]:
+    return sorted(os.listdir(os.path.join(server.root, "upload")))
+
+
+def test_a_write_passes_and_says_so_without_statvfs(client_key, key_auth):
+    with upload_server(client_key) as server:
+        row = sftp_row(server, key_auth, sftp_write=SMALL)
+        assert row.status is Status.PASS, row.diagnosis
+        name = row.facts["upload"]["file"]
+        assert row.detail == (
+            f"listed /upload: 0 entries; created and wrote {name} (64 bytes), then removed it"
+        )
+        assert row.facts["upload"] == {
+            "file": name,
+            "size": 64,
+            "created": True,
+            "bytes": 64,
+            "seconds": row.facts["upload"]["seconds"],
+            "removed": True,
+        }
+        # paramiko's server offers no extensions: the fact is absent, and why is said instead.
+        assert "free_bytes" not in row.facts
+        assert row.facts["free_bytes_unknown"] == (
+            "the server does not offer the statvfs@openssh.com extension, so its free space "
+            "is unknown"
+        )
+        assert uploaded(server) == []
+
+
+def test_a_sized_write_reports_the_rate(client_key, key_auth):
+    with upload_server(client_key) as server:
+        row = sftp_row(server, key_auth, sftp_write=MEGABYTE)
+    assert row.status is Status.PASS, row.diagnosis
+    upload = row.facts["upload"]
+    assert upload["bytes"] == 1024 * 1024
+    assert upload["rate_bytes_per_s"] == pytest.approx(
+        upload["bytes"] / upload["seconds"], rel=0.05
+    )
+    assert "uploaded 1.0 MiB in " in row.detail and "/s), then removed it" in row.detail
+
+
+def test_min_free_that_cannot_be_checked_is_a_warning_not_a_pass_in_silence(client_key, key_auth):
+    with upload_server(client_key) as server:
+        row = sftp_row(server, key_auth, sftp_min_free=1024**3)
+    assert row.status is Status.PASS
+    assert row.warnings == [
+        "sftp.min_free 1.0 GiB not checked: the server does not offer the statvfs@openssh.com "
+        "extension, so its free space is unknown"
+    ]
+    assert "upload" not in row.facts  # min_free alone writes nothing
+
+
+def test_a_stall_during_the_write_is_sftp_timeout_naming_the_file_left_behind(client_key, key_auth):
+    with upload_server(client_key, stall="write") as server:
+        row = sftp_row(server, key_auth, sftp_write=MEGABYTE)
+        assert row.diagnosis is not None and row.diagnosis.code == "sftp.timeout"
+        assert row.duration_s <= FAST.sftp + MARGIN
+        name = row.facts["upload"]["file"]
+        assert row.diagnosis.summary.endswith(
+            f"did not answer the upload to {name} in {FAST.sftp:.1f}s; the test file may be "
+            "left behind (the server stopped answering before it could be removed)"
+        )
+        assert "stopped answering during the upload" in row.diagnosis.hint
+        assert row.facts["upload"]["removed"] is False
+        assert uploaded(server) == [os.path.basename(name)]  # it really stayed
+
+
+def test_an_upload_too_slow_for_the_timeout_stops_in_time_and_removes_its_file(
+    client_key, key_auth
+):
+    # 0.1 s per 32 KiB write: 1 MiB would take 3.2 s, and the sftp stage has 2.
+    with upload_server(client_key, write_delay=0.1) as server:
+        row = sftp_row(server, key_auth, sftp_write=MEGABYTE)
+        assert row.diagnosis is not None and row.diagnosis.code == "sftp.timeout"
+        assert row.duration_s <= FAST.sftp + MARGIN
+        summary = row.diagnosis.summary
+        assert "the upload to /upload on " in summary and " of 1.0 MiB in " in summary
+        assert "KiB/s) and was stopped to finish within the sftp timeout (2s)" in summary
+        assert "; at this rate 1 GiB takes " in summary
+        assert row.facts["upload"]["removed"] is True
+        assert "left behind" not in summary
+        assert uploaded(server) == []
+
+
+def test_a_server_that_stores_less_than_it_acknowledges_is_a_size_mismatch(client_key, key_auth):
+    with upload_server(client_key, short_writes=True) as server:
+        row = sftp_row(server, key_auth, sftp_write=MEGABYTE)
+        assert row.diagnosis is not None and row.diagnosis.code == "sftp.size_mismatch"
+        name = row.facts["upload"]["file"]
+        assert row.diagnosis.summary.startswith(
+            # The lab keeps half of each write at its offset: the last one ends 16 KiB short.
+            f"{name} on {server.host}:{server.port} has 1032192 bytes after preflight wrote 1048576"
+        )
+        assert "does not compare sizes" in row.diagnosis.hint
+        assert uploaded(server) == []
+
+
+def test_a_file_that_cannot_be_removed_is_a_warning_naming_it(client_key, key_auth):
+    with upload_server(client_key, keep_files=True) as server:
+        row = sftp_row(server, key_auth, sftp_write=SMALL)
+        assert row.status is Status.PASS
+        name = row.facts["upload"]["file"]
+        assert row.facts["upload"]["removed"] is False
+        assert row.detail.endswith(f"; could not remove {name}")
+        assert row.warnings == [
+            f"the test file {name} could not be removed (Permission denied): it is still on "
+            "the server; delete it by hand (it holds 64 bytes written by preflight)"
+        ]
+        assert uploaded(server) == [os.path.basename(name)]
+
+
+def test_a_failure_after_the_file_was_made_still_removes_it(client_key, key_auth):
+    with upload_server(client_key, short_writes=True, keep_files=True) as server:
+        row = sftp_row(server, key_auth, sftp_write=SMALL)
+    assert row.diagnosis is not None and row.diagnosis.code == "sftp.size_mismatch"
+    assert row.diagnosis.summary.endswith("; the test file may be left behind (Permission denied)")
+
+
+def test_the_test_file_is_new_each_time_and_never_replaces_one(client_key, key_auth):
+    with upload_server(client_key) as server:
+        names = {sftp_row(server, key_auth, sftp_write=SMALL).facts["upload"]["file"] for _ in "ab"}
+    assert len(names) == 2
+    assert all(name.startswith("/upload/.preflight-") and name.endswith(".tmp") for name in names)
