@@ -984,7 +984,7 @@ def _upload(exc: errors.UploadError, ctx: Context) -> Diagnosis:
             "sftp.not_writable",
             f"{where} refused {exc.user or 'this user'} a new file in {directory} "
             f"(permission denied): {mode}",
-            "This user may list the directory but not write to it. Ask the server's owners "
+            "This user may not create files in this directory. Ask the server's owners "
             "for write permission for this account (as the owner, through a group, or a drop "
             "box's mode 0733), or point sftp.path at the directory the job is meant to upload "
             "to (behind a chroot, the path the server shows, not the one on its disk).",
