@@ -290,3 +290,75 @@ def test_failure_body_does_not_repeat_a_detail_equal_to_the_summary() -> None:
     report = samples.failing_report()
     report.targets[1].stages[1].detail = samples.TCP_SUMMARY
     assert failure_of(report).text.count(samples.TCP_SUMMARY) == 1
+
+
+# --- byte for byte what junit-xml and ElementTree write ------------------------------------------
+
+
+def junit_xml_document(report: Report) -> str:
+    """The document as preflight wrote it through `junit-xml` (TestSuite.build_xml_doc) and
+    ElementTree until 10,000 targets made that too slow: the same cases, built and serialised
+    by those libraries. `to_xml` must write exactly this."""
+    from junit_xml import TestCase, TestSuite
+
+    from preflight.report import iso_utc, junit, report_secrets
+
+    secrets = report_secrets(report)
+
+    def clean(value: str | bytes, *, max_len: int = 1000, one_line: bool = True) -> str:
+        return clean_text(value, max_len=max_len, one_line=one_line, secrets=secrets)
+
+    hostname = junit._hostname(clean)
+    root = ET.Element("testsuites", {"name": "preflight"})
+    totals = dict.fromkeys(("tests", "failures", "errors", "disabled"), 0)
+    used: set[str] = set()
+    for result in report.targets:
+        suite_name = junit._unique(clean(result.target.name, max_len=200) or "target", used)
+        rows = stage_results(result, interrupted=report.interrupted)
+        cases = []
+        for built in junit._test_cases(result, rows, suite_name, clean):
+            case = TestCase(built.name, classname=built.classname, elapsed_sec=built.seconds)
+            if built.child == "failure":
+                case.add_failure_info(built.message, built.text, built.type)
+            elif built.child == "error":
+                case.add_error_info(built.message, built.text, built.type)
+            elif built.child == "skipped":
+                case.add_skipped_info(built.message, built.text)
+            elif built.child == "system-out":
+                case.stdout = built.text
+            cases.append(case)
+        suite = TestSuite(
+            suite_name,
+            cases,
+            hostname=hostname,
+            timestamp=iso_utc(report.started_at),
+            properties=junit._properties(result.target, clean),
+        )
+        element = suite.build_xml_doc()
+        element.set("time", junit._seconds(result.duration_s))
+        for case_element, row in zip(element.iter("testcase"), rows, strict=True):
+            case_element.set("time", junit._seconds(row.duration_s))
+        for key in totals:
+            totals[key] += int(element.get(key, "0"))
+        root.append(element)
+    for key, value in totals.items():
+        root.set(key, str(value))
+    root.set("time", junit._seconds(report.duration_s))
+    ET.indent(root, space="  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+@pytest.mark.parametrize("make", ALL_SAMPLES.values(), ids=ALL_SAMPLES.keys())
+def test_the_document_is_what_junit_xml_and_elementtree_write(make: Callable[[], Report]) -> None:
+    report = make()
+    assert to_xml(report) == junit_xml_document(report)
+
+
+def test_zero_and_odd_times_and_escapes_match_too() -> None:
+    report = samples.failing_report()
+    rows = report.targets[0].stages
+    rows[0].duration_s = 0.0  # no time from junit-xml: set after the classname
+    rows[1].duration_s = float("nan")
+    rows[1].detail = 'tab\there, quote " and <tag> & CR\r'
+    report.targets[0].duration_s = -1.0
+    assert to_xml(report) == junit_xml_document(report)

@@ -35,15 +35,46 @@ _MAX_ITEMS = 1000  # elements of one list or mapping in facts
 def to_dict(report: Report) -> dict[str, Any]:
     """The report as plain JSON-compatible data (dicts, lists, str, int, float, bool, None)."""
     secrets = report_secrets(report)
+    # Thousands of targets repeat the same words (fact names, a skip reason, a hint): each is
+    # cleaned once.
+    cleaned: dict[tuple[str | bytes, int, bool], str] = {}
+
+    def clean(value: str | bytes | bytearray, max_len: int, one_line: bool) -> str:
+        if isinstance(value, bytearray):
+            return clean_text(value, max_len=max_len, one_line=one_line, secrets=secrets)
+        key = (value, max_len, one_line)
+        found = cleaned.get(key)
+        if found is None:
+            found = cleaned[key] = clean_text(
+                value, max_len=max_len, one_line=one_line, secrets=secrets
+            )
+        return found
+
+    def key_text(key: Any) -> str:
+        found = cleaned.get((key, _MAX_SHORT, True)) if type(key) is str else None
+        return found if found is not None else line(str(key), _MAX_SHORT)
 
     def text(value: str | bytes | bytearray, max_len: int = _MAX_TEXT) -> str:
-        return clean_text(value, max_len=max_len, secrets=secrets)
+        return clean(value, max_len, False)
 
     def line(value: str, max_len: int = _MAX_TEXT) -> str:
-        return clean_text(value, max_len=max_len, one_line=True, secrets=secrets)
+        return clean(value, max_len, True)
 
     def fact(value: Any, depth: int = 0) -> Any:
-        if value is None or isinstance(value, bool | int):
+        # The kinds nearly every fact is, first and by exact type (a subclass, a str enum say,
+        # takes the general way below): at 10,000 targets this walk is most of the report.
+        kind = type(value)
+        if kind is str:
+            found = cleaned.get((value, _MAX_TEXT, False))
+            return found if found is not None else clean(value, _MAX_TEXT, False)
+        if kind is int or kind is bool or value is None:
+            return value
+        if depth < _MAX_DEPTH and len(value if kind is dict or kind is list else ()) <= _MAX_ITEMS:
+            if kind is dict:
+                return {key_text(key): fact(item, depth + 1) for key, item in value.items()}
+            if kind is list:
+                return [fact(element, depth + 1) for element in value]
+        if isinstance(value, bool | int):
             return value
         if isinstance(value, float):
             return value if math.isfinite(value) else str(value)

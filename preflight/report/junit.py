@@ -9,22 +9,21 @@ stage carries a ``<failure>`` whose ``type`` is the diagnosis code and whose ``m
 detail (the target, the facts the stage gathered, warnings). A skipped stage carries its reason,
 a passed one its detail as ``system-out`` (which Jenkins shows; GitLab shows nothing of a passed
 test, so what a healthy target measured reaches GitLab users through the job log and the JSON).
-The elements are built with the `junit-xml` package; this module then sets the times to
-millisecond precision (the suite time is the target's wall time, not a sum of floats) and
-serialises with ElementTree. Every string is cleaned by `sanitize.clean_text` first, so a hostile
-banner cannot make the file invalid; the output validates against the JUnit XSD in
-``tests/data/junit.xsd``.
+The document is the one the `junit-xml` package builds and ElementTree serialises, with the
+times set to millisecond precision (the suite time is the target's wall time, not a sum of
+floats); it is written here directly, because at 10,000 targets building and walking those
+element trees took seconds, and the tests hold it to theirs byte for byte. Every string is
+cleaned by `sanitize.clean_text` first, so a hostile banner cannot make the file invalid; the
+output validates against the JUnit XSD in ``tests/data/junit.xsd``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
-from typing import Any, Protocol
-
-from junit_xml import TestCase, TestSuite
+from typing import Any, NamedTuple, Protocol
 
 from preflight.model import Report, StageResult, Status, Target, TargetResult, endpoint
 from preflight.report import iso_utc, report_secrets, stage_results
@@ -48,41 +47,66 @@ class _Clean(Protocol):
     def __call__(self, value: str | bytes, *, max_len: int = ..., one_line: bool = ...) -> str: ...
 
 
+class _Case(NamedTuple):
+    """One ``<testcase>``: its name and time, and at most one child — ``failure``, ``error``
+    or ``skipped`` (with its ``type`` and ``message``), or ``system-out`` — with its text."""
+
+    name: str
+    classname: str
+    seconds: float
+    child: str | None = None
+    type: str = ""
+    message: str = ""
+    text: str = ""
+
+
 def to_xml(report: Report) -> str:
     """The JUnit XML document for `report`, with an XML declaration and a final newline."""
     secrets = report_secrets(report)
+    cache: dict[tuple[str | bytes, int, bool], str] = {}
 
     def clean(value: str | bytes, *, max_len: int = _MAX_LINE, one_line: bool = True) -> str:
-        return clean_text(value, max_len=max_len, one_line=one_line, secrets=secrets)
+        # Thousands of targets repeat the same words (a skip reason, a hint): clean each once.
+        key = (value, max_len, one_line)
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = clean_text(
+                value, max_len=max_len, one_line=one_line, secrets=secrets
+            )
+        return found
 
     hostname = _hostname(clean)
     timestamp = iso_utc(report.started_at)
-    root = ET.Element("testsuites", {"name": "preflight"})
+    suites: list[str] = []
     totals = dict.fromkeys(("tests", "failures", "errors", "disabled"), 0)
     used_suites: set[str] = set()
     for result in report.targets:
         suite_name = _unique(clean(result.target.name, max_len=_MAX_NAME) or "target", used_suites)
         rows = stage_results(result, interrupted=report.interrupted)
         cases = _test_cases(result, rows, suite_name, clean)
-        suite = TestSuite(
-            suite_name,
-            cases,
-            hostname=hostname,
-            timestamp=timestamp,
-            properties=_properties(result.target, clean),
-        )
-        element = suite.build_xml_doc()
-        element.set("time", _seconds(result.duration_s))
-        for case_element, row in zip(element.iter("testcase"), rows, strict=True):
-            case_element.set("time", _seconds(row.duration_s))
-        for key in totals:
-            totals[key] += int(element.get(key, "0"))
-        root.append(element)
-    for key, value in totals.items():
-        root.set(key, str(value))
-    root.set("time", _seconds(report.duration_s))
-    ET.indent(root, space="  ")
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+        counts = {kind: sum(case.child == kind for case in cases) for kind in _COUNTED}
+        totals["tests"] += len(cases)
+        totals["failures"] += counts["failure"]
+        totals["errors"] += counts["error"]
+        attributes = [
+            ("disabled", "0"),
+            ("errors", str(counts["error"])),
+            ("failures", str(counts["failure"])),
+            ("name", suite_name),
+            ("skipped", str(counts["skipped"])),
+            ("tests", str(len(cases))),
+            ("time", _seconds(result.duration_s)),
+        ]
+        if hostname:
+            attributes.append(("hostname", hostname))
+        attributes.append(("timestamp", timestamp))
+        suites.append(_suite(attributes, _properties(result.target, clean), cases))
+    root = [("name", "preflight"), *((key, str(value)) for key, value in totals.items())]
+    root.append(("time", _seconds(report.duration_s)))
+    if not suites:
+        return f"{_DECLARATION}<testsuites{_attributes(root)} />\n"
+    body = "\n  ".join(suites)
+    return f"{_DECLARATION}<testsuites{_attributes(root)}>\n  {body}\n</testsuites>\n"
 
 
 def write_junit(report: Report, path: str | os.PathLike[str]) -> None:
@@ -90,46 +114,113 @@ def write_junit(report: Report, path: str | os.PathLike[str]) -> None:
     write_atomically(path, to_xml(report))
 
 
+# The document as `junit-xml` builds it and ElementTree writes it, two spaces per level.
+_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+_COUNTED = ("failure", "error", "skipped")
+_ATTRIBUTE_ESCAPES = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "\r": "&#13;",
+        "\n": "&#10;",
+        "\t": "&#09;",
+    }
+)
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+_NEEDS_ESCAPE = re.compile(r'[&<>"\r\n\t]')
+
+
+def _attributes(pairs: list[tuple[str, str]]) -> str:
+    return "".join(f' {key}="{_attribute(value)}"' for key, value in pairs)
+
+
+def _attribute(value: str) -> str:
+    # Most values need no escape at all, and a search is cheaper than a translation.
+    return value.translate(_ATTRIBUTE_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
+
+
+def _text(value: str) -> str:
+    return value.translate(_TEXT_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
+
+
+def _suite(
+    attributes: list[tuple[str, str]], properties: dict[str, str], cases: list[_Case]
+) -> str:
+    parts = []
+    if properties:
+        listed = "".join(
+            f"\n      <property{_attributes([('name', key), ('value', value)])} />"
+            for key, value in properties.items()
+        )
+        parts.append(f"<properties>{listed}\n    </properties>")
+    parts.extend(_case(case) for case in cases)
+    if not parts:
+        return f"<testsuite{_attributes(attributes)} />"
+    inner = "\n    ".join(parts)
+    return f"<testsuite{_attributes(attributes)}>\n    {inner}\n  </testsuite>"
+
+
+def _case(case: _Case) -> str:
+    time = _seconds(case.seconds)
+    # junit-xml gives a case a time only when it has one; preflight then sets every case's:
+    # a zero time lands after the classname, as ElementTree keeps the order attributes came in.
+    if case.seconds:
+        attributes = [("name", case.name), ("time", time), ("classname", case.classname)]
+    else:
+        attributes = [("name", case.name), ("classname", case.classname), ("time", time)]
+    opened = f"<testcase{_attributes(attributes)}"
+    if case.child is None:
+        return opened + " />"
+    if case.child == "system-out":
+        child = f"<system-out>{_text(case.text)}</system-out>"
+    else:
+        pairs = [("type", case.type or case.child)]
+        if case.message:
+            pairs.append(("message", case.message))
+        child = f"<{case.child}{_attributes(pairs)}"
+        if case.text:
+            child += f">{_text(case.text)}</{case.child}>"
+        else:
+            child += " />"
+    return f"{opened}>\n      {child}\n    </testcase>"
+
+
 def _test_cases(
     result: TargetResult, rows: list[StageResult], suite_name: str, clean: _Clean
-) -> list[TestCase]:
+) -> list[_Case]:
     classname = CLASSNAME_PREFIX + suite_name
     used_names: set[str] = set()
     cases = []
     for row in rows:
-        case = TestCase(
-            _unique(row.name, used_names),
-            classname=classname,
-            elapsed_sec=row.duration_s,
-        )
+        name = _unique(row.name, used_names)
         if row.status is Status.FAIL:
             diagnosis = row.diagnosis
             code = clean(diagnosis.code, max_len=_MAX_NAME) if diagnosis else ""
             summary = clean(diagnosis.summary) if diagnosis else ""
             code = code or f"{row.name}.failed"
             summary = summary or clean(row.detail) or "failed"
-            case.add_failure_info(
-                message=clean(f"{code}: {summary}"),
-                output=_failure_body(result.target, row, code, summary, clean),
-                failure_type=code,
-            )
+            body = _failure_body(result.target, row, code, summary, clean)
+            message = clean(f"{code}: {summary}")
+            case = _Case(name, classname, row.duration_s, "failure", code, message, body)
         elif row.status is Status.ERROR:
             # Cut short by the interruption: an error, never a skip, so that a cancelled CI
             # job's test view does not read as passed.
             detail = clean(row.detail) or "interrupted"
-            case.add_error_info(
-                message=detail,
-                output=_body([detail, "", *_detail_lines(row, clean, summary=detail)], clean),
-                error_type="interrupted",
-            )
+            body = _body([detail, "", *_detail_lines(row, clean, summary=detail)], clean)
+            case = _Case(name, classname, row.duration_s, "error", "interrupted", detail, body)
         elif row.status is Status.SKIP:
             # GitLab shows a skipped test's element *content* (an empty <skipped/> with only
             # attributes reaches its view as a hash, not text): the reason goes in both.
             reason = clean(row.detail) or "skipped"
-            case.add_skipped_info(message=reason, output=reason)
+            case = _Case(name, classname, row.duration_s, "skipped", "", reason, reason)
         else:
             output = _body(_detail_lines(row, clean), clean)
-            case.stdout = output or None
+            child = "system-out" if output else None
+            case = _Case(name, classname, row.duration_s, child, "", "", output)
         cases.append(case)
     return cases
 
