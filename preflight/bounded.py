@@ -16,13 +16,14 @@ runs as long as it needs. The SFTP client of `open_sftp` (`SFTPSession`) names t
 
 from __future__ import annotations
 
+import select
 import time
 from typing import Any
 
 import paramiko
 from paramiko import sftp as sftp_protocol
 
-__all__ = ["OperationTimeout", "SFTPSession", "bound_channel", "bound_transport"]
+__all__ = ["Answers", "OperationTimeout", "SFTPSession", "bound_channel", "bound_transport"]
 
 # paramiko's SFTP request types, as `sftp` commands name them.
 _REQUESTS = {
@@ -182,6 +183,16 @@ def bound_transport(
     return transport
 
 
+class Answers:
+    """Where paramiko puts the answers to pipelined requests, by request number, as they come."""
+
+    def __init__(self) -> None:
+        self.got: dict[int, tuple[int, paramiko.Message]] = {}
+
+    def _async_response(self, kind: int, message: paramiko.Message, number: int) -> None:
+        self.got[number] = (kind, message)
+
+
 def _extension_pairs(data: bytes) -> dict[str, str]:
     """The (name, data) string pairs after the version number; what cannot be read, dropped."""
     pairs: dict[str, str] = {}
@@ -214,15 +225,30 @@ class SFTPSession(paramiko.SFTPClient):
         answer: tuple[int, paramiko.Message] = self._request(kind, *args)  # type: ignore[attr-defined]
         return answer
 
-    def send_request(self, kind: int, *args: Any) -> int:
-        """Send one request without waiting (pipelining); its number, for `answer`."""
-        number: int = self._async_request(type(None), kind, *args)
+    def send_request(self, answers: Answers, kind: int, *args: Any) -> int:
+        """Send one request without waiting (pipelining); its number, whose answer `answer`
+        finds in `answers`."""
+        number: int = self._async_request(answers, kind, *args)
         return number
 
-    def answer(self, number: int) -> tuple[int, paramiko.Message]:
-        """Wait for the answer to request `number`; an error status raises `OSError`."""
-        found: tuple[int, paramiko.Message] = self._read_response(number)
-        return found
+    def answer(self, answers: Answers, number: int) -> tuple[int, paramiko.Message]:
+        """Wait for the answer to pipelined request `number`, keeping others that come first
+        (a server may answer in any order); an error status raises `OSError`."""
+        while number not in answers.got:
+            self._read_response(None)  # one packet, handed to its request's `answers`
+        kind, message = answers.got.pop(number)
+        if kind == sftp_protocol.CMD_STATUS:
+            self._convert_status(message)  # type: ignore[attr-defined]
+        return kind, message
+
+    def readable(self, seconds: float) -> bool:
+        """Whether an answer starts arriving within `seconds` (nothing is read)."""
+        channel = self.get_channel()
+        assert channel is not None
+        if channel.recv_ready():
+            return True
+        ready, _, _ = select.select([channel], [], [], max(0.0, seconds))
+        return bool(ready)
 
     def _send_version(self) -> int:
         self.extensions = {}

@@ -65,7 +65,11 @@ class Context:
 
 def diagnose(exc: BaseException, ctx: Context) -> Diagnosis:
     if isinstance(exc, errors.StageTimeout) and exc.by_deadline:
-        return deadline_exceeded(ctx, exc.phase)
+        found = deadline_exceeded(ctx, exc.phase)
+        if ctx.stage is Stage.SFTP:  # an upload cut off may have left its test file
+            left = _left_behind(ctx, found.summary)
+            found = Diagnosis(found.code, found.summary + left, found.hint)
+        return found
     translate = _BY_STAGE[ctx.stage]
     return _locate(translate(exc, ctx), ctx)
 
@@ -975,20 +979,7 @@ def _upload(exc: errors.UploadError, ctx: Context) -> Diagnosis:
     where = ctx.endpoint
     directory = exc.directory
     if isinstance(exc, errors.UploadNotWritable):
-        mode = (
-            f"it is mode {stat.S_IMODE(exc.mode):04o}, owned by {_owner(exc.owner, exc.uid)}"
-            if exc.mode is not None
-            else "its mode and owner could not be read"
-        )
-        return Diagnosis(
-            "sftp.not_writable",
-            f"{where} refused {exc.user or 'this user'} a new file in {directory} "
-            f"(permission denied): {mode}",
-            "This user may not create files in this directory. Ask the server's owners "
-            "for write permission for this account (as the owner, through a group, or a drop "
-            "box's mode 0733), or point sftp.path at the directory the job is meant to upload "
-            "to (behind a chroot, the path the server shows, not the one on its disk).",
-        )
+        return _not_writable(exc, where)
     if isinstance(exc, errors.UploadReadOnly) and exc.by == "mount":
         return Diagnosis(
             "sftp.read_only",
@@ -1064,7 +1055,12 @@ def _upload(exc: errors.UploadError, ctx: Context) -> Diagnosis:
         if exc.step == "write" and exc.written
         else ""
     )
-    doing = {"create": "creating a file in", "write": "writing to", "close": "closing a file in"}
+    doing = {
+        "create": "creating a file in",
+        "write": "writing to",
+        "close": "closing a file in",
+        "stat": "checking the size of the file written to",
+    }
     return Diagnosis(
         "sftp.error",
         f"{doing.get(exc.step, exc.step)} {directory} on {where} failed{done}: the server "
@@ -1074,10 +1070,61 @@ def _upload(exc: errors.UploadError, ctx: Context) -> Diagnosis:
     )
 
 
-def _owner(name: str | None, uid: int | None) -> str:
+def _not_writable(exc: errors.UploadNotWritable, where: str) -> Diagnosis:
+    user = exc.user or "this user"
+    if exc.mode is None:
+        found = "its mode and owner could not be read"
+    else:
+        found = f"it is mode {stat.S_IMODE(exc.mode):04o}, owned by {_owner(exc.owner, exc.uid)}"
+        if exc.gid is not None:
+            found += f", group {_owner(exc.group, exc.gid, 'gid')}"
+    hint = (
+        "This user may not create files in this directory. Ask the server's owners for write "
+        "and search (x) permission for this account (as the owner, through a group, or a drop "
+        "box's mode 0733), or point sftp.path at the directory the job is meant to upload to "
+        "(behind a chroot, the path the server shows, not the one on its disk)."
+    )
+    mode = exc.mode if exc.mode is not None else 0
+    group_may = mode & (stat.S_IWGRP | stat.S_IXGRP) == stat.S_IWGRP | stat.S_IXGRP
+    unsearchable = any(
+        mode & write and not mode & search
+        for write, search in (
+            (stat.S_IWUSR, stat.S_IXUSR),
+            (stat.S_IWGRP, stat.S_IXGRP),
+            (stat.S_IWOTH, stat.S_IXOTH),
+        )
+    )
+    if exc.user == "root":
+        hint = (
+            "root may create files in any directory its file system lets it, so the refusal "
+            "is likelier the server's: an SFTP server that refuses writes (internal-sftp -R, a "
+            "policy), or an NFS export that squashes root. Ask the server's owners which."
+        )
+    elif group_may:
+        group = exc.group or f"gid {exc.gid}"
+        hint = (
+            f"Its group {group} may create files there: if {user} is in that group, the "
+            "server itself refuses writes (internal-sftp -R, a policy); if not, ask for "
+            f"{user} to be added to it, or for another way to write there."
+        )
+    elif unsearchable:
+        hint = (
+            "Creating a file takes write *and* search (x) permission on the directory, and "
+            "its mode gives write without search. Ask the server's owners to add the x bit "
+            "(e.g. mode 0733 for a drop box), or point sftp.path at the directory the job is "
+            "meant to upload to."
+        )
+    return Diagnosis(
+        "sftp.not_writable",
+        f"{where} refused {user} a new file in {exc.directory} (permission denied): {found}",
+        hint,
+    )
+
+
+def _owner(name: str | None, number: int | None, kind: str = "uid") -> str:
     if name is not None:
-        return f"{name} (uid {uid})"
-    return f"uid {uid}" if uid is not None else "an unknown owner"
+        return f"{name} ({kind} {number})"
+    return f"{kind} {number}" if number is not None else f"an unknown {kind}"
 
 
 def _duration(seconds: float) -> str:

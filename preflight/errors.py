@@ -298,9 +298,9 @@ class UploadError(ProbeError):
 
 
 class UploadNotWritable(UploadError):
-    """Creating a file was refused to `user`, and the directory's permissions explain it:
-    `mode` and the owner (`uid`, `owner` its name where the server says) as its stat gave
-    them (None where the stat failed too)."""
+    """Creating a file was refused to `user`, and the directory's permissions may explain it:
+    `mode`, the owner (`uid`, `owner` its name where the server says) and the group (`gid`,
+    `group`) as its stat gave them (None where the stat failed too)."""
 
     def __init__(
         self,
@@ -309,9 +309,14 @@ class UploadNotWritable(UploadError):
         uid: int | None,
         owner: str | None,
         user: str | None,
+        *,
+        gid: int | None = None,
+        group: str | None = None,
     ) -> None:
         super().__init__(directory, None)
         self.user = user
+        self.gid = gid
+        self.group = group
         self.mode = mode
         self.uid = uid
         self.owner = owner

@@ -63,15 +63,15 @@ def _upload_settings(target: Target) -> str:
 
 def warnings(target: Target) -> list[str]:
     """The warnings for one target and its jump hosts, in the order a check would meet them."""
+    found: list[str] = []
     upload_set = target.sftp_write is not None or target.sftp_min_free is not None
     if upload_set and Stage.SFTP not in target.stages:
-        return [
+        found.append(
             "sftp.write / sftp.min_free are set but the sftp stage does not run "
             f"(stages: [{', '.join(target.stages)}]): nothing will be uploaded or measured"
-        ]
+        )
     if not any(stage in SSH_STAGES for stage in target.stages):
-        return []
-    found: list[str] = []
+        return found
     for index, hop in enumerate(target.jump, start=1):
         where = f"jump host {index} ({hop.endpoint}): "
         found += [where + text for text in _credentials(hop.auth)]

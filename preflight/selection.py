@@ -182,7 +182,8 @@ def _with_upload(target: Target, options: UploadOptions) -> Target:
 
     changes: dict[str, object] = {}
     said: list[SettingSource] = []
-    if options.write:
+    # --write alone keeps a size the target's own sftp.write asks for; --write-size sets one.
+    if options.write and (options.size is not None or target.sftp_write is None):
         size = options.size
         changes["sftp_write"] = WriteCheck(size or len(UPLOAD_NOTE), sized=size is not None)
         shown = units.format_size(size) if size is not None else "a test file"

@@ -1,8 +1,9 @@
 """Sizes and rates as people write and read them: `1MiB` in checks.yaml, "8.3 MiB/s" in a report.
 
 IEC units (KiB, MiB…) count in 1024s and SI ones (kB, MB…) in 1000s, as `df -h` and `df -H`
-do; a bare number is bytes. Formatting always uses IEC units, so a figure a report prints can be
-typed back into checks.yaml and means the same. Pure functions, no I/O.
+do; a bare number is bytes. Formatting always uses IEC units (a `5GB` threshold is printed as
+4.7 GiB), so a figure a report prints can be typed back into checks.yaml and means the same, to
+its three figures. Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ _UNITS: Final = {
     **{f"{prefix}ib": 1024 ** (n + 1) for n, prefix in enumerate("kmgtp")},
     **{f"{prefix}b": 1000 ** (n + 1) for n, prefix in enumerate("kmgtp")},
 }
-UNIT_NAMES: Final = "B, KiB, MiB, GiB, TiB or kB, MB, GB, TB"
+UNIT_NAMES: Final = "B, KiB, MiB, GiB, TiB, PiB or kB, MB, GB, TB, PB"
 _SHOWN: Final = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 
@@ -30,10 +31,12 @@ def parse_size(text: str) -> int:
     """Bytes from `1048576`, `1MiB`, `1.5 GB`; `SizeError` for anything else."""
     found = _SIZE.fullmatch(text.strip())
     if found is None:
+        if text.strip().startswith("-"):
+            raise SizeError("a size cannot be negative")
         raise SizeError(f"units: {UNIT_NAMES}")
     unit = (found["unit"] or "b").lower()
     if unit not in _UNITS:
-        if unit in ("k", "m", "g", "t", "ki", "mi", "gi", "ti"):
+        if unit in ("k", "m", "g", "t", "p", "ki", "mi", "gi", "ti", "pi"):
             raise SizeError(f"a unit needs its B: {UNIT_NAMES}")
         raise SizeError(f"units: {UNIT_NAMES}")
     return int(float(found["number"]) * _UNITS[unit])

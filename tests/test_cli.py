@@ -931,6 +931,11 @@ def test_validate_shows_the_upload_check_and_warns_where_it_cannot_run(tmp_path)
             host: 127.0.0.1
             stages: [dns, tcp]
             sftp: {write: true}
+          - name: no-sftp
+            host: 127.0.0.1
+            stages: [dns, tcp, banner, auth]
+            auth: {key: /nonexistent/id}
+            sftp: {write: true}
         """,
     )
     status, out, _ = run("validate", "-c", str(config))
@@ -943,3 +948,23 @@ def test_validate_shows_the_upload_check_and_warns_where_it_cannot_run(tmp_path)
         "  ! sftp.write / sftp.min_free are set but the sftp stage does not run (stages: "
         "[dns, tcp]): nothing will be uploaded or measured (port-only)"
     ) in out
+    # ...and the target's other warnings are still said beside it.
+    assert "the key file /nonexistent/id does not exist" in out
+
+
+def test_write_alone_keeps_the_size_a_target_asks_for(tmp_path):
+    from preflight.model import WriteCheck
+
+    config = write(
+        tmp_path / "checks.yaml",
+        """\
+        version: 1
+        targets:
+          - {name: sized, host: 127.0.0.1, sftp: {write: 1MiB}}
+          - {name: plain, host: 127.0.0.1}
+        """,
+    )
+    asked = selection.Selection(config=str(config), upload=selection.UploadOptions(write=True))
+    sized, plain = selection.select(asked, {})
+    assert sized.sftp_write == WriteCheck(1024 * 1024, sized=True)
+    assert plain.sftp_write is not None and not plain.sftp_write.sized

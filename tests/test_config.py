@@ -1323,12 +1323,12 @@ def test_write_list_and_min_free_merge_from_defaults_key_by_key() -> None:
         (
             "5M",
             "targets[0].sftp.write: expected true, false or a size to upload like 1MiB, got "
-            "'5M' (a unit needs its B: B, KiB, MiB, GiB, TiB or kB, MB, GB, TB)",
+            "'5M' (a unit needs its B: B, KiB, MiB, GiB, TiB, PiB or kB, MB, GB, TB, PB)",
         ),
         (
             "lots",
             "targets[0].sftp.write: expected true, false or a size to upload like 1MiB, got "
-            "'lots' (units: B, KiB, MiB, GiB, TiB or kB, MB, GB, TB)",
+            "'lots' (units: B, KiB, MiB, GiB, TiB, PiB or kB, MB, GB, TB, PB)",
         ),
         ("0", "targets[0].sftp.write: a size must be above 0 and at most 10.0 GiB, got '0'"),
         (
@@ -1350,7 +1350,7 @@ def test_min_free_must_be_a_size_and_list_a_flag() -> None:
     err = error("version: 1\ntargets:\n  - host: h\n    sftp:\n      min_free: plenty\n")
     assert err.message == (
         "targets[0].sftp.min_free: expected a size like 5GiB, got 'plenty' (units: B, KiB, "
-        "MiB, GiB, TiB or kB, MB, GB, TB)"
+        "MiB, GiB, TiB, PiB or kB, MB, GB, TB, PB)"
     )
     err = error("version: 1\ntargets:\n  - host: h\n    sftp:\n      list: sometimes\n")
     assert err.message == "targets[0].sftp.list: expected true or false, got 'sometimes'"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import paramiko
@@ -31,7 +32,7 @@ def upload_server(client_key: paramiko.PKey, **options: Any) -> Iterator[lab.SFT
 
 
 def sftp_row(server: lab.SFTPServer, key_auth: AuthConfig, **changes: Any) -> StageResult:
-    target = make_target(server, auth=key_auth, sftp_path="/upload", **changes)
+    target = make_target(server, auth=key_auth, **{"sftp_path": "/upload", **changes})
     result = check_one(target)
     assert [s.status for s in result.stages[:4]] == [Status.PASS] * 4, result.stages
     return result.stages[4]
@@ -160,3 +161,44 @@ def test_the_test_file_is_new_each_time_and_never_replaces_one(client_key, key_a
         names = {sftp_row(server, key_auth, sftp_write=SMALL).facts["upload"]["file"] for _ in "ab"}
     assert len(names) == 2
     assert all(name.startswith("/upload/.preflight-") and name.endswith(".tmp") for name in names)
+
+
+def test_a_link_too_slow_for_even_a_few_writes_still_ends_in_a_verdict_and_no_file(
+    client_key, key_auth
+):
+    # 0.7 s per 32 KiB: two answers fit in the 2 s, and what is in flight is kept to what can
+    # be answered in the time left, so nothing is cut by the watchdog.
+    with upload_server(client_key, write_delay=0.7) as server:
+        row = sftp_row(server, key_auth, sftp_write=MEGABYTE)
+        assert row.diagnosis is not None and row.diagnosis.code == "sftp.timeout"
+        assert "was stopped to finish within the sftp timeout (2s)" in row.diagnosis.summary
+        assert row.facts["upload"]["stopped_early"] is True
+        assert row.facts["upload"]["removed"] is True
+        assert uploaded(server) == []
+
+
+def test_a_server_that_takes_the_upload_away_at_once_passes_saying_so(client_key, key_auth):
+    # An ingest server moves an upload on as soon as it is closed: stat finds nothing.
+    with upload_server(client_key, takes_uploads=True) as server:
+        row = sftp_row(server, key_auth, sftp_write=SMALL)
+    assert row.status is Status.PASS, row.diagnosis
+    assert row.detail.endswith("; the server took it away at once (its size was not checked)")
+    assert row.facts["upload"]["taken_by_server"] is True
+
+
+def test_an_upload_cut_off_by_the_deadline_names_the_file_it_may_have_left(client_key, key_auth):
+    with upload_server(client_key, stall="write") as server:
+        row = sftp_row(
+            server, key_auth, sftp_write=SMALL, timeouts=replace(FAST, sftp=10.0), deadline=4.0
+        )
+    assert row.diagnosis is not None and row.diagnosis.code == "deadline.exceeded"
+    assert row.diagnosis.summary.endswith(
+        "; the test file may be left behind (the server stopped answering before it could be "
+        "removed)"
+    )
+
+
+def test_a_relative_path_is_reported_as_the_directory_it_resolves_to(client_key, key_auth):
+    with upload_server(client_key) as server:
+        row = sftp_row(server, key_auth, sftp_path=".", sftp_write=SMALL)
+    assert row.facts["upload"]["file"].startswith("/.preflight-")

@@ -13,6 +13,7 @@ which discards it, so nothing is printed to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import os
@@ -185,8 +186,17 @@ class _Handle(paramiko.SFTPHandle):
         self.readfile = file
         self.writefile = file
         self.path = path
+        self.flags = flags
         self._lab = lab
         self._stall = stall
+
+    def close(self) -> None:
+        super().close()
+        lab = self._lab
+        if lab is not None and lab.takes_uploads and self.flags & (os.O_WRONLY | os.O_RDWR):
+            # An ingest server: what was uploaded is moved on for processing once closed.
+            with contextlib.suppress(OSError):
+                os.remove(self.path)
 
     def write(self, offset: int, data: Buffer) -> int:
         if self._stall is not None:
@@ -421,7 +431,7 @@ class SFTPServer(ThreadedServer):
     listed (SFTP permission denied); listing a ``stalling`` path never gets an answer. For the
     upload check: ``write_delay`` seconds before each write is answered (a slow disk or link),
     ``short_writes`` stores half of each write and says it stored all, ``keep_files`` refuses
-    every remove.
+    every remove, ``takes_uploads`` moves a written file away as soon as it is closed.
     """
 
     def __init__(
@@ -439,6 +449,7 @@ class SFTPServer(ThreadedServer):
         write_delay: float = 0.0,
         short_writes: bool = False,
         keep_files: bool = False,
+        takes_uploads: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -462,6 +473,7 @@ class SFTPServer(ThreadedServer):
         self.write_delay = write_delay
         self.short_writes = short_writes
         self.keep_files = keep_files
+        self.takes_uploads = takes_uploads
         self._root = root
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._transports: set[paramiko.Transport] = set()

@@ -132,7 +132,8 @@ def _sftp(target: Target, code: str, facts: Mapping[str, Any], budget: float) ->
             timeout=budget,
         )
     if "upload" in facts or code in _UPLOAD_CODES:
-        return _upload(target, code, command, words, environment, budget)
+        stopped = bool(facts.get("upload", {}).get("stopped_early"))
+        return _upload(target, code, command, words, environment, budget, stopped=stopped)
     # `ls PATH` fails (exit 1) for a path that is missing or not readable; `cd PATH` then fails
     # for a file, which `ls` lists without complaint ('"PATH" is not a directory'). Without
     # the listing (sftp.list: false), `cd` alone: a drop box cannot be listed.
@@ -153,11 +154,15 @@ def _upload(
     words: list[Arg],
     environment: list[str],
     budget: float,
+    *,
+    stopped: bool = False,
 ) -> str:
     """`put` a file as big as preflight's and `rm` it, as the check did. A put that may stop
     halfway (no space, a stall, a refused write) ends sftp's batch before the `rm`, or is
     ended by `timeout`: a second sftp then removes what it left, and the line keeps the first
-    one's exit status."""
+    one's exit status. An upload preflight `stopped` as too slow is timed, and fails when it
+    took longer than the sftp timeout; a size the server misreports is compared by awk, as
+    OpenSSH's sftp does not compare."""
     size = target.sftp_write.size if target.sftp_write is not None else 1
     local = command.temp_file("f", f"head -c {size} /dev/zero")
     remote = _sftp_quote(posixpath.join(target.sftp_path, REPRODUCE_FILE))
@@ -171,15 +176,34 @@ def _upload(
     arguments = " ".join([local, *(shlex.quote(remote) for _ in steps)])
     newline = "\\n"  # printf's escape, written out: the command stays on one line
     batch = f"printf {shlex.quote(newline.join(steps) + newline)} {arguments}"
+    if code == "sftp.size_mismatch":
+        compare = (
+            '{ print } $1 ~ /^-/ { size = $5 } END { if (size == "") exit 2; '
+            f'if (size != {size}) {{ print "the server reports " size " bytes of the {size} '
+            'written" > "/dev/stderr"; exit 1 } }'
+        )
+        after = f" | awk {shlex.quote(compare)}"
+        return command.render(
+            words, environment=environment, before=batch, after=after, timeout=budget
+        )
     if not halfway:
         return command.render(words, environment=environment, before=batch, timeout=budget)
     again = [*environment, f"timeout {seconds(budget)}", join(words)]
     removal = f"printf 'rm %s\\n' {shlex.quote(remote)} | {' '.join(again)} >/dev/null 2>&1"
+    timed = ""
+    if stopped:
+        limit = seconds(target.timeouts.sftp)
+        took = "$(( ($(date +%s%N) - s) / 1000000 ))"
+        timed = (
+            f'ms={took}; if [ $rc -eq 0 ] && [ "$ms" -gt {limit}000 ]; then echo "the login and '
+            f'upload took $ms ms, more than the sftp timeout ({limit}s)" >&2; rc=1; fi; '
+        )
+        batch = f"s=$(date +%s%N); {batch}"
     return command.render(
         words,
         environment=environment,
         before=batch,
-        after=f"; rc=$?; {removal}; exit $rc",
+        after=f"; rc=$?; {timed}{removal}; exit $rc",
         timeout=budget,
     )
 

@@ -28,7 +28,7 @@ from typing import Any
 import paramiko
 from paramiko import sftp as protocol
 
-from preflight.bounded import SFTPSession
+from preflight.bounded import Answers, SFTPSession
 from preflight.deadline import Budget
 from preflight.errors import (
     UploadFailed,
@@ -50,7 +50,6 @@ IDS_TO_NAMES = "users-groups-by-id@openssh.com"
 _ST_RDONLY = 0x1  # statvfs f_flag
 CHUNK = 32 * 1024  # what OpenSSH's sftp sends per write request
 MAX_IN_FLIGHT = 64  # as OpenSSH's sftp (-R 64): 2 MiB unacknowledged at most
-FIRST_WINDOW = 4  # requests sent before the first answer shows the rate
 
 
 @dataclass(frozen=True)
@@ -58,8 +57,13 @@ class FreeSpace:
     """statvfs of a directory: bytes and file slots this user may still take, and the mount."""
 
     free: int
+    files: int  # file slots in all; 0 where the file system has no fixed number (tmpfs, btrfs)
     files_free: int
     read_only: bool
+
+    @property
+    def out_of_files(self) -> bool:
+        return self.files > 0 and self.files_free == 0
 
 
 def check(conn: Connection, sftp: SFTPSession, budget: Budget) -> tuple[list[str], list[str]]:
@@ -67,7 +71,8 @@ def check(conn: Connection, sftp: SFTPSession, budget: Budget) -> tuple[list[str
     ("wrote 1.0 MiB … (8.3 MiB/s), removed", "4.2 GiB free") and the warnings. Raises an
     `UploadError` (or the SFTP error untouched) when it fails."""
     target = conn.target
-    directory = target.sftp_path
+    # Where the listing resolved a relative path ("."), the reports name the real directory.
+    directory = conn.facts.get("resolved_path") or target.sftp_path
     shown: list[str] = []
     warnings: list[str] = []
     space = _statvfs(conn, sftp, directory, record=True)
@@ -109,7 +114,7 @@ def _statvfs(
             conn.facts["free_bytes_unknown"] = f"{STATVFS} failed: {exc.strerror or exc}"
         return None
     block = values[1] or values[0]
-    space = FreeSpace(values[4] * block, values[7], bool(values[9] & _ST_RDONLY))
+    space = FreeSpace(values[4] * block, values[5], values[7], bool(values[9] & _ST_RDONLY))
     if record:
         conn.facts["free_bytes"] = space.free
         if space.read_only:
@@ -138,10 +143,11 @@ def _upload(
             raise OSError(f"an answer of type {kind} to open")
         handle = message.get_binary()
     except OSError as exc:
-        raise _refused(conn, sftp, directory, exc, space) from None
+        raise _refused(conn, sftp, directory, exc, space, write.size) from None
     record["created"] = True
+    state: set[str] = set()  # "closing", "closed": how far the file's handle got
     try:
-        written = _write(conn, sftp, budget, handle, name, write, record)
+        written = _write(conn, sftp, budget, handle, name, write, record, state)
         record["seconds"] = round(time.monotonic() - started, 3)
         if written < write.size:
             raise UploadTooSlow(
@@ -153,15 +159,23 @@ def _upload(
                 by_deadline=budget.cut_by_deadline,
             )
         conn.phase = At(Phase.STAT, name)
-        reported = sftp.stat(name).st_size
+        try:
+            reported = sftp.stat(name).st_size
+        except FileNotFoundError:
+            # Gone as soon as it was closed: an ingest server that moves uploads on. The
+            # upload worked; there is nothing left to check or to remove.
+            record["removed"] = record["taken_by_server"] = True
+            reported = written
         if reported != written:
             raise UploadSizeMismatch(directory, name, written, reported)
     except OSError as exc:
         written = record.get("bytes", 0)
-        failure = _write_failed(conn, sftp, directory, name, exc, written, write.size)
+        failure = _write_failed(conn, sftp, directory, name, exc, written, write.size, state)
+        _close(conn, sftp, budget, handle, state)
         _remove(conn, sftp, budget, name, record)
         raise failure from None
     except BaseException:
+        _close(conn, sftp, budget, handle, state)
         _remove(conn, sftp, budget, name, record)
         raise
     seconds = record["seconds"]
@@ -171,6 +185,8 @@ def _upload(
         what = f"uploaded {format_size(written)} in {seconds:.2f}s ({rate})"
     else:
         what = f"created and wrote {name} ({written} bytes)"
+    if record.get("taken_by_server"):
+        return f"{what}; the server took it away at once (its size was not checked)"
     if _remove(conn, sftp, budget, name, record):
         return f"{what}, then removed it"
     warnings.append(
@@ -188,48 +204,66 @@ def _write(
     name: str,
     write: WriteCheck,
     record: dict[str, Any],
+    state: set[str],
 ) -> int:
     """Send `write.size` bytes, pipelined, and close the file; the bytes the server
-    acknowledged (kept in `record["bytes"]` as they are). Stops sending early when what is in
-    flight could not drain, at the rate seen so far, before the budget runs out."""
+    acknowledged (kept in `record["bytes"]` as they are). Stops early, with no more in flight
+    than can drain at the rate seen so far, when the rest could not arrive before the budget is
+    down to its reserve: the check then ends with a verdict and a removed file instead of the
+    watchdog's cut."""
     conn.phase = At(Phase.WRITE, name)
     payload = UPLOAD_NOTE if not write.sized else (UPLOAD_NOTE * (CHUNK // len(UPLOAD_NOTE) + 1))
+    answers = Answers()
     in_flight: deque[tuple[int, int]] = deque()  # (request number, bytes)
     sent = acked = 0
     record["bytes"] = 0
     started = time.monotonic()
     reserve = min(2.0, max(0.25, budget.timeout * 0.1))
-
-    def settle_one() -> None:
-        nonlocal acked
+    while sent < write.size or in_flight:
+        # One request first: its answer shows the rate that sizes the window after it.
+        window = CHUNK
+        if acked:
+            rate = acked / max(time.monotonic() - started, 1e-6)
+            window = min(MAX_IN_FLIGHT * CHUNK, int(rate * (budget.remaining() - reserve)))
+        if sent < write.size and sent - acked + CHUNK <= window:
+            piece = payload[: min(CHUNK, write.size - sent)]
+            at = protocol.int64(sent)
+            in_flight.append(
+                (sftp.send_request(answers, protocol.CMD_WRITE, handle, at, piece), len(piece))
+            )
+            sent += len(piece)
+            continue
+        if not in_flight:
+            break  # nothing more fits in the time left
+        if not sftp.readable(budget.remaining() - reserve):
+            record["stopped_early"] = True
+            break  # no answer in the time left: too slow (or stalled: the close will tell)
         number, size = in_flight.popleft()
-        kind, _ = sftp.answer(number)
+        kind, _ = sftp.answer(answers, number)
         if kind != protocol.CMD_STATUS:
             raise OSError(f"an answer of type {kind} to write")
         acked += size
         record["bytes"] = acked
-
-    while sent < write.size:
-        # No more in flight than can be acknowledged, at the rate seen so far, before the
-        # budget is down to the reserve: the rest could not arrive in time anyway, and the
-        # check ends with a verdict and a removed file instead of the watchdog's cut.
-        window = FIRST_WINDOW * CHUNK
-        if acked:
-            rate = acked / max(time.monotonic() - started, 1e-6)
-            window = min(MAX_IN_FLIGHT * CHUNK, int(rate * (budget.remaining() - reserve)))
-        if budget.remaining() <= reserve or (window < CHUNK and not in_flight):
-            break
-        if sent - acked + CHUNK > window and in_flight:
-            settle_one()
-            continue
-        piece = payload[: min(CHUNK, write.size - sent)]
-        number = sftp.send_request(protocol.CMD_WRITE, handle, protocol.int64(sent), piece)
-        in_flight.append((number, len(piece)))
-        sent += len(piece)
-    while in_flight:
-        settle_one()
-    sftp.request(protocol.CMD_CLOSE, handle)
+    if sent < write.size:
+        record["stopped_early"] = True
+    conn.phase = At(Phase.WRITE, name)
+    state.add("closing")
+    sftp.request(protocol.CMD_CLOSE, handle)  # after the writes still in flight, if any
+    state.add("closed")
     return acked
+
+
+def _close(
+    conn: Connection, sftp: SFTPSession, budget: Budget, handle: bytes, state: set[str]
+) -> None:
+    """Close the file after a failure, if it is still open and the server still answers: some
+    servers (Windows ones) refuse to remove an open file."""
+    transport = conn.transport
+    if "closed" in state or budget.expired() or transport is None or not transport.is_active():
+        return
+    with contextlib.suppress(OSError):
+        sftp.request(protocol.CMD_CLOSE, handle)
+    state.add("closed")
 
 
 def _refused(
@@ -238,6 +272,7 @@ def _refused(
     directory: str,
     exc: OSError,
     space: FreeSpace | None,
+    size: int,
 ) -> BaseException:
     """Why creating the file was refused, from the answer and what else the server says."""
     if space is not None and space.read_only:
@@ -245,29 +280,38 @@ def _refused(
             directory, None, "mount", "statvfs reports the mount read-only (ST_RDONLY)"
         )
     if exc.errno in (errno.EACCES, errno.EPERM):
-        mode = uid = None
+        mode = uid = gid = None
         conn.phase = At(Phase.STAT, directory)
         with contextlib.suppress(OSError):
             attributes = sftp.stat(directory)
-            mode, uid = attributes.st_mode, attributes.st_uid
-        owner = _user_name(conn, sftp, uid)
+            mode, uid, gid = attributes.st_mode, attributes.st_uid, attributes.st_gid
+        owner, group = _names(sftp, uid, gid)
         user = conn.target.user
-        if mode is not None and mode & stat.S_IWOTH:
-            evidence = f"its mode {stat.S_IMODE(mode):04o} lets anyone write to it"
-            return UploadReadOnly(directory, None, "server", evidence)
-        if mode is not None and mode & stat.S_IWUSR and owner is not None and owner == user:
-            evidence = f"it belongs to {owner}, whose mode {stat.S_IMODE(mode):04o} allows writing"
-            return UploadReadOnly(directory, None, "server", evidence)
-        return UploadNotWritable(directory, mode, uid, owner, user)
-    if exc.errno is None:  # SSH_FX_FAILURE: the server names no reason
-        if space is not None and (space.free == 0 or space.files_free == 0):
-            return UploadNoSpace(
-                directory, None, space.free, 1, no_inodes=space.files_free == 0 and space.free > 0
+        # Creating a file takes write *and* search (x) permission on the directory.
+        others_may = mode is not None and mode & _OTHERS_CREATE == _OTHERS_CREATE
+        owner_may = mode is not None and mode & _OWNER_CREATE == _OWNER_CREATE and owner == user
+        if others_may or owner_may:
+            assert mode is not None
+            evidence = (
+                f"its mode {stat.S_IMODE(mode):04o} lets anyone create files in it"
+                if others_may
+                else f"it belongs to {owner}, whose mode {stat.S_IMODE(mode):04o} allows "
+                "creating files"
             )
+            return UploadReadOnly(directory, None, "server", evidence)
+        return UploadNotWritable(directory, mode, uid, owner, user, gid=gid, group=group)
+    if exc.errno is None:  # SSH_FX_FAILURE: the server names no reason
+        if space is not None and (space.free == 0 or space.out_of_files):
+            no_inodes = space.out_of_files and space.free > 0
+            return UploadNoSpace(directory, None, space.free, size, no_inodes=no_inodes)
         return UploadFailed(
             directory, None, "create", _words(exc), free=space.free if space else None
         )
     return exc  # no such directory and the like: the listing's diagnoses say them
+
+
+_OTHERS_CREATE = stat.S_IWOTH | stat.S_IXOTH
+_OWNER_CREATE = stat.S_IWUSR | stat.S_IXUSR
 
 
 def _write_failed(
@@ -278,22 +322,20 @@ def _write_failed(
     exc: OSError,
     written: int,
     size: int,
+    state: set[str],
 ) -> BaseException:
     """Why a write (or the close after it) was refused: statvfs, asked again, tells a full
     file system or a read-only one from a reason the server keeps to itself."""
     if isinstance(exc, TimeoutError) or conn.transport is None or not conn.transport.is_active():
         return exc  # a stall or a lost connection: the timeout and channel diagnoses say it
-    after = _statvfs(conn, sftp, directory)
+    step = "stat" if "closed" in state else "close" if "closing" in state else "write"
+    after = _statvfs(conn, sftp, directory) if step != "stat" else None
     if after is not None and after.read_only:
         return UploadReadOnly(
             directory, name, "mount", "statvfs reports the mount read-only (ST_RDONLY)"
         )
     if after is not None and after.free < max(size - written, 1) + CHUNK:
         return UploadNoSpace(directory, name, after.free, size, written=written)
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        step = "write"
-    else:
-        step = "write" if written < size else "close"
     return UploadFailed(
         directory,
         name,
@@ -329,20 +371,27 @@ def _remove(
     return True
 
 
-def _user_name(conn: Connection, sftp: SFTPSession, uid: int | None) -> str | None:
-    """The server's name for `uid` (users-groups-by-id@openssh.com); None where unknown."""
-    if uid is None or IDS_TO_NAMES not in sftp.extensions:
-        return None
-    ids = paramiko.Message()
-    ids.add_int(uid)
+def _names(sftp: SFTPSession, uid: int | None, gid: int | None) -> tuple[str | None, str | None]:
+    """The server's names for `uid` and `gid` (users-groups-by-id@openssh.com); None where
+    it does not say."""
+    if uid is None or gid is None or IDS_TO_NAMES not in sftp.extensions:
+        return None, None
+    uids, gids = paramiko.Message(), paramiko.Message()
+    uids.add_int(uid)
+    gids.add_int(gid)
     try:
-        kind, message = sftp.request(protocol.CMD_EXTENDED, IDS_TO_NAMES, ids.asbytes(), b"")
+        kind, message = sftp.request(
+            protocol.CMD_EXTENDED, IDS_TO_NAMES, uids.asbytes(), gids.asbytes()
+        )
         if kind != protocol.CMD_EXTENDED_REPLY:
-            return None
-        names = paramiko.Message(message.get_binary())
-        return names.get_text() or None
+            return None, None
+        users, groups = (
+            paramiko.Message(message.get_binary()),
+            paramiko.Message(message.get_binary()),
+        )
+        return users.get_text() or None, groups.get_text() or None
     except Exception:  # an odd answer: the owner stays unnamed
-        return None
+        return None, None
 
 
 def _words(exc: OSError) -> str:

@@ -132,7 +132,7 @@ def test_a_read_only_server_is_told_from_a_directory_without_permission(
     row = sftp_row(target)
     assert row.diagnosis is not None and row.diagnosis.code == "sftp.read_only"
     assert "refuses every write" in row.diagnosis.summary
-    assert "it belongs to root, whose mode 0755 allows writing" in row.diagnosis.summary
+    assert "it belongs to root, whose mode 0755 allows creating files" in row.diagnosis.summary
     assert "internal-sftp -R" in row.diagnosis.hint
     assert_each_fails_saying(row, "Permission denied")
     assert leftovers(upload_dir) == []
@@ -222,3 +222,63 @@ def test_a_stalled_upload_is_reproduced_by_a_put_ended_by_its_timeout(tmp_path):
     # preflight's own file stays (the server stopped answering), the pasted command's does not:
     # its second sftp removed it.
     assert left == [os.path.basename(row.facts["upload"]["file"])]
+
+
+def test_write_without_search_permission_is_not_writable_not_a_read_only_server(
+    sshd_factory, client_key, tmp_path, upload_dir
+):
+    upload_dir.chmod(0o766)  # others may write but not search: no file can be created
+    server = sshd_factory(authorized_keys=[client_key[1]])
+    target = target_for(
+        server, client_key[0], tmp_path, "nobody", upload_dir, sftp_write=SMALL, sftp_list=False
+    )
+    row = sftp_row(target)
+    assert row.diagnosis is not None and row.diagnosis.code == "sftp.not_writable"
+    assert "it is mode 0766, owned by root (uid 0), group root (gid 0)" in row.diagnosis.summary
+    assert "write *and* search (x) permission" in row.diagnosis.hint
+    assert_each_fails_saying(row, "Permission denied")
+
+
+def test_a_group_that_may_write_under_a_read_only_server_is_said_to_be_the_question(
+    sshd_factory, client_key, tmp_path, upload_dir
+):
+    os.chown(upload_dir, 0, NOBODY_UID)  # root:nogroup 0775; nobody is in nogroup
+    upload_dir.chmod(0o775)
+    server = sshd_factory(
+        authorized_keys=[client_key[1]],
+        sftp=False,
+        extra_config=["Subsystem sftp internal-sftp -R"],
+    )
+    target = target_for(server, client_key[0], tmp_path, "nobody", upload_dir, sftp_write=SMALL)
+    row = sftp_row(target)
+    assert row.diagnosis is not None and row.diagnosis.code == "sftp.not_writable"
+    assert "group nogroup (gid 65534)" in row.diagnosis.summary
+    assert row.diagnosis.hint.startswith(
+        "Its group nogroup may create files there: if nobody is in that group, the server "
+        "itself refuses writes (internal-sftp -R, a policy)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "code", "openssh_says"),
+    [
+        (
+            {"short_writes": True},
+            "sftp.size_mismatch",
+            "the server reports 1032192 bytes of the 1048576 written",
+        ),
+        ({"write_delay": 0.1}, "sftp.timeout", "more than the sftp timeout (2s)"),
+    ],
+    ids=["size-mismatch", "too-slow"],
+)
+def test_what_sftp_does_not_check_is_checked_by_the_printed_command(options, code, openssh_says):
+    from preflight import lab
+
+    from .test_reproduce_parity import CLIENT_KEY, KEY_AUTH, KEY_ENV, lab_target
+
+    with lab.SFTPServer(authorized_keys={"deploy": [CLIENT_KEY]}, **options) as server:
+        target = lab_target(server, auth=KEY_AUTH, sftp_path="/upload", sftp_write=MEGABYTE)
+        row = check([target]).targets[0].stages[4]
+        assert row.diagnosis is not None and row.diagnosis.code == code
+        assert_each_fails_saying(row, openssh_says, KEY_ENV)
+        assert os.listdir(os.path.join(server.root, "upload")) == []  # its rm, or a second sftp
