@@ -1031,7 +1031,7 @@ def _upload(exc: errors.UploadError, ctx: Context) -> Diagnosis:
             "The server did not store what was sent: a file system or appliance that "
             "truncates or rewrites uploads (a quota that cuts files short, a scanner, a "
             "conversion). OpenSSH's sftp does not compare sizes after a put: the command below "
-            "shows the size the server reports.",
+            "puts a file as big and compares the size the server then reports (ls -ln).",
         )
     if isinstance(exc, errors.UploadTooSlow):
         rate = exc.written / exc.seconds if exc.seconds > 0 else 0.0
