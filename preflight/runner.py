@@ -23,7 +23,16 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from preflight.deadline import Budget
 from preflight.errors import StageTimeout
-from preflight.model import SSH_STAGES, Report, Stage, StageResult, Status, Target, TargetResult
+from preflight.model import (
+    ALL_STAGES,
+    SSH_STAGES,
+    Report,
+    Stage,
+    StageResult,
+    Status,
+    Target,
+    TargetResult,
+)
 from preflight.phases import At, Phase
 from preflight.stages import Connection, Passed, Probe, jump
 from preflight.stages.chain import ChainedConnection
@@ -71,6 +80,18 @@ def _probe_for(stage: Stage) -> Probe:
     from preflight.stages import ssh
 
     return ssh.probe_auth if stage is Stage.AUTH else ssh.probe_sftp
+
+
+def _load_probes(targets: Sequence[Target]) -> None:
+    """Import the probes this run needs before it starts: an import in the middle of a run
+    stalls every target's timers while it reads files (paramiko: 0.4 s), and with every
+    descriptor held by a socket it cannot open its file at all (EMFILE)."""
+    needed = {stage for target in targets for stage in target.stages}
+    if any(target.jump for target in targets):
+        needed |= SSH_STAGES  # a jump host is logged in to, whatever the target's stages
+    for stage in ALL_STAGES:
+        if stage in needed:
+            _probe_for(stage)
 
 
 class _Run:
@@ -396,6 +417,7 @@ async def run_checks(
     """Check every target; returns a complete report even when cancelled (then `interrupted`).
     `on_target_done` is called with each finished target, `on_stage_done` after each stage."""
     options = options or RunOptions()
+    _load_probes(targets)
     started_at = datetime.now(UTC)
     started = time.monotonic()
     run = _Run(options, started, on_stage_done)

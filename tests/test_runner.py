@@ -152,3 +152,30 @@ def test_a_run_interrupted_while_a_target_waits_for_an_ssh_slot_says_so():
         "s during the wait for a free SSH session slot, before the stage finished"
     )
     assert auth.facts == {"phase": "the wait for a free SSH session slot"}
+
+
+def test_a_run_imports_its_probes_before_the_first_stage_starts():
+    # An import in the middle of a run stalls every target's timers, and with every descriptor
+    # held by a socket it cannot even open its file: it fails with EMFILE (seen at 10,000
+    # tarpits as an internal error). So the probes a run needs are loaded before it starts,
+    # and those it does not need are not.
+    code = (
+        "import sys\n"
+        "from preflight import lab\n"
+        "from preflight.model import Target, ALL_STAGES\n"
+        "from preflight.runner import check\n"
+        "from preflight.stages import tcp\n"
+        "seen = []\n"
+        "real = tcp.probe\n"
+        "async def watching(conn, budget):\n"
+        "    seen.append('preflight.stages.banner' in sys.modules)\n"
+        "    return await real(conn, budget)\n"
+        "tcp.probe = watching\n"
+        "with lab.RefusedPort() as port:\n"
+        "    check([Target(name='t', host=port.host, port=port.port, stages=ALL_STAGES[:3])])\n"
+        "print(seen, 'preflight.stages.ssh' in sys.modules)\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert found.stdout.split("\n")[0] == "[True] False", found.stdout + found.stderr
