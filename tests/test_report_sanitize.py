@@ -243,3 +243,17 @@ def test_a_fleet_sharing_one_key_has_that_key_searched_for_once() -> None:
     # And the needles (each line too, long enough, longest first) are made once per set.
     assert _needles((key,)) is _needles((key,))
     assert _needles((key,))[0] == key and "A" * 70 in _needles((key,))
+
+
+def test_a_cleaner_cleans_as_clean_text_does_and_each_string_once():
+    from preflight.report.sanitize import Cleaner
+
+    cleaner = Cleaner(["hunter2-correct-horse"])
+    hostile = "\x1b[31mpassword hunter2-correct-horse\x00 here\n"
+    first = cleaner(hostile, 100, True)
+    assert first == clean_text(
+        hostile, max_len=100, one_line=True, secrets=["hunter2-correct-horse"]
+    )
+    assert "hunter2" not in first
+    assert cleaner(hostile, 100, True) is first  # remembered, not cleaned again
+    assert cleaner(bytearray(b"\xff ok"), 100, False) == clean_text(b"\xff ok", max_len=100)

@@ -20,7 +20,7 @@ from typing import Any
 from preflight.model import Diagnosis, Hop, Report, StageResult, TargetResult
 from preflight.report import auth_methods, iso_utc, report_secrets, stage_results
 from preflight.report.files import write_atomically
-from preflight.report.sanitize import clean_text
+from preflight.report.sanitize import Cleaner
 
 __all__ = ["SCHEMA_VERSION", "to_dict", "to_json", "write_json"]
 
@@ -34,24 +34,11 @@ _MAX_ITEMS = 1000  # elements of one list or mapping in facts
 
 def to_dict(report: Report) -> dict[str, Any]:
     """The report as plain JSON-compatible data (dicts, lists, str, int, float, bool, None)."""
-    secrets = report_secrets(report)
-    # Thousands of targets repeat the same words (fact names, a skip reason, a hint): each is
-    # cleaned once.
-    cleaned: dict[tuple[str | bytes, int, bool], str] = {}
-
-    def clean(value: str | bytes | bytearray, max_len: int, one_line: bool) -> str:
-        if isinstance(value, bytearray):
-            return clean_text(value, max_len=max_len, one_line=one_line, secrets=secrets)
-        key = (value, max_len, one_line)
-        found = cleaned.get(key)
-        if found is None:
-            found = cleaned[key] = clean_text(
-                value, max_len=max_len, one_line=one_line, secrets=secrets
-            )
-        return found
+    clean = Cleaner(report_secrets(report))
+    done = clean.done
 
     def key_text(key: Any) -> str:
-        found = cleaned.get((key, _MAX_SHORT, True)) if type(key) is str else None
+        found = done.get((key, _MAX_SHORT, True)) if type(key) is str else None
         return found if found is not None else line(str(key), _MAX_SHORT)
 
     def text(value: str | bytes | bytearray, max_len: int = _MAX_TEXT) -> str:
@@ -65,7 +52,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         # takes the general way below): at 10,000 targets this walk is most of the report.
         kind = type(value)
         if kind is str:
-            found = cleaned.get((value, _MAX_TEXT, False))
+            found = done.get((value, _MAX_TEXT, False))
             return found if found is not None else clean(value, _MAX_TEXT, False)
         if kind is int or kind is bool or value is None:
             return value

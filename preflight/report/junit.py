@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, Protocol
 from preflight.model import Report, StageResult, Status, Target, TargetResult, endpoint
 from preflight.report import iso_utc, report_secrets, stage_results
 from preflight.report.files import write_atomically
-from preflight.report.sanitize import clean_text
+from preflight.report.sanitize import Cleaner
 
 __all__ = ["CLASSNAME_PREFIX", "to_xml", "write_junit"]
 
@@ -62,18 +62,12 @@ class _Case(NamedTuple):
 
 def to_xml(report: Report) -> str:
     """The JUnit XML document for `report`, with an XML declaration and a final newline."""
-    secrets = report_secrets(report)
-    cache: dict[tuple[str | bytes, int, bool], str] = {}
+    cleaner = Cleaner(report_secrets(report))
+    done = cleaner.done
 
     def clean(value: str | bytes, *, max_len: int = _MAX_LINE, one_line: bool = True) -> str:
-        # Thousands of targets repeat the same words (a skip reason, a hint): clean each once.
-        key = (value, max_len, one_line)
-        found = cache.get(key)
-        if found is None:
-            found = cache[key] = clean_text(
-                value, max_len=max_len, one_line=one_line, secrets=secrets
-            )
-        return found
+        found = done.get((value, max_len, one_line))
+        return found if found is not None else cleaner(value, max_len, one_line)
 
     hostname = _hostname(clean)
     timestamp = iso_utc(report.started_at)

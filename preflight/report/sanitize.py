@@ -16,7 +16,14 @@ import functools
 import re
 from collections.abc import Iterable
 
-__all__ = ["MIN_SECRET_LEN", "REDACTED", "TRUNCATION_MARK", "clean_secrets", "clean_text"]
+__all__ = [
+    "MIN_SECRET_LEN",
+    "REDACTED",
+    "TRUNCATION_MARK",
+    "Cleaner",
+    "clean_secrets",
+    "clean_text",
+]
 
 TRUNCATION_MARK = "…"
 REDACTED = "***"
@@ -104,6 +111,27 @@ def clean_text(
     if cut or len(text) > max_len:
         text = _truncate(text, max_len)
     return text
+
+
+class Cleaner:
+    """`clean_text` for one report, with its secrets, remembering what it cleaned: thousands
+    of targets repeat the same words (fact names, a skip reason, a hint), each cleaned once."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = tuple(secrets)
+        # (value, max_len, one_line) → the cleaned text: a hot loop may look here itself first.
+        self.done: dict[tuple[str | bytes, int, bool], str] = {}
+
+    def __call__(self, value: str | bytes | bytearray, max_len: int, one_line: bool) -> str:
+        if isinstance(value, bytearray):  # not hashable, and rare
+            return clean_text(value, max_len=max_len, one_line=one_line, secrets=self._secrets)
+        key = (value, max_len, one_line)
+        found = self.done.get(key)
+        if found is None:
+            found = self.done[key] = clean_text(
+                value, max_len=max_len, one_line=one_line, secrets=self._secrets
+            )
+        return found
 
 
 def _truncate(text: str, max_len: int) -> str:
