@@ -72,7 +72,7 @@ DEFAULT_KNOWN_HOSTS: Final = "~/.ssh/known_hosts"
 _POLICIES: Final[tuple[HostKeyPolicyName, ...]] = ("strict", "warn", "off")
 
 # Schema: the scalar keys, and the nested mappings with their sub-keys (merged key by key).
-_SCALAR_KEYS: Final = ("port", "user", "stages", "deadline", "jump", "ssh_config")
+_SCALAR_KEYS: Final = ("port", "user", "stages", "deadline", "jump", "ssh_config", "trace")
 _SECTIONS: Final[dict[str, tuple[str, ...]]] = {
     "timeouts": ("dns", "tcp", "banner", "auth", "sftp"),
     "auth": ("password", "key", "passphrase", "agent"),
@@ -525,6 +525,7 @@ def _builtin_values(environ: Mapping[str, str]) -> dict[str, Any]:
         "sftp.min_free": None,
         "jump": (),
         "ssh_config": False,
+        "trace": False,
     }
 
 
@@ -616,6 +617,7 @@ def _build_target(
         sftp_list=values["sftp.list"],
         sftp_write=values["sftp.write"],
         sftp_min_free=values["sftp.min_free"],
+        trace=values["trace"],
         origin=origin,
         jump=jump,
     )
@@ -1630,4 +1632,5 @@ _FIELDS: Final[dict[str, _FieldParser]] = {
     "sftp.min_free": _Parser.min_free,
     "jump": _Parser.jump,
     "ssh_config": _Parser.ssh_config,
+    "trace": _Parser.flag,
 }

@@ -71,7 +71,50 @@ def diagnose(exc: BaseException, ctx: Context) -> Diagnosis:
             found = Diagnosis(found.code, found.summary + left, found.hint)
         return found
     translate = _BY_STAGE[ctx.stage]
-    return _locate(translate(exc, ctx), ctx)
+    found = _locate(translate(exc, ctx), ctx)
+    if found.code == "tcp.timeout" and "trace" in ctx.facts:
+        found = _with_trace(found, ctx.facts["trace"])
+    return found
+
+
+def _with_trace(found: Diagnosis, trace: dict[str, Any]) -> Diagnosis:
+    """A tcp.timeout with where on the path the traced SYNs stopped getting answers."""
+    if trace.get("unavailable"):
+        return Diagnosis(
+            found.code,
+            f"{found.summary}; the path could not be traced: {trace['unavailable']}",
+            found.hint,
+        )
+    hops = trace.get("hops") or []
+    reached = [hop for hop in hops if hop["answer"] in ("connected", "refused")]
+    last = trace.get("last_answering_hop", 0)
+    by_hop = {hop["hop"]: hop for hop in hops}
+    if reached:
+        first = min(reached, key=lambda hop: hop["hop"])
+        said = (
+            f"a traced SYN did reach {first['address']} at hop {first['hop']} "
+            f"({first['answer']} in {first['rtt_ms']:g} ms): the drop comes and goes"
+        )
+        hint = found.hint + " The trace got through: look for loss that comes and goes."
+        return Diagnosis(found.code, f"{found.summary}; {said}", hint)
+    if not last:
+        said = (
+            f"no hop answered a traced SYN (hop limits 1 to {trace.get('max_hops', 0)} in "
+            f"{trace.get('seconds', 0):g}s): the first router drops them, or ICMP time "
+            "exceeded is filtered on the way back"
+        )
+        return Diagnosis(found.code, f"{found.summary}; {said}", found.hint)
+    hop = by_hop[last]
+    said = (
+        f"traced hop by hop, the SYN reaches hop {last} ({hop['address']}, "
+        f"{hop['rtt_ms']:g} ms); nothing answers beyond it: the drop is at or after hop {last}"
+    )
+    hint = (
+        f"Show the firewall team the trace: hop {last} ({hop['address']}) is the last that "
+        "answers, so the drop is on it or just past it (a hop may also not answer traces: "
+        "compare traceroute -T). Ask for this runner's source address to be let through."
+    )
+    return Diagnosis(found.code, f"{found.summary}; {said}", hint)
 
 
 def _locate(diagnosis: Diagnosis, ctx: Context) -> Diagnosis:

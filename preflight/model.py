@@ -204,6 +204,8 @@ class Target:
     sftp_write: WriteCheck | None = None
     # `sftp.min_free`: bytes that must be free under `sftp_path` (statvfs@openssh.com).
     sftp_min_free: int | None = None
+    # `trace`: after a tcp.timeout, find the last hop that answers (`stages.trace`).
+    trace: bool = False
     origin: str | None = None  # "checks.yaml:12" where it was defined, for messages
     # Jump hosts in the order they are crossed; the last one opens the channel to this target.
     jump: tuple[Hop, ...] = ()

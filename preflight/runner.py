@@ -34,7 +34,7 @@ from preflight.model import (
     TargetResult,
 )
 from preflight.phases import At, Phase
-from preflight.stages import Connection, Passed, Probe, jump
+from preflight.stages import Address, Connection, Passed, Probe, jump
 from preflight.stages.chain import ChainedConnection
 from preflight.stages.jump import Step
 
@@ -80,6 +80,23 @@ def _probe_for(stage: Stage) -> Probe:
     from preflight.stages import ssh
 
     return ssh.probe_auth if stage is Stage.AUTH else ssh.probe_sftp
+
+
+def _silent_address(conn: Connection) -> Address | None:
+    """The address the tcp stage waited on in silence (every attempt timed out), if any."""
+    attempts = conn.facts.get("attempts") or []
+    if not attempts or any(attempt.get("result") != "timeout" for attempt in attempts):
+        return None
+    waited = attempts[-1].get("address")
+    return next((address for address in conn.addresses if str(address) == waited), None)
+
+
+async def _trace(conn: Connection, address: Address, deadline: float) -> None:
+    """Trace the path to `address` (`stages.trace`) into the facts, within the deadline."""
+    from preflight.stages import trace
+
+    seconds = min(trace.TRACE_SECONDS, deadline - time.monotonic())
+    conn.facts["trace"] = (await trace.trace(address, seconds)).as_fact()
 
 
 def _load_probes(targets: Sequence[Target]) -> None:
@@ -161,17 +178,18 @@ async def _run_stage(step: Step, limit: _Limit) -> StageResult:
     conn.facts = {}
     conn.phase = None
 
-    def failed(exc: BaseException) -> StageResult:
+    def failed(exc: BaseException, elapsed: float | None = None) -> StageResult:
         from preflight import diagnose
 
-        ctx = _context(stage, target, budget.timeout, budget.elapsed(), limit, conn, step)
+        elapsed = budget.elapsed() if elapsed is None else elapsed
+        ctx = _context(stage, target, budget.timeout, elapsed, limit, conn, step)
         diagnosis = diagnose.diagnose(exc, ctx)
         if conn.phase is not None:
             conn.facts.setdefault("phase", str(conn.phase))
         return StageResult(
             stage,
             Status.FAIL,
-            budget.elapsed(),
+            elapsed,
             diagnosis.summary,
             diagnosis,
             dict(conn.facts),
@@ -202,6 +220,13 @@ async def _run_stage(step: Step, limit: _Limit) -> StageResult:
         raise
     except Exception as exc:
         log.debug("%s %s failed", target.name, stage, exc_info=True)
+        if stage is Stage.TCP and target.trace and not target.jump and hop == 0:
+            silent = _silent_address(conn)
+            if silent is not None:
+                # The stage's own time stays what the connect took; the trace says its own.
+                took = budget.elapsed()
+                await _trace(conn, silent, limit.at)
+                return failed(exc, took)
         return failed(exc)
     return StageResult(
         stage,

@@ -37,7 +37,7 @@ __all__ = [
 
 NO_FILE = "none"  # `-c none`: no configuration file, only the TARGETs typed
 TIMEOUT_ORIGIN = "--timeout"
-UPLOAD_ORIGIN = "command line"
+UPLOAD_ORIGIN = "command line"  # what --write, --trace… set
 
 # `[user@]NAME[:PORT]`: a target of the file, reached as another user or on another port.
 _NAME_WITH = re.compile(
@@ -60,6 +60,7 @@ class Selection:
     # --timeout, in the order given (a later one wins): (stage, or None for every stage, seconds)
     timeouts: Sequence[tuple[Stage | None, float]] = ()
     upload: UploadOptions | None = None
+    trace: bool = False  # --trace, for every target
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,13 @@ def select(
         targets = [replace(t, stages=selection.stages) for t in targets]
     if selection.timeouts:
         targets = [_with_timeouts(t, selection.timeouts) for t in targets]
+    if selection.trace:
+        from preflight.model import SettingSource
+
+        said = SettingSource("trace", "on", UPLOAD_ORIGIN)
+        targets = [
+            t if t.trace else replace(t, trace=True, sources=(*t.sources, said)) for t in targets
+        ]
     if selection.upload is not None and selection.upload.given:
         from preflight.model import Stage
 

@@ -968,3 +968,15 @@ def test_write_alone_keeps_the_size_a_target_asks_for(tmp_path):
     sized, plain = selection.select(asked, {})
     assert sized.sftp_write == WriteCheck(1024 * 1024, sized=True)
     assert plain.sftp_write is not None and not plain.sftp_write.sized
+
+
+def test_trace_on_the_command_line_is_said_in_the_settings(tmp_path):
+    from preflight import lab as labs
+
+    with labs.RefusedPort() as refused:
+        status, out, _ = run(
+            "check", "-c", "none", f"127.0.0.1:{refused.port}", "--stages", "tcp", "--trace"
+        )
+    assert status == 1
+    assert "settings: trace on from command line" in out
+    assert "tcp.refused" in out  # only a silent drop is traced: a refusal says where it is

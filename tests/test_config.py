@@ -1359,3 +1359,13 @@ def test_min_free_must_be_a_size_and_list_a_flag() -> None:
 def test_a_near_miss_sftp_key_is_suggested() -> None:
     err = error("version: 1\ntargets:\n  - host: h\n    sftp: {path: /u, writes: true}\n")
     assert "did you mean 'write'" in err.message
+
+
+def test_trace_is_off_unless_asked_for_and_a_flag() -> None:
+    assert one("version: 1\ntargets:\n  - host: h\n").trace is False
+    config = parse(
+        "version: 1\ndefaults: {trace: true}\ntargets:\n  - host: a\n  - {host: b, trace: false}\n"
+    )
+    assert [t.trace for t in config.targets] == [True, False]
+    err = error("version: 1\ntargets:\n  - {host: h, trace: maybe}\n")
+    assert err.message == "targets[0].trace: expected true or false, got 'maybe'"

@@ -83,6 +83,7 @@ def check(
         stages=args.stages,
         ssh_config=args.ssh_config,
         timeouts=args.timeout,
+        trace=args.trace,
         upload=selection.UploadOptions(
             write=bool(args.write) or args.write_size is not None,
             size=args.write_size,

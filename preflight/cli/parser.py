@@ -141,6 +141,12 @@ def build() -> argparse.ArgumentParser:
         help="a stage's timeout in seconds ('tcp=10', 'tcp=10,banner=20'), or S for every "
         "stage; wins over checks.yaml and ssh_config, and the report says it came from here",
     )
+    check.add_argument(
+        "--trace",
+        action="store_true",
+        help="after a tcp.timeout, find the last hop on the path that answers (a TCP "
+        "traceroute, up to 2 s within the deadline); like trace: true in checks.yaml",
+    )
     upload = check.add_argument_group(
         "upload check",
         "in the sftp stage, for every target checked (in checks.yaml: sftp.write,\n"

@@ -48,7 +48,14 @@ def commands(
     if stage is Stage.TCP:
         if target.jump:  # nc from this runner would test the wrong path
             return [_through_jump_hosts(target)]
-        return [shlex.join(["nc", "-vz", "-w", seconds(target.timeouts.tcp), host, port])]
+        printed = [shlex.join(["nc", "-vz", "-w", seconds(target.timeouts.tcp), host, port])]
+        if (facts.get("trace") or {}).get("hops") is not None:
+            # The same trace by hand (as root: traceroute -T sends its SYNs from a raw socket).
+            hops = str(facts["trace"].get("max_hops") or 20)
+            printed.append(
+                shlex.join(["traceroute", "-T", "-p", port, "-m", hops, "-q", "1", "-w", "1", host])
+            )
+        return printed
     budget = _budget(target, stage)
     if code == "auth.bad_key":
         return [_load_key(target.auth)]
