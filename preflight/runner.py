@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, NamedTuple
 from preflight.deadline import Budget
 from preflight.errors import StageTimeout
 from preflight.model import (
-    ALL_STAGES,
     SSH_STAGES,
     Report,
     Stage,
@@ -100,13 +99,12 @@ async def _trace(conn: Connection, address: Address, deadline: float) -> None:
 
 
 def _load_probes(targets: Sequence[Target]) -> None:
-    """Import the probes this run needs before it starts: an import in the middle of a run
-    stalls every target's timers while it reads files (paramiko: 0.4 s), and with every
-    descriptor held by a socket it cannot open its file at all (EMFILE)."""
+    """Import the network probes this run needs before it starts: an import in the middle of
+    a run stalls every target's timers while it reads files, and with every descriptor held
+    by a socket it cannot open its file at all (EMFILE). The SSH probes stay lazy: they load
+    paramiko (0.4 s), which a run whose targets all fail before auth never needs."""
     needed = {stage for target in targets for stage in target.stages}
-    if any(target.jump for target in targets):
-        needed |= SSH_STAGES  # a jump host is logged in to, whatever the target's stages
-    for stage in ALL_STAGES:
+    for stage in (Stage.DNS, Stage.TCP, Stage.BANNER):
         if stage in needed:
             _probe_for(stage)
 

@@ -99,8 +99,13 @@ async def trace(address: Address, seconds: float, max_hops: int = MAX_HOPS) -> T
     finally:
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
     elapsed = round(time.monotonic() - started, 3)
+    failed = next((o for o in outcomes if isinstance(o, OSError)), None)
+    if failed is not None:
+        # A SYN never sent is not a hop that stayed silent: no conclusion at all.
+        reason = f"a probe socket could not be used ({failed.strerror or failed})"
+        return Trace(address.ip, max_hops=max_hops, seconds=elapsed, unavailable=reason)
     return Trace(address.ip, tuple(found), max_hops, elapsed)
 
 
