@@ -980,3 +980,21 @@ def test_trace_on_the_command_line_is_said_in_the_settings(tmp_path):
     assert status == 1
     assert "settings: trace on from command line" in out
     assert "tcp.refused" in out  # only a silent drop is traced: a refusal says where it is
+
+
+def test_validate_piped_into_a_reader_that_stops_early_is_still_a_valid_file(tmp_path):
+    # `preflight validate | head -2`: once head exits, writes raise BrokenPipeError. That was
+    # an internal error with a traceback; the file is valid all the same.
+    class StoppedReader(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    config = write(
+        tmp_path / "checks.yaml",
+        "version: 1\ntargets:\n" + "".join(f"  - {{host: h{n}.example}}\n" for n in range(5)),
+    )
+    err = io.StringIO()
+    status = cli.run(
+        ["validate", "-c", str(config)], stdout=StoppedReader(), stderr=err, environ={}
+    )
+    assert (status, err.getvalue()) == (0, "")
