@@ -37,7 +37,6 @@ __all__ = [
 
 NO_FILE = "none"  # `-c none`: no configuration file, only the TARGETs typed
 TIMEOUT_ORIGIN = "--timeout"
-UPLOAD_ORIGIN = "command line"  # what --write, --trace… set
 
 # `[user@]NAME[:PORT]`: a target of the file, reached as another user or on another port.
 _NAME_WITH = re.compile(
@@ -165,7 +164,7 @@ def select(
     if selection.trace:
         from preflight.model import SettingSource
 
-        said = SettingSource("trace", "on", UPLOAD_ORIGIN)
+        said = SettingSource("trace", "on", config.COMMAND_LINE)
         targets = [
             t if t.trace else replace(t, trace=True, sources=(*t.sources, said)) for t in targets
         ]
@@ -186,6 +185,7 @@ def _with_upload(target: Target, options: UploadOptions) -> Target:
     from dataclasses import replace
 
     from preflight import units
+    from preflight.config import COMMAND_LINE
     from preflight.model import UPLOAD_NOTE, SettingSource, WriteCheck
 
     changes: dict[str, object] = {}
@@ -195,14 +195,14 @@ def _with_upload(target: Target, options: UploadOptions) -> Target:
         size = options.size
         changes["sftp_write"] = WriteCheck(size or len(UPLOAD_NOTE), sized=size is not None)
         shown = units.format_size(size) if size is not None else "a test file"
-        said.append(SettingSource("sftp write", shown, UPLOAD_ORIGIN))
+        said.append(SettingSource("sftp write", shown, COMMAND_LINE))
     if options.list_path is not None:
         changes["sftp_list"] = options.list_path
-        said.append(SettingSource("sftp list", "off", UPLOAD_ORIGIN))
+        said.append(SettingSource("sftp list", "off", COMMAND_LINE))
     if options.min_free is not None:
         changes["sftp_min_free"] = options.min_free
         shown = units.format_size(options.min_free)
-        said.append(SettingSource("sftp min_free", shown, UPLOAD_ORIGIN))
+        said.append(SettingSource("sftp min_free", shown, COMMAND_LINE))
     settings = {source.setting for source in said}
     sources = (*(s for s in target.sources if s.setting not in settings), *said)
     return replace(target, sources=sources, **changes)  # type: ignore[arg-type]
@@ -258,6 +258,7 @@ def _named_target(spec: str, by_name: Mapping[str, Target]) -> Target | None:
     (that target as another user, on another port, as `ssh user@alias` would be)."""
     from dataclasses import replace
 
+    from preflight.config import COMMAND_LINE
     from preflight.model import SettingSource
 
     if spec in by_name:
@@ -271,7 +272,7 @@ def _named_target(spec: str, by_name: Mapping[str, Target]) -> Target | None:
         return None  # not this target: target_from_spec says what is wrong with the port
     typed = {"user": found["user"], "port": found["port"] and str(port)}
     sources = [s for s in target.sources if not typed.get(s.setting)]
-    sources += [SettingSource(key, value, "command line") for key, value in typed.items() if value]
+    sources += [SettingSource(key, value, COMMAND_LINE) for key, value in typed.items() if value]
     return replace(
         target,
         name=spec,  # `ops@sftp-prod` beside `sftp-prod` is another check: its own block

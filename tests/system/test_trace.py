@@ -44,9 +44,10 @@ class Chain:
             "}\n"
         )
 
-    def check(self, target: str, *extra: str) -> tuple[int, dict[str, object], str]:
-        """`preflight check TARGET --stages tcp --trace` inside the client namespace."""
+    def check(self, target: str, *, trace: bool = True) -> tuple[int, dict[str, object], str]:
+        """`preflight check TARGET --stages tcp [--trace]` inside the client namespace."""
         report = Path(f"/tmp/preflight-trace-{self.client.name}.json")
+        options = ["--trace"] if trace else []
         proc = self.client.run(
             [
                 sys.executable,
@@ -58,12 +59,11 @@ class Chain:
                 target,
                 "--stages",
                 "tcp",
-                "--trace",
+                *options,
                 "--timeout",
                 "tcp=1",
                 "--json",
                 str(report),
-                *extra,
             ],
             cwd=REPO,
             timeout=60,
@@ -181,29 +181,8 @@ def test_the_last_hop_that_answers_is_the_router_that_drops(chain, router, versi
 
 def test_without_trace_nothing_is_traced_and_nothing_added(chain):
     chain.drop_syns_on(2)
-    report = Path(f"/tmp/preflight-notrace-{chain.client.name}.json")
-    proc = chain.client.run(
-        [
-            sys.executable,
-            "-m",
-            "preflight",
-            "check",
-            "-c",
-            "none",
-            target_of(4),
-            "--stages",
-            "tcp",
-            "--timeout",
-            "tcp=1",
-            "--json",
-            str(report),
-        ],
-        cwd=REPO,
-        timeout=60,
-    )
-    data = json.loads(report.read_text())
-    report.unlink()
-    assert proc.returncode == 1
+    status, data, output = chain.check(target_of(4), trace=False)
+    assert status == 1, output
     tcp = data["targets"][0]["stages"][1]
     assert "trace" not in tcp["facts"]
     assert data["targets"][0]["duration_s"] < 1.5

@@ -23,7 +23,7 @@ import pytest
 from preflight.model import StageResult, Status, Target, Timeouts, WriteCheck
 from preflight.runner import check
 
-from .conftest import require
+from .conftest import SshdFactory, require
 from .sshd import OpenSSHServer
 from .test_jump import NOBODY_UID, bastion_for_nobody, nobody_available
 from .test_openssh import known_hosts_for, openssh_target
@@ -66,6 +66,13 @@ def mounted_tmpfs(where: Path, options: str) -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", str(where)], check=False)
+
+
+def read_only_sshd(sshd_factory: SshdFactory, key_line: str) -> OpenSSHServer:
+    """An sshd whose SFTP server refuses every write (internal-sftp -R)."""
+    return sshd_factory(
+        authorized_keys=[key_line], sftp=False, extra_config=["Subsystem sftp internal-sftp -R"]
+    )
 
 
 def target_for(
@@ -123,11 +130,7 @@ def test_a_read_only_server_is_told_from_a_directory_without_permission(
     sshd_factory, client_key, tmp_path, upload_dir
 ):
     # root owns the directory and may write it: only the server's -R can refuse.
-    server = sshd_factory(
-        authorized_keys=[client_key[1]],
-        sftp=False,
-        extra_config=["Subsystem sftp internal-sftp -R"],
-    )
+    server = read_only_sshd(sshd_factory, client_key[1])
     target = target_for(server, client_key[0], tmp_path, "root", upload_dir, sftp_write=SMALL)
     row = sftp_row(target)
     assert row.diagnosis is not None and row.diagnosis.code == "sftp.read_only"
@@ -244,11 +247,7 @@ def test_a_group_that_may_write_under_a_read_only_server_is_said_to_be_the_quest
 ):
     os.chown(upload_dir, 0, NOBODY_UID)  # root:nogroup 0775; nobody is in nogroup
     upload_dir.chmod(0o775)
-    server = sshd_factory(
-        authorized_keys=[client_key[1]],
-        sftp=False,
-        extra_config=["Subsystem sftp internal-sftp -R"],
-    )
+    server = read_only_sshd(sshd_factory, client_key[1])
     target = target_for(server, client_key[0], tmp_path, "nobody", upload_dir, sftp_write=SMALL)
     row = sftp_row(target)
     assert row.diagnosis is not None and row.diagnosis.code == "sftp.not_writable"
