@@ -74,6 +74,8 @@ def diagnose(exc: BaseException, ctx: Context) -> Diagnosis:
     found = _locate(translate(exc, ctx), ctx)
     if found.code == "tcp.timeout" and "trace" in ctx.facts:
         found = _with_trace(found, ctx.facts["trace"])
+    if found.code == "auth.kex_timeout" and "small_packets" in ctx.facts:
+        found = _with_small_packets(found, ctx.facts["small_packets"])
     return found
 
 
@@ -115,6 +117,49 @@ def _with_trace(found: Diagnosis, trace: dict[str, Any]) -> Diagnosis:
         "compare traceroute -T). Ask for this runner's source address to be let through."
     )
     return Diagnosis(found.code, f"{found.summary}; {said}", hint)
+
+
+_MTU_BLACK_HOLE_HINT = (
+    "Small packets pass and large ones vanish: a tunnel or VPN on the way carries smaller "
+    "packets than the ends send, and the ICMP that would say so (fragmentation needed, packet "
+    "too big) is filtered. Ask the network team to let that ICMP through or to clamp the TCP "
+    "MSS on that link. The ping line below shows it without SSH: small packets are answered, "
+    "large ones are not."
+)
+
+
+def _with_small_packets(found: Diagnosis, tried: dict[str, Any]) -> Diagnosis:
+    """An auth.kex_timeout with what a second key exchange, in small packets, did
+    (`stages.mtu`): finished (an MTU black hole), stalled too (no sign of one), or no answer."""
+    outcome, seconds = tried.get("outcome"), tried.get("seconds", 0.0)
+    limit = (
+        f"{tried['packet_bytes']}-byte packets"
+        if tried.get("packet_bytes")
+        else f"{tried.get('mss')}-byte segments"
+    )
+    small = f"a second connection limited to {limit}"
+    if outcome == "completed":
+        first = tried.get("first_packet_bytes")
+        lost = f" (the first one's were up to {first} bytes)" if first else ""
+        said = (
+            f"{small} finished it in {seconds:.2f}s: larger packets{lost} are lost on the path, "
+            "an MTU black hole"
+        )
+        return Diagnosis(found.code, f"{found.summary}; {said}", _MTU_BLACK_HOLE_HINT)
+    if outcome == "stalled":
+        said = f"nor did {small} in {seconds:.1f}s: no sign that packet size is the cause"
+        hint = (
+            "The server stalls after its identification even with small packets, so this is "
+            "not an MTU problem: an overloaded server (sshd's MaxStartups, a slow host-key "
+            "operation), a broken SSH server, or a middlebox holding the connection. Check the "
+            "server's sshd log for this connection."
+        )
+        return Diagnosis(found.code, f"{found.summary}; {said}", hint)
+    if outcome == "failed":
+        said = f"{small} could not tell ({tried.get('detail', '')})"
+        return Diagnosis(found.code, f"{found.summary}; {said}", found.hint)
+    said = f"not retried in small packets: {tried.get('detail', '')}"
+    return Diagnosis(found.code, f"{found.summary}; {said}", found.hint)
 
 
 def _locate(diagnosis: Diagnosis, ctx: Context) -> Diagnosis:

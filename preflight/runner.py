@@ -90,12 +90,39 @@ def _silent_address(conn: Connection) -> Address | None:
     return next((address for address in conn.addresses if str(address) == waited), None)
 
 
-async def _trace(conn: Connection, address: Address, deadline: float) -> None:
-    """Trace the path to `address` (`stages.trace`) into the facts, within the deadline."""
-    from preflight.stages import trace
+def _stalled_in_key_exchange(exc: BaseException, conn: Connection) -> bool:
+    """The banner arrived and the key exchange then ran out of the auth stage's own time."""
+    return (
+        isinstance(exc, StageTimeout)
+        and not exc.by_deadline
+        and exc.phase is not None
+        and exc.phase.is_(Phase.KEY_EXCHANGE)
+        and conn.peer is not None
+    )
 
-    seconds = min(trace.TRACE_SECONDS, deadline - time.monotonic())
-    conn.facts["trace"] = (await trace.trace(address, seconds)).as_fact()
+
+async def _look_closer(step: Step, exc: BaseException, deadline: float) -> None:
+    """After a failure that a second look can explain, take it, into the failed stage's facts,
+    within the target's deadline: where on the path the SYNs die after a silent tcp stage
+    (`stages.trace`, when asked for), whether small packets get through a stalled key exchange
+    (`stages.mtu`). Only on a direct connection: behind jump hosts the path is theirs."""
+    stage, conn, target = step.stage, step.conn, step.conn.target
+    if target.jump or step.hop != 0:
+        return
+    if stage is Stage.TCP and target.trace:
+        silent = _silent_address(conn)
+        if silent is not None:
+            from preflight.stages import trace
+
+            seconds = min(trace.TRACE_SECONDS, deadline - time.monotonic())
+            conn.facts["trace"] = (await trace.trace(silent, seconds)).as_fact()
+    elif stage is Stage.AUTH and _stalled_in_key_exchange(exc, conn):
+        from preflight.stages import mtu
+
+        assert conn.peer is not None
+        seconds = min(mtu.PROBE_SECONDS, deadline - time.monotonic())
+        found = await mtu.try_small_packets(conn.peer, conn.segment_size, seconds)
+        conn.facts["small_packets"] = found.as_fact()
 
 
 def _load_probes(targets: Sequence[Target]) -> None:
@@ -218,14 +245,10 @@ async def _run_stage(step: Step, limit: _Limit) -> StageResult:
         raise
     except Exception as exc:
         log.debug("%s %s failed", target.name, stage, exc_info=True)
-        if stage is Stage.TCP and target.trace and not target.jump and hop == 0:
-            silent = _silent_address(conn)
-            if silent is not None:
-                # The stage's own time stays what the connect took; the trace says its own.
-                took = budget.elapsed()
-                await _trace(conn, silent, limit.at)
-                return failed(exc, took)
-        return failed(exc)
+        # The stage's own time stays what it took; a closer look says its own.
+        took = budget.elapsed()
+        await _look_closer(step, exc, limit.at)
+        return failed(exc, took)
     return StageResult(
         stage,
         Status.PASS,

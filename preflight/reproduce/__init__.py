@@ -84,7 +84,28 @@ def commands(
     for method in offered:
         command, words, environment = _ssh(target, method, facts)
         printed.append(command.render([*words, "exit"], environment=environment, timeout=budget))
+    retried = facts.get("small_packets") or {}
+    small, first = retried.get("mss"), retried.get("first_mss")
+    if code == "auth.kex_timeout" and retried.get("outcome") == "completed" and small and first:
+        # Only on a direct connection: `small_packets` is never tried behind jump hosts.
+        printed.append(_pings(host, int(small), int(first)))
     return list(dict.fromkeys(printed))
+
+
+# A ping's echo request carries its payload, 8 bytes of ICMP header and the IP header: 24 bytes
+# more than a TCP segment's payload (20 bytes of header and 12 of timestamp option) matches it.
+_PING_OVER = 20 + 12 - 8
+
+
+def _pings(host: str, small: int, first: int) -> str:
+    """Two pings that must not be fragmented (-M do), as large as the small-packet retry's
+    packets (`small`-byte segments) and the stalled connection's (`first`): on an MTU black
+    hole the first is answered and the second is not, so the line fails as the key exchange
+    did."""
+    return " && ".join(
+        shlex.join(["ping", "-c", "2", "-w", "3", "-M", "do", "-s", str(size + _PING_OVER), host])
+        for size in (small, first)
+    )
 
 
 def _budget(target: Target, stage: Stage) -> float:

@@ -69,6 +69,9 @@ class Connection:
     reset_on_connect: bool = False
     # Which step the running stage is in (`phases.At`), for timeout diagnoses.
     phase: At | None = None
+    # The largest segment the socket carries (TCP_MAXSEG), read when SSH starts on it: a
+    # stalled key exchange compares it with a retry in small packets (`stages.mtu`).
+    segment_size: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def close(self) -> None:

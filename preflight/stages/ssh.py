@@ -233,6 +233,9 @@ def _stream(conn: Connection) -> HandoverSocket:
         return HandoverSocket(conn.channel, conn.handover, also_close=closers)
     assert conn.sock is not None, "the tcp stage opens the socket"
     conn.sock.setblocking(True)
+    if conn.segment_size is None:
+        with contextlib.suppress(OSError):
+            conn.segment_size = conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
     return HandoverSocket(conn.sock, conn.handover)
 
 
