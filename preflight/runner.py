@@ -209,6 +209,7 @@ async def _run_stage(step: Step, limit: _Limit) -> StageResult:
         elapsed = budget.elapsed() if elapsed is None else elapsed
         ctx = _context(stage, target, budget.timeout, elapsed, limit, conn, step)
         diagnosis = diagnose.diagnose(exc, ctx)
+        _drop_frames(exc)
         if conn.phase is not None:
             conn.facts.setdefault("phase", str(conn.phase))
         return StageResult(
@@ -259,6 +260,25 @@ async def _run_stage(step: Step, limit: _Limit) -> StageResult:
         list(passed.warnings),
         hop=hop,
     )
+
+
+def _drop_frames(exc: BaseException) -> None:
+    """Let go of the frames a failure's exceptions hold, once it is diagnosed. A traceback
+    holds the frames the exception passed through, and those frames hold the exception (a
+    local such as the tcp stage's `last_error`, the task that raised it): a reference cycle
+    per failed target, which reference counting cannot free. At 10,000 failed targets that
+    was 60 MiB and sockets kept until the cycle collector's next full pass, a 0.4 s pause."""
+    pending, seen = [exc], set()
+    while pending:
+        found = pending.pop()
+        if id(found) in seen:
+            continue
+        seen.add(id(found))
+        found.__traceback__ = None
+        pending.extend(e for e in (found.__cause__, found.__context__) if e is not None)
+        cause = getattr(found, "cause", None)  # StageTimeout's: what the blocked call raised
+        if isinstance(cause, BaseException):
+            pending.append(cause)
 
 
 async def _check_target(

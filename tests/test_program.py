@@ -20,12 +20,22 @@ def test_the_collector_runs_less_often_during_a_run_and_as_before_after_it() -> 
     assert gc.get_freeze_count() == 0
 
 
+def test_what_the_run_left_is_frozen_for_the_reports_and_thawed_after() -> None:
+    with program.few_collections() as run_done:
+        at_start = gc.get_freeze_count()
+        results = [[n] for n in range(1000)]  # what a run leaves for the reports
+        run_done()
+        assert gc.get_freeze_count() >= at_start + len(results)
+    assert gc.get_freeze_count() == 0
+
+
 def test_a_callers_own_frozen_objects_stay_frozen() -> None:
     gc.freeze()
     frozen = gc.get_freeze_count()
     try:
-        with program.few_collections():
-            pass
+        with program.few_collections() as run_done:
+            run_done()  # freezes nothing: the caller's freeze is not ours to extend
+            assert gc.get_freeze_count() == frozen
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()

@@ -127,7 +127,7 @@ def check(
         interval=args.interval,
         in_flight=room if len(targets) > room else None,
     )
-    with program.Signals().caught() as signals, program.few_collections():
+    with program.Signals().caught() as signals, program.few_collections() as run_done:
         progress = (
             ProgressLine(
                 stderr, len(targets), attempts=args.attempts, width=terminal_width(stderr, environ)
@@ -140,6 +140,7 @@ def check(
         finally:
             if progress:
                 progress.close()
+        run_done()
         here = vantage.detect(environ, shard=str(shard) if shard else None)
         vantage.stamp(report, here)
         problems = outputs.write(

@@ -56,6 +56,8 @@ def to_dict(report: Report) -> dict[str, Any]:
             return found if found is not None else clean(value, _MAX_TEXT, False)
         if kind is int or kind is bool or value is None:
             return value
+        if kind is float:
+            return value if math.isfinite(value) else str(value)
         if depth < _MAX_DEPTH and len(value if kind is dict or kind is list else ()) <= _MAX_ITEMS:
             if kind is dict:
                 return {key_text(key): fact(item, depth + 1) for key, item in value.items()}
@@ -109,7 +111,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             "duration_s": _seconds(result.duration_s),
             "detail": line(result.detail),
             "diagnosis": diagnosis(result.diagnosis),
-            "facts": fact(dict(result.facts)),
+            "facts": fact(result.facts),
             "warnings": [line(warning) for warning in result.warnings],
         }
 
