@@ -19,6 +19,7 @@ output validates against the JUnit XSD in ``tests/data/junit.xsd``.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
@@ -65,12 +66,20 @@ def to_xml(report: Report) -> str:
     cleaner = Cleaner(report_secrets(report))
     done = cleaner.done
 
+    lines: dict[str | bytes, str] = {}  # the usual kind, one-line values, by value alone
+
     def clean(value: str | bytes, *, max_len: int = _MAX_LINE, one_line: bool = True) -> str:
+        if max_len == _MAX_LINE and one_line:
+            found = lines.get(value)
+            if found is None:
+                found = lines[value] = cleaner(value, max_len, one_line)
+            return found
         found = done.get((value, max_len, one_line))
         return found if found is not None else cleaner(value, max_len, one_line)
 
     hostname = _hostname(clean)
-    timestamp = iso_utc(report.started_at)
+    host = f' hostname="{_attribute(hostname)}"' if hostname else ""
+    stamped = f' timestamp="{_attribute(iso_utc(report.started_at))}"'
     suites: list[str] = []
     totals = dict.fromkeys(("tests", "failures", "errors", "disabled"), 0)
     used_suites: set[str] = set()
@@ -78,23 +87,18 @@ def to_xml(report: Report) -> str:
         suite_name = _unique(clean(result.target.name, max_len=_MAX_NAME) or "target", used_suites)
         rows = stage_results(result, interrupted=report.interrupted)
         cases = _test_cases(result, rows, suite_name, clean)
-        counts = {kind: sum(case.child == kind for case in cases) for kind in _COUNTED}
+        children = [case.child for case in cases]
+        failures, errors = children.count("failure"), children.count("error")
         totals["tests"] += len(cases)
-        totals["failures"] += counts["failure"]
-        totals["errors"] += counts["error"]
-        attributes = [
-            ("disabled", "0"),
-            ("errors", str(counts["error"])),
-            ("failures", str(counts["failure"])),
-            ("name", suite_name),
-            ("skipped", str(counts["skipped"])),
-            ("tests", str(len(cases))),
-            ("time", _seconds(result.duration_s)),
-        ]
-        if hostname:
-            attributes.append(("hostname", hostname))
-        attributes.append(("timestamp", timestamp))
-        suites.append(_suite(attributes, _properties(result.target, clean), cases))
+        totals["failures"] += failures
+        totals["errors"] += errors
+        # The attributes in junit-xml's order; only the name and host name need escaping.
+        opened = (
+            f'<testsuite disabled="0" errors="{errors}" failures="{failures}" '
+            f'name="{_attribute(suite_name)}" skipped="{children.count("skipped")}" '
+            f'tests="{len(cases)}" time="{_seconds(result.duration_s)}"{host}{stamped}'
+        )
+        suites.append(_suite(opened, _properties(result.target, clean), cases))
     root = [("name", "preflight"), *((key, str(value)) for key, value in totals.items())]
     root.append(("time", _seconds(report.duration_s)))
     if not suites:
@@ -110,7 +114,6 @@ def write_junit(report: Report, path: str | os.PathLike[str]) -> None:
 
 # The document as `junit-xml` builds it and ElementTree writes it, two spaces per level.
 _DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
-_COUNTED = ("failure", "error", "skipped")
 _ATTRIBUTE_ESCAPES = str.maketrans(
     {
         "&": "&amp;",
@@ -132,8 +135,10 @@ def _attributes(pairs: list[tuple[str, str]]) -> str:
     return "".join(f' {key}="{_attribute(value)}"' for key, value in pairs)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _attribute(value: str) -> str:
-    # Most values need no escape at all, and a search is cheaper than a translation.
+    # Most values need no escape at all, and a search is cheaper than a translation; and
+    # thousands of targets repeat the same ones (stage names, a skip reason): remembered.
     return value.translate(_ATTRIBUTE_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
 
 
@@ -141,46 +146,51 @@ def _text(value: str) -> str:
     return value.translate(_TEXT_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
 
 
-def _suite(
-    attributes: list[tuple[str, str]], properties: dict[str, str], cases: list[_Case]
-) -> str:
+def _suite(opened: str, properties: dict[str, str], cases: list[_Case]) -> str:
+    """The suite of one target: `opened` is its start tag without the closing bracket."""
     parts = []
     if properties:
         listed = "".join(
-            f"\n      <property{_attributes([('name', key), ('value', value)])} />"
+            f'\n      <property name="{_attribute(key)}" value="{_attribute(value)}" />'
             for key, value in properties.items()
         )
         parts.append(f"<properties>{listed}\n    </properties>")
     parts.extend(_case(case) for case in cases)
     if not parts:
-        return f"<testsuite{_attributes(attributes)} />"
+        return f"{opened} />"
     inner = "\n    ".join(parts)
-    return f"<testsuite{_attributes(attributes)}>\n    {inner}\n  </testsuite>"
+    return f"{opened}>\n    {inner}\n  </testsuite>"
 
 
 def _case(case: _Case) -> str:
     time = _seconds(case.seconds)
+    name, classname = _attribute(case.name), _attribute(case.classname)
     # junit-xml gives a case a time only when it has one; preflight then sets every case's:
     # a zero time lands after the classname, as ElementTree keeps the order attributes came in.
     if case.seconds:
-        attributes = [("name", case.name), ("time", time), ("classname", case.classname)]
+        opened = f'<testcase name="{name}" time="{time}" classname="{classname}"'
     else:
-        attributes = [("name", case.name), ("classname", case.classname), ("time", time)]
-    opened = f"<testcase{_attributes(attributes)}"
+        opened = f'<testcase name="{name}" classname="{classname}" time="{time}"'
     if case.child is None:
         return opened + " />"
-    if case.child == "system-out":
-        child = f"<system-out>{_text(case.text)}</system-out>"
-    else:
-        pairs = [("type", case.type or case.child)]
-        if case.message:
-            pairs.append(("message", case.message))
-        child = f"<{case.child}{_attributes(pairs)}"
-        if case.text:
-            child += f">{_text(case.text)}</{case.child}>"
-        else:
-            child += " />"
+    # Thousands of skipped stages share a few reasons: theirs are remembered.
+    render = _skipped_child if case.child == "skipped" else _child
+    child = render(case.child, case.type, case.message, case.text)
     return f"{opened}>\n      {child}\n    </testcase>"
+
+
+def _child(child: str, kind: str, message: str, text: str) -> str:
+    """A case's one child element: its output, failure, error or skip."""
+    if child == "system-out":
+        return f"<system-out>{_text(text)}</system-out>"
+    pairs = [("type", kind or child)]
+    if message:
+        pairs.append(("message", message))
+    opened = f"<{child}{_attributes(pairs)}"
+    return f"{opened}>{_text(text)}</{child}>" if text else opened + " />"
+
+
+_skipped_child = functools.lru_cache(maxsize=1 << 10)(_child)
 
 
 def _test_cases(
@@ -262,7 +272,7 @@ def _detail_lines(row: StageResult, clean: _Clean, *, summary: str = "") -> list
 
 def _fact_lines(key: str, value: Any, clean: _Clean, depth: int) -> Iterator[str]:
     """One fact as ``key: value`` lines; nested mappings and lists become ``key.sub``/``key[i]``."""
-    if depth < _MAX_DEPTH:
+    if depth < _MAX_DEPTH and type(value) not in _SCALARS:
         if isinstance(value, Mapping):
             if not value:
                 yield f"{key}: (none)"
@@ -298,13 +308,21 @@ def _fact_lines(key: str, value: Any, clean: _Clean, depth: int) -> Iterator[str
         yield f"{key}: {text}"
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _is_scalar(value: Any) -> bool:
-    return not isinstance(value, Mapping | list | tuple | set | frozenset)
+    # By exact type first: the ABC check below is slow, and nearly every fact is one of these.
+    return type(value) in _SCALARS or not isinstance(
+        value, Mapping | list | tuple | set | frozenset
+    )
 
 
 def _scalar(value: Any, clean: _Clean, *, one_line: bool = True) -> str:
     if value is None:
         return "(none)"
+    if type(value) is str:
+        return clean(value, max_len=_MAX_VALUE, one_line=one_line)
     if isinstance(value, bytearray):
         value = bytes(value)
     elif not isinstance(value, str | bytes):
