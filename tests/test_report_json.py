@@ -136,6 +136,16 @@ def test_passed_and_skipped_stages_have_a_null_diagnosis() -> None:
     assert stages[2]["detail"] == "tcp failed"
 
 
+def test_alike_skipped_stages_of_many_targets_are_each_their_own_data() -> None:
+    report = samples.failing_report()
+    report.targets.append(report.targets[1])  # the same failure twice: alike skipped stages
+    first, second = to_dict(report)["targets"][1:3]
+    first["stages"][2]["facts"]["added"] = 1
+    first["stages"][2]["warnings"].append("changed")
+    assert second["stages"][2] == {**first["stages"][2], "facts": {}, "warnings": []}
+    assert first["stages"][2] is not second["stages"][2]
+
+
 def test_warnings_are_listed() -> None:
     auth = to_dict(samples.passing_report())["targets"][0]["stages"][3]
     assert auth["warnings"] == ["host key not verified (host_key.policy: off)"]

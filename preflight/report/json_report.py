@@ -102,7 +102,22 @@ def to_dict(report: Report) -> dict[str, Any]:
             "origin": line(found.origin, _MAX_SHORT) if found.origin else None,
         }
 
+    # A stage with nothing but its verdict (every skipped one) is the same in thousands of
+    # targets: made once, copied (each copy with containers of its own).
+    bare: dict[tuple[str, str, str, float | None, str], dict[str, Any]] = {}
+
     def stage(result: StageResult, jump: tuple[Hop, ...]) -> dict[str, Any]:
+        plain = not result.facts and result.diagnosis is None and not result.warnings
+        if plain and not 0 < result.hop <= len(jump):  # and not a jump host's: no hop
+            seconds = _seconds(result.duration_s)
+            key = (result.stage.value, result.name, result.status.value, seconds, result.detail)
+            made = bare.get(key)
+            if made is None:
+                made = bare[key] = full(result, jump)
+            return {**made, "facts": {}, "warnings": []}
+        return full(result, jump)
+
+    def full(result: StageResult, jump: tuple[Hop, ...]) -> dict[str, Any]:
         return {
             "stage": result.stage.value,
             "name": result.name,
@@ -177,8 +192,8 @@ def to_json(report: Report) -> str:
     data = to_dict(report)
     targets = data.pop("targets")
 
-    def dumps(value: Any) -> str:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    # No check for cycles: `to_dict` makes a fresh tree, facts cut at `_MAX_DEPTH`.
+    dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False).encode
 
     head = dumps(data)[:-1]  # the top-level object, still open
     if not targets:
