@@ -166,7 +166,8 @@ async def probe(conn: Connection, budget: Budget) -> Passed:
     reader = IdentificationReader()
     while True:
         try:
-            chunk = await asyncio.wait_for(loop.sock_recv(conn.sock, READ_SIZE), budget.remaining())
+            async with asyncio.timeout(budget.remaining()):  # no task per read, as wait_for
+                chunk = await loop.sock_recv(conn.sock, READ_SIZE)
         except TimeoutError:
             reader.timed_out(conn.facts, budget)
         except ConnectionResetError:

@@ -40,7 +40,10 @@ async def _connect(address: Address, budget: Budget) -> tuple[socket.socket, boo
         sock.setblocking(False)
         loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(loop.sock_connect(sock, address.sockaddr), budget.remaining())
+            # asyncio.timeout, not wait_for: in Python 3.11 wait_for wraps the connect in a
+            # task of its own, and 10,000 targets make 10,000 of them at once.
+            async with asyncio.timeout(budget.remaining()):
+                await loop.sock_connect(sock, address.sockaddr)
         except ConnectionResetError:
             # The handshake completed (a refusal would be ECONNREFUSED) and the server reset
             # the connection at once, before connect() returned: TCP works, the service
