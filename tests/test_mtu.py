@@ -8,7 +8,10 @@ itself (an sshd whose large packets vanish) is in tests/system/test_mtu.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import socket
+import warnings
 
 from checking import FAST, MARGIN, assert_fails, check_one, make_target
 
@@ -127,3 +130,19 @@ def test_a_cured_stall_is_an_mtu_black_hole_with_a_ping_line_that_fails_the_same
         "ping -c 2 -w 3 -M do -s 548 sftp.example.com && "
         "ping -c 2 -w 3 -M do -s 1472 sftp.example.com"
     )
+
+
+def test_an_interrupted_retry_closes_its_socket_itself():
+    async def interrupted(address: Address) -> None:
+        task = asyncio.ensure_future(try_small_packets(address, 1448, 3.0))
+        await asyncio.sleep(0.2)  # connecting to a port that never answers
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    with lab.DroppingPort() as dropping, warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", ResourceWarning)
+        asyncio.run(interrupted(Address(socket.AF_INET, (dropping.host, dropping.port))))
+        gc.collect()
+    # A socket left to the garbage collector says so: "unclosed <socket…>".
+    assert not [w for w in seen if issubclass(w.category, ResourceWarning)]

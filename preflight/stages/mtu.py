@@ -99,9 +99,12 @@ async def try_small_packets(
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, SMALL_MSS)
         sock.setblocking(False)
         loop = asyncio.get_running_loop()
-        await asyncio.wait_for(loop.sock_connect(sock, address.sockaddr), seconds)
-    except (OSError, TimeoutError) as exc:
+        async with asyncio.timeout(seconds):
+            await loop.sock_connect(sock, address.sockaddr)
+    except BaseException as exc:
         sock.close()
+        if not isinstance(exc, OSError):  # an interruption: the run is being cancelled
+            raise
         what = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
         return SmallPacketTry(
             "failed",
