@@ -90,11 +90,14 @@ def test_no_time_left_means_no_retry_and_says_so():
         "mss": SMALL_MSS,
         "first_mss": 1448,
         "first_packet_bytes": 1500,
-        "detail": "no time was left before the target's deadline",
+        "detail": "only 0.2s was left before the target's deadline",
     }
     words = kex_timeout_with(tried.as_fact())
     assert words.summary.endswith(
-        "; not retried in small packets: no time was left before the target's deadline"
+        "; not retried in small packets: only 0.2s was left before the target's deadline"
+    )
+    assert asyncio.run(try_small_packets(address, None, 0.0)).detail == (
+        "no time was left before the target's deadline"
     )
 
 

@@ -86,11 +86,12 @@ async def try_small_packets(
     for at most `seconds`. `first_segment` is the stalled connection's segment size."""
     first = packet_bytes(address.family, first_segment) if first_segment else None
     if seconds < MIN_SECONDS:
+        left = f"only {seconds:.1f}s was" if seconds >= 0.05 else "no time was"
         return SmallPacketTry(
             "not tried",
             first_mss=first_segment,
             first_packet_bytes=first,
-            detail="no time was left before the target's deadline",
+            detail=f"{left} left before the target's deadline",
         )
     started = time.monotonic()
     deadline = started + seconds
