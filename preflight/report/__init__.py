@@ -43,9 +43,14 @@ def stage_results(result: TargetResult, *, interrupted: bool = False) -> list[St
     Results for stages that were not configured are kept, after the configured ones. The stages
     of the target's jump hosts (`StageResult.hop` > 0) come first, hop by hop, as they ran.
     """
-    ordered: list[StageResult] = sorted(
-        (row for row in result.stages if row.hop), key=lambda row: row.hop
-    )
+    rows = result.stages
+    # Nearly always: one row per configured stage, in order, no jump hosts (every report of
+    # 10,000 targets asks this 10,000 times).
+    if [row.stage for row in rows if not row.hop] == list(result.target.stages) and not any(
+        row.hop for row in rows
+    ):
+        return list(rows)
+    ordered: list[StageResult] = sorted((row for row in rows if row.hop), key=lambda row: row.hop)
     by_stage: dict[Stage, list[StageResult]] = {}
     for stage_result in result.stages:
         if not stage_result.hop:
