@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from typing import Any
 
 from preflight.model import Diagnosis, Hop, Report, StageResult, TargetResult
@@ -34,6 +35,16 @@ _MAX_ITEMS = 1000  # elements of one list or mapping in facts
 
 def to_dict(report: Report) -> dict[str, Any]:
     """The report as plain JSON-compatible data (dicts, lists, str, int, float, bool, None)."""
+    data, target = _document(report)
+    data["targets"] = [target(result) for result in report.targets]
+    return data
+
+
+def _document(report: Report) -> tuple[dict[str, Any], Callable[[TargetResult], dict[str, Any]]]:
+    """The report's own keys (all but ``targets``, which come last), and what makes the data of
+    one target: `to_json` writes each target as soon as it is made, so that 10,000 targets'
+    data never live at once (the cycle collector traversed them again and again as they grew,
+    a fifth of the time of the report)."""
     clean = Cleaner(report_secrets(report))
     done = clean.done
 
@@ -170,7 +181,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             ],
         }
 
-    return {
+    data = {
         "version": SCHEMA_VERSION,
         "ok": report.ok,
         "started_at": iso_utc(report.started_at, timespec="milliseconds"),
@@ -181,24 +192,23 @@ def to_dict(report: Report) -> dict[str, Any]:
             if report.vantage
             else None
         ),
-        "targets": [target(result) for result in report.targets],
     }
+    return data, target
 
 
 def to_json(report: Report) -> str:
     """The JSON document as text, one target per line, ending in a newline. (Not indented
     throughout: indentation turns off the C encoder, and a 1,000-target report then takes
     longer to write than the checks took to fail.)"""
-    data = to_dict(report)
-    targets = data.pop("targets")
+    data, target = _document(report)
 
-    # No check for cycles: `to_dict` makes a fresh tree, facts cut at `_MAX_DEPTH`.
+    # No check for cycles: the data is a fresh tree, facts cut at `_MAX_DEPTH`.
     dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False).encode
 
     head = dumps(data)[:-1]  # the top-level object, still open
-    if not targets:
+    if not report.targets:
         return f'{head}, "targets": []}}\n'
-    lines = ",\n".join(dumps(target) for target in targets)
+    lines = ",\n".join(dumps(target(result)) for result in report.targets)
     return f'{head}, "targets": [\n{lines}\n]}}\n'
 
 
