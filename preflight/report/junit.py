@@ -66,14 +66,7 @@ def to_xml(report: Report) -> str:
     cleaner = Cleaner(report_secrets(report))
     done = cleaner.done
 
-    lines: dict[str | bytes, str] = {}  # the usual kind, one-line values, by value alone
-
     def clean(value: str | bytes, *, max_len: int = _MAX_LINE, one_line: bool = True) -> str:
-        if max_len == _MAX_LINE and one_line:
-            found = lines.get(value)
-            if found is None:
-                found = lines[value] = cleaner(value, max_len, one_line)
-            return found
         found = done.get((value, max_len, one_line))
         return found if found is not None else cleaner(value, max_len, one_line)
 
