@@ -119,7 +119,7 @@ def _document(report: Report) -> tuple[dict[str, Any], Callable[[TargetResult], 
 
     def stage(result: StageResult, jump: tuple[Hop, ...]) -> dict[str, Any]:
         plain = not result.facts and result.diagnosis is None and not result.warnings
-        if plain and not 0 < result.hop <= len(jump):  # and not a jump host's: no hop
+        if plain and hop(result.hop, jump) is None:  # and not a jump host's row
             seconds = _seconds(result.duration_s)
             key = (result.stage.value, result.name, result.status.value, seconds, result.detail)
             made = bare.get(key)
