@@ -88,3 +88,11 @@ class Connection:
 
 
 Probe = Callable[[Connection, Budget], Awaitable[Passed]]
+
+
+def segment_size(sock: socket.socket) -> int | None:
+    """The largest segment `sock`'s connection carries (TCP_MAXSEG), if the socket can say."""
+    try:
+        return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+    except OSError:
+        return None

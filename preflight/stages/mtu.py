@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import paramiko
 
-from preflight.stages import Address
+from preflight.stages import Address, segment_size
 from preflight.stages.ssh import LOG_CHANNEL, PARAMIKO_SLACK
 from preflight.threads import in_daemon_thread
 
@@ -42,8 +42,9 @@ _IP_HEADER = {int(socket.AF_INET): 20, int(socket.AF_INET6): 40}
 class SmallPacketTry:
     """What the retry with small segments found. `outcome`: "completed" (the key exchange
     finished), "stalled" (it did not, in `seconds`), "failed" (the connection broke: `detail`),
-    or "not tried" (`detail` says why). Packet sizes are whole IP packets: `packet_bytes` the
-    largest on the retry, `first_packet_bytes` the largest the stalled connection allowed."""
+    or "not tried" (`detail` says why). `mss` and `first_mss` are the segment sizes (TCP_MAXSEG)
+    of the retry and of the stalled connection; `packet_bytes` and `first_packet_bytes` the
+    whole IP packets that carry a full segment of each."""
 
     outcome: str
     seconds: float = 0.0
@@ -66,12 +67,6 @@ class SmallPacketTry:
         if self.detail:
             fact["detail"] = self.detail
         return fact
-
-
-def _segment_size(sock: socket.socket) -> int | None:
-    with contextlib.suppress(OSError):
-        return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
-    return None
 
 
 def packet_bytes(family: int, segment: int) -> int:
@@ -114,7 +109,7 @@ async def try_small_packets(
             first_packet_bytes=first,
             detail=f"connect: {what}",
         )
-    segment = _segment_size(sock) or SMALL_MSS
+    segment = segment_size(sock) or SMALL_MSS
     work = in_daemon_thread("preflight-mtu", lambda: _key_exchange(sock, deadline))
     try:
         # The work bounds its own wait by the deadline; the margin is for closing.

@@ -45,7 +45,7 @@ from preflight.errors import (
 )
 from preflight.model import AuthConfig
 from preflight.phases import At, Phase
-from preflight.stages import Connection, Passed, upload
+from preflight.stages import Connection, Passed, segment_size, upload
 from preflight.stages.chain import ChainedConnection, hops_below
 from preflight.stages.watchdog import run_guarded
 
@@ -234,8 +234,7 @@ def _stream(conn: Connection) -> HandoverSocket:
     assert conn.sock is not None, "the tcp stage opens the socket"
     conn.sock.setblocking(True)
     if conn.segment_size is None:
-        with contextlib.suppress(OSError):
-            conn.segment_size = conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+        conn.segment_size = segment_size(conn.sock)
     return HandoverSocket(conn.sock, conn.handover)
 
 
