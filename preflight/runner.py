@@ -90,14 +90,13 @@ def _silent_address(conn: Connection) -> Address | None:
     return next((address for address in conn.addresses if str(address) == waited), None)
 
 
-def _stalled_in_key_exchange(exc: BaseException, conn: Connection) -> bool:
+def _stalled_in_key_exchange(exc: BaseException) -> bool:
     """The banner arrived and the key exchange then ran out of the auth stage's own time."""
     return (
         isinstance(exc, StageTimeout)
         and not exc.by_deadline
         and exc.phase is not None
         and exc.phase.is_(Phase.KEY_EXCHANGE)
-        and conn.peer is not None
     )
 
 
@@ -116,10 +115,9 @@ async def _look_closer(step: Step, exc: BaseException, deadline: float) -> None:
 
             seconds = min(trace.TRACE_SECONDS, deadline - time.monotonic())
             conn.facts["trace"] = (await trace.trace(silent, seconds)).as_fact()
-    elif stage is Stage.AUTH and _stalled_in_key_exchange(exc, conn):
+    elif stage is Stage.AUTH and conn.peer is not None and _stalled_in_key_exchange(exc):
         from preflight.stages import mtu
 
-        assert conn.peer is not None
         seconds = min(mtu.PROBE_SECONDS, deadline - time.monotonic())
         found = await mtu.try_small_packets(conn.peer, conn.segment_size, seconds)
         conn.facts["small_packets"] = found.as_fact()
