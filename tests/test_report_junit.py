@@ -305,15 +305,24 @@ def junit_xml_document(report: Report) -> str:
 
     secrets = report_secrets(report)
 
-    def clean(value: str | bytes, *, max_len: int = 1000, one_line: bool = True) -> str:
-        return clean_text(value, max_len=max_len, one_line=one_line, secrets=secrets)
+    def cleaning(max_len: int, one_line: bool) -> Callable[[str | bytes], str]:
+        # clean_text itself, none of the report's memory of what it cleaned
+        return lambda value: clean_text(value, max_len=max_len, one_line=one_line, secrets=secrets)
 
+    # A line, a name, a fact's value on one line or on many, a whole body.
+    clean = junit._Clean(
+        cleaning(1000, True),
+        cleaning(200, True),
+        cleaning(4000, True),
+        cleaning(4000, False),
+        cleaning(32000, False),
+    )
     hostname = junit._hostname(clean)
     root = ET.Element("testsuites", {"name": "preflight"})
     totals = dict.fromkeys(("tests", "failures", "errors", "disabled"), 0)
     used: set[str] = set()
     for result in report.targets:
-        suite_name = junit._unique(clean(result.target.name, max_len=200) or "target", used)
+        suite_name = junit._unique(clean.name(result.target.name) or "target", used)
         rows = stage_results(result, interrupted=report.interrupted)
         cases = []
         for built in junit._test_cases(result, rows, suite_name, clean):

@@ -45,26 +45,20 @@ def _document(report: Report) -> tuple[dict[str, Any], Callable[[TargetResult], 
     one target: `to_json` writes each target as soon as it is made, so that 10,000 targets'
     data never live at once (the cycle collector traversed them again and again as they grew,
     a fifth of the time of the report)."""
-    clean = Cleaner(report_secrets(report))
-    done = clean.done
+    cleaner = Cleaner(report_secrets(report))
+    text = cleaner.kind(_MAX_TEXT, False)
+    long_line = cleaner.kind(_MAX_TEXT, True)
+    short_line = cleaner.kind(_MAX_SHORT, True)
 
     def key_text(key: Any) -> str:
-        found = done.get((key, _MAX_SHORT, True)) if type(key) is str else None
-        return found if found is not None else line(str(key), _MAX_SHORT)
-
-    def text(value: str | bytes | bytearray, max_len: int = _MAX_TEXT) -> str:
-        return clean(value, max_len, False)
-
-    def line(value: str, max_len: int = _MAX_TEXT) -> str:
-        return clean(value, max_len, True)
+        return short_line(key if type(key) is str else str(key))
 
     def fact(value: Any, depth: int = 0) -> Any:
         # The kinds nearly every fact is, first and by exact type (a subclass, a str enum say,
         # takes the general way below): at 10,000 targets this walk is most of the report.
         kind = type(value)
         if kind is str:
-            found = done.get((value, _MAX_TEXT, False))
-            return found if found is not None else clean(value, _MAX_TEXT, False)
+            return text(value)
         if kind is int or kind is bool or value is None:
             return value
         if kind is float:
@@ -83,7 +77,7 @@ def _document(report: Report) -> tuple[dict[str, Any], Callable[[TargetResult], 
         if depth < _MAX_DEPTH:
             if isinstance(value, dict):
                 items = list(value.items())[:_MAX_ITEMS]
-                return {line(str(key), _MAX_SHORT): fact(item, depth + 1) for key, item in items}
+                return {short_line(str(key)): fact(item, depth + 1) for key, item in items}
             if isinstance(value, list | tuple | set | frozenset):
                 elements = list(value)[:_MAX_ITEMS]
                 if isinstance(value, set | frozenset):
@@ -95,9 +89,9 @@ def _document(report: Report) -> tuple[dict[str, Any], Callable[[TargetResult], 
         if found is None:
             return None
         return {
-            "code": line(found.code, _MAX_SHORT),
-            "summary": line(found.summary),
-            "hint": line(found.hint),
+            "code": short_line(found.code),
+            "summary": long_line(found.summary),
+            "hint": long_line(found.hint),
         }
 
     def hop(index: int, jump: tuple[Hop, ...]) -> dict[str, Any] | None:
@@ -107,10 +101,10 @@ def _document(report: Report) -> tuple[dict[str, Any], Callable[[TargetResult], 
         found = jump[index - 1]
         return {
             "index": index,
-            "host": line(found.host, _MAX_SHORT),
+            "host": short_line(found.host),
             "port": found.port,
-            "user": line(found.user, _MAX_SHORT) if found.user is not None else None,
-            "origin": line(found.origin, _MAX_SHORT) if found.origin else None,
+            "user": short_line(found.user) if found.user is not None else None,
+            "origin": short_line(found.origin) if found.origin else None,
         }
 
     # A stage with nothing but its verdict (every skipped one) is the same in thousands of
@@ -135,10 +129,10 @@ def _document(report: Report) -> tuple[dict[str, Any], Callable[[TargetResult], 
             "hop": hop(result.hop, jump),
             "status": result.status.value,
             "duration_s": _seconds(result.duration_s),
-            "detail": line(result.detail),
+            "detail": long_line(result.detail),
             "diagnosis": diagnosis(result.diagnosis),
             "facts": fact(result.facts),
-            "warnings": [line(warning) for warning in result.warnings],
+            "warnings": [long_line(warning) for warning in result.warnings],
         }
 
     def target(result: TargetResult) -> dict[str, Any]:
@@ -150,31 +144,31 @@ def _document(report: Report) -> tuple[dict[str, Any], Callable[[TargetResult], 
             failed = {
                 "stage": failure.stage.value,
                 "name": failure.name,
-                "code": line(code, _MAX_SHORT) if code is not None else None,
+                "code": short_line(code) if code is not None else None,
             }
         return {
-            "name": line(configured.name, _MAX_SHORT),
-            "host": line(configured.host, _MAX_SHORT),
+            "name": short_line(configured.name),
+            "host": short_line(configured.host),
             "port": configured.port,
-            "user": line(configured.user, _MAX_SHORT) if configured.user is not None else None,
+            "user": short_line(configured.user) if configured.user is not None else None,
             "ok": result.ok,
             "interrupted": result.interrupted,
             "attempts": result.attempts,
             "flaky": result.flaky,
             "duration_s": _seconds(result.duration_s),
-            "origin": line(configured.origin, _MAX_SHORT) if configured.origin else None,
+            "origin": short_line(configured.origin) if configured.origin else None,
             "failure": failed,
             "auth_methods_configured": auth_methods(configured),
             "jump": [hop(n, configured.jump) for n in range(1, len(configured.jump) + 1)],
             "config_sources": [
                 {
-                    "setting": line(source.setting, _MAX_SHORT),
-                    "value": line(source.value),
-                    "source": line(source.source, _MAX_SHORT),
+                    "setting": short_line(source.setting),
+                    "value": long_line(source.value),
+                    "source": short_line(source.source),
                 }
                 for source in configured.sources
             ],
-            "config_notes": [line(note) for note in configured.config_notes],
+            "config_notes": [long_line(note) for note in configured.config_notes],
             "stages": [
                 stage(found, configured.jump)
                 for found in stage_results(result, interrupted=report.interrupted)
@@ -188,7 +182,7 @@ def _document(report: Report) -> tuple[dict[str, Any], Callable[[TargetResult], 
         "duration_s": _seconds(report.duration_s),
         "interrupted": report.interrupted,
         "vantage": (
-            {key: line(value, _MAX_SHORT) for key, value in report.vantage.items()}
+            {key: short_line(value) for key, value in report.vantage.items()}
             if report.vantage
             else None
         ),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 __all__ = [
     "MIN_SECRET_LEN",
@@ -115,23 +115,42 @@ def clean_text(
 
 class Cleaner:
     """`clean_text` for one report, with its secrets, remembering what it cleaned: thousands
-    of targets repeat the same words (fact names, a skip reason, a hint), each cleaned once."""
+    of targets repeat the same words (fact names, a skip reason, a hint), each cleaned once.
+    `kind(max_len, one_line)` gives a one-argument cleaner with a memory of its own, for hot
+    loops (the lookup is then a dict's alone, with no key to build per value)."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         self._secrets = tuple(secrets)
-        # (value, max_len, one_line) → the cleaned text: a hot loop may look here itself first.
-        self.done: dict[tuple[str | bytes, int, bool], str] = {}
+        self._kinds: dict[tuple[int, bool], Callable[[str | bytes | bytearray], str]] = {}
 
     def __call__(self, value: str | bytes | bytearray, max_len: int, one_line: bool) -> str:
-        if isinstance(value, bytearray):  # not hashable, and rare
-            return clean_text(value, max_len=max_len, one_line=one_line, secrets=self._secrets)
-        key = (value, max_len, one_line)
-        found = self.done.get(key)
+        return self.kind(max_len, one_line)(value)
+
+    def kind(self, max_len: int, one_line: bool) -> Callable[[str | bytes | bytearray], str]:
+        found = self._kinds.get((max_len, one_line))
         if found is None:
-            found = self.done[key] = clean_text(
-                value, max_len=max_len, one_line=one_line, secrets=self._secrets
-            )
+            found = self._kinds[max_len, one_line] = self._remembering(max_len, one_line)
         return found
+
+    def _remembering(
+        self, max_len: int, one_line: bool
+    ) -> Callable[[str | bytes | bytearray], str]:
+        done: dict[str | bytes, str] = {}
+        lookup = done.get
+        secrets = self._secrets
+
+        def clean(value: str | bytes | bytearray) -> str:
+            try:
+                found = lookup(value)  # type: ignore[arg-type]  # a bytearray: below
+            except TypeError:  # a bytearray is not hashable (and rare)
+                return clean_text(value, max_len=max_len, one_line=one_line, secrets=secrets)
+            if found is None:
+                found = done[value] = clean_text(  # type: ignore[index]
+                    value, max_len=max_len, one_line=one_line, secrets=secrets
+                )
+            return found
+
+        return clean
 
 
 def _truncate(text: str, max_len: int) -> str:
