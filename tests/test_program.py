@@ -13,7 +13,7 @@ def test_the_collector_runs_less_often_during_a_run_and_as_before_after_it() -> 
     before = gc.get_threshold()
     kept = object()
     with program.few_collections():
-        assert gc.get_threshold()[0] == 10 * before[0]
+        assert gc.get_threshold()[0] == program.COLLECTION_SPACING * before[0]
         assert gc.get_freeze_count() > 0  # what existed before the run is out of its sight
         assert kept is not None
     assert gc.get_threshold() == before
