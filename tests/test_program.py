@@ -14,6 +14,7 @@ def test_the_collector_runs_less_often_during_a_run_and_as_before_after_it() -> 
     kept = object()
     with program.few_collections():
         assert gc.get_threshold()[0] == program.COLLECTION_SPACING * before[0]
+        assert gc.get_threshold()[1] > before[1]  # and the middle generation's passes
         assert gc.get_freeze_count() > 0  # what existed before the run is out of its sight
         assert kept is not None
     assert gc.get_threshold() == before
