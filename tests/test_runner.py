@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 from checking import FAST, make_target
 
@@ -207,3 +208,82 @@ def test_failed_targets_leave_no_reference_cycles_behind():
         "tcp",
     ]
     assert found == 0
+
+
+# --- the runner's backstop: a stage that ignores its budget is still cut off ----------------
+
+
+def _ignoring_its_budget(stage: Stage, monkeypatch: Any, entered: list[float]) -> None:
+    """Make `stage`'s probe wait an hour whatever its budget says (a bug the backstop is for)."""
+    from preflight import runner
+
+    usual = runner._probe_for
+
+    async def deaf(conn: Any, budget: Any) -> Any:
+        entered.append(time.monotonic())
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(runner, "_probe_for", lambda s: deaf if s is stage else usual(s))
+
+
+def test_a_stage_that_ignores_its_budget_fails_at_the_deadline_plus_the_backstops_grace(
+    monkeypatch: Any, caplog: Any
+) -> None:
+    from preflight.runner import BACKSTOP_GRACE
+
+    entered: list[float] = []
+    _ignoring_its_budget(Stage.TCP, monkeypatch, entered)
+    target = make_target(host="127.0.0.1", port=9, stages=ALL_STAGES[:3], deadline=1.0)
+    started = time.monotonic()
+    with caplog.at_level("WARNING", logger="preflight.runner"):
+        report = check([target])
+    took = time.monotonic() - started
+    result = report.targets[0]
+    assert [s.status for s in result.stages] == [Status.PASS, Status.FAIL, Status.SKIP]
+    tcp = result.stages[1]
+    assert tcp.diagnosis is not None and tcp.diagnosis.code == "deadline.exceeded"
+    assert 1.0 + BACKSTOP_GRACE - 0.1 <= tcp.duration_s < 1.0 + BACKSTOP_GRACE + 1.5
+    assert took < 1.0 + BACKSTOP_GRACE + 2.0, took
+    assert not report.interrupted and not result.interrupted
+    assert "the runner's backstop fired" in caplog.text
+
+
+def test_the_backstop_cuts_a_later_stage_as_it_cuts_the_first(monkeypatch: Any) -> None:
+    # dns and tcp pass; the stage that hangs is the third, and the backstop (the target's
+    # deadline plus its grace) finds it there, not in a stage already over.
+    from preflight.runner import BACKSTOP_GRACE
+
+    entered: list[float] = []
+    _ignoring_its_budget(Stage.BANNER, monkeypatch, entered)
+    with lab.Tarpit() as tarpit:
+        target = make_target(tarpit, stages=ALL_STAGES[:4], deadline=1.0)
+        result = check([target]).targets[0]
+    assert [s.status for s in result.stages] == [
+        Status.PASS,
+        Status.PASS,
+        Status.FAIL,
+        Status.SKIP,
+    ]
+    assert len(entered) == 1
+    banner = result.stages[2]
+    assert banner.diagnosis is not None and banner.diagnosis.code == "deadline.exceeded"
+    assert result.duration_s < 1.0 + BACKSTOP_GRACE + 1.5, result.duration_s
+
+
+def test_an_interruption_during_a_stage_is_still_an_interruption_not_the_backstop(
+    monkeypatch: Any,
+) -> None:
+    entered: list[float] = []
+    _ignoring_its_budget(Stage.TCP, monkeypatch, entered)
+
+    async def cancel_soon() -> Any:
+        target = make_target(host="127.0.0.1", port=9, stages=ALL_STAGES[:3], deadline=30.0)
+        task = asyncio.create_task(run_checks([target]))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        return await task
+
+    report = asyncio.run(cancel_soon())
+    result = report.targets[0]
+    assert report.interrupted
+    assert [s.status for s in result.stages] == [Status.PASS, Status.ERROR, Status.SKIP]
