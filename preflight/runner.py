@@ -246,7 +246,15 @@ async def _run_stage(step: Step, limit: _Limit) -> StageResult:
         log.debug("%s %s failed", target.name, stage, exc_info=True)
         # The stage's own time stays what it took; a closer look says its own.
         took = budget.elapsed()
-        await _look_closer(step, exc, limit.at)
+        try:
+            await _look_closer(step, exc, limit.at)
+        except asyncio.CancelledError:
+            # Interrupted during the closer look: the stage's verdict was already found and
+            # stands (without the look's fact), not "cut short". What follows is skipped for
+            # its failure, with no wait, and the target ends as soon as it has closed.
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
         return failed(exc, took)
     return StageResult(
         stage,

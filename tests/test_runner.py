@@ -287,3 +287,27 @@ def test_an_interruption_during_a_stage_is_still_an_interruption_not_the_backsto
     result = report.targets[0]
     assert report.interrupted
     assert [s.status for s in result.stages] == [Status.PASS, Status.ERROR, Status.SKIP]
+
+
+def test_an_interruption_during_a_closer_look_keeps_the_verdict_already_found():
+    # The tcp stage has timed out (its verdict is known) and the trace that follows it is
+    # under way when the run is interrupted: the stage is the failure it was, not "cut short".
+    async def cancel_during_the_trace() -> Any:
+        with lab.DroppingPort() as dropping:
+            target = make_target(dropping, stages=ALL_STAGES[:3], trace=True)
+            task = asyncio.create_task(run_checks([target]))
+            await asyncio.sleep(FAST.tcp + 0.5)  # the trace waits up to 2 s for its hops
+            task.cancel()
+            return await task
+
+    started = time.monotonic()
+    report = asyncio.run(cancel_during_the_trace())
+    assert time.monotonic() - started < FAST.tcp + 1.5  # the trace's 2 s were not waited out
+    result = report.targets[0]
+    assert report.interrupted
+    assert [s.status for s in result.stages] == [Status.PASS, Status.FAIL, Status.SKIP]
+    tcp = result.stages[1]
+    assert tcp.diagnosis is not None and tcp.diagnosis.code == "tcp.timeout"
+    assert FAST.tcp - 0.1 <= tcp.duration_s < FAST.tcp + 0.5
+    assert "trace" not in tcp.facts  # the look that was cut short says nothing
+    assert result.stages[2].detail == "skipped: tcp failed"  # as it would have been anyway
