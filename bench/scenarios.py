@@ -450,6 +450,13 @@ def drop_many(p: Params, workdir: Path, *, reports: tuple[str, ...] = ()) -> Ite
                 note=f"{p.many} targets / {p.jobs} workers × {p.tcp:g} s; killed at the cap",
             ),
             Contestant(
+                "bare asyncio: connect and read, nothing else (the floor)",
+                program("asyncio_floor.py", threads),
+                cap_s=p.safety_cap,
+                reps=p.reps_many,
+                parse=parse_program("fail"),
+            ),
+            Contestant(
                 f"asyncssh connect_timeout={p.tcp:g}, all at once",
                 program("asyncssh_client.py", threads),
                 cap_s=p.safety_cap,
@@ -494,6 +501,13 @@ def tarpit_many(p: Params, workdir: Path, *, reports: tuple[str, ...] = ()) -> I
                 parse=parse_program("fail"),
                 note=f"connect(timeout={p.tcp:g}) also bounds start_client: it gives up after "
                 f"{p.tcp:g} s, before banner_timeout={p.banner:g}",
+            ),
+            Contestant(
+                "bare asyncio: connect and read, nothing else (the floor)",
+                program("asyncio_floor.py", job),
+                cap_s=p.safety_cap,
+                reps=p.reps_many,
+                parse=parse_program("fail"),
             ),
             Contestant(
                 f"asyncssh connect_timeout={p.banner:g}, all at once",
