@@ -251,7 +251,9 @@ class StageResult:
     @property
     def name(self) -> str:
         """Unique within a target: `tcp` for the target, `jump1.tcp` for its first jump host."""
-        return f"jump{self.hop}.{self.stage.value}" if self.hop else self.stage.value
+        # str(), not .value: a StrEnum's value is the string itself, and .value is a property
+        # (10,000 targets' reports ask for 100,000 names).
+        return f"jump{self.hop}.{self.stage}" if self.hop else str(self.stage)
 
 
 @dataclass

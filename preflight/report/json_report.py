@@ -115,7 +115,7 @@ def _document(report: Report) -> tuple[dict[str, Any], Callable[[TargetResult], 
         plain = not result.facts and result.diagnosis is None and not result.warnings
         if plain and hop(result.hop, jump) is None:  # and not a jump host's row
             seconds = _seconds(result.duration_s)
-            key = (result.stage.value, result.name, result.status.value, seconds, result.detail)
+            key = (str(result.stage), result.name, str(result.status), seconds, result.detail)
             made = bare.get(key)
             if made is None:
                 made = bare[key] = full(result, jump)
@@ -123,11 +123,12 @@ def _document(report: Report) -> tuple[dict[str, Any], Callable[[TargetResult], 
         return full(result, jump)
 
     def full(result: StageResult, jump: tuple[Hop, ...]) -> dict[str, Any]:
+        # str() of a stage or status is its value (StrEnum), without the slow .value property.
         return {
-            "stage": result.stage.value,
+            "stage": str(result.stage),
             "name": result.name,
             "hop": hop(result.hop, jump),
-            "status": result.status.value,
+            "status": str(result.status),
             "duration_s": _seconds(result.duration_s),
             "detail": long_line(result.detail),
             "diagnosis": diagnosis(result.diagnosis),
@@ -142,7 +143,7 @@ def _document(report: Report) -> tuple[dict[str, Any], Callable[[TargetResult], 
         if failure is not None:
             code = failure.diagnosis.code if failure.diagnosis is not None else None
             failed = {
-                "stage": failure.stage.value,
+                "stage": str(failure.stage),
                 "name": failure.name,
                 "code": short_line(code) if code is not None else None,
             }
