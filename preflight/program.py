@@ -47,6 +47,7 @@ class Settings:
     attempts: int = 1
     interval: float = 1.0  # seconds between attempts
     in_flight: int | None = None  # targets at once (None: all; fewer past `descriptor_room`)
+    spare_descriptors: int | None = None  # beyond one per target in flight (None: not known)
 
 
 class Signals:
@@ -110,6 +111,7 @@ def run(
                 deadline=settings.deadline,
                 jobs=settings.jobs or DEFAULT_JOBS,
                 in_flight=settings.in_flight,
+                spare_descriptors=settings.spare_descriptors,
             )
             if settings.attempts > 1:
                 from preflight.attempts import run_attempts

@@ -60,6 +60,9 @@ class RunOptions:
     # Targets checked at once (each holds a socket from tcp to its end): None, all of them;
     # fewer when the process may not open that many files (`program.descriptor_room`).
     in_flight: int | None = None
+    # Descriptors the process may open beyond one per target in flight, for the traces' probe
+    # sockets (`stages.trace`: MAX_HOPS each); None: not known, and not counted.
+    spare_descriptors: int | None = None
 
 
 def _probe_for(stage: Stage) -> Probe:
@@ -100,7 +103,7 @@ def _stalled_in_key_exchange(exc: BaseException) -> bool:
     )
 
 
-async def _look_closer(step: Step, exc: BaseException, deadline: float) -> None:
+async def _look_closer(step: Step, exc: BaseException, deadline: float, run: _Run) -> None:
     """After a failure that a second look can explain, take it, into the failed stage's facts,
     within the target's deadline: where on the path the SYNs die after a silent tcp stage
     (`stages.trace`, when asked for), whether small packets get through a stalled key exchange
@@ -113,14 +116,31 @@ async def _look_closer(step: Step, exc: BaseException, deadline: float) -> None:
         if silent is not None:
             from preflight.stages import trace
 
-            seconds = min(trace.TRACE_SECONDS, deadline - time.monotonic())
-            conn.facts["trace"] = (await trace.trace(silent, seconds)).as_fact()
+            spare = run.options.spare_descriptors
+            if spare is not None and (run.traces_under_way + 1) * trace.MAX_HOPS > spare:
+                # Not waited for: a fleet of silent targets would wait out its deadline in
+                # turns. Nor tried: a trace's sockets taken from the open-file limit would
+                # fail another target's own connect (EMFILE) for a reason not its own.
+                conn.facts["trace"] = trace.Trace(silent.ip, unavailable=_NO_ROOM).as_fact()
+                return
+            run.traces_under_way += 1
+            try:
+                seconds = min(trace.TRACE_SECONDS, deadline - time.monotonic())
+                conn.facts["trace"] = (await trace.trace(silent, seconds)).as_fact()
+            finally:
+                run.traces_under_way -= 1
     elif stage is Stage.AUTH and conn.peer is not None and _stalled_in_key_exchange(exc):
         from preflight.stages import mtu
 
         seconds = min(mtu.PROBE_SECONDS, deadline - time.monotonic())
         found = await mtu.try_small_packets(conn.peer, conn.segment_size, seconds)
         conn.facts["small_packets"] = found.as_fact()
+
+
+_NO_ROOM = (
+    "the open-file limit leaves no room for its probe sockets beside the targets' own and the "
+    "traces already under way (ulimit -n)"
+)
 
 
 def _load_probes(targets: Sequence[Target]) -> None:
@@ -150,6 +170,7 @@ class _Run:
         self.on_stage_done = on_stage_done
         # A target waits here before it starts (its own deadline starts when it gets in).
         self.in_flight = asyncio.Semaphore(max(1, options.in_flight)) if options.in_flight else None
+        self.traces_under_way = 0  # each holds up to `trace.MAX_HOPS` sockets
 
 
 class _Limit(NamedTuple):
@@ -190,7 +211,7 @@ def _context(
     )
 
 
-async def _run_stage(step: Step, limit: _Limit) -> StageResult:
+async def _run_stage(step: Step, limit: _Limit, run: _Run) -> StageResult:
     """Run one stage under its budget. `step.probe` replaces the stage's usual probe (a jump
     host's channel); `step.hop`, `hop_label` and `via` say which jump host the row belongs to
     or goes through, for the result and the diagnosis."""
@@ -247,7 +268,7 @@ async def _run_stage(step: Step, limit: _Limit) -> StageResult:
         # The stage's own time stays what it took; a closer look says its own.
         took = budget.elapsed()
         try:
-            await _look_closer(step, exc, limit.at)
+            await _look_closer(step, exc, limit.at, run)
         except asyncio.CancelledError:
             # Interrupted during the closer look: the stage's verdict was already found and
             # stands (without the look's fact), not "cut short". What follows is skipped for
@@ -341,7 +362,7 @@ async def _check_target(
                     )
                     record(failure)
                     continue
-            stage_result = await _run_stage(step, limit)
+            stage_result = await _run_stage(step, limit, run)
             running = None
             record(stage_result)
             if stage_result.status is Status.FAIL:

@@ -311,3 +311,27 @@ def test_an_interruption_during_a_closer_look_keeps_the_verdict_already_found():
     assert FAST.tcp - 0.1 <= tcp.duration_s < FAST.tcp + 0.5
     assert "trace" not in tcp.facts  # the look that was cut short says nothing
     assert result.stages[2].detail == "skipped: tcp failed"  # as it would have been anyway
+
+
+def test_traces_take_only_the_descriptors_the_open_file_limit_leaves_spare():
+    # Each trace holds up to MAX_HOPS sockets at once. Past what the limit leaves beside the
+    # targets' own sockets, a trace is not tried (its sockets would make another target's own
+    # connect fail with EMFILE), and not waited for: the report says why there is none.
+    from preflight.stages.trace import MAX_HOPS
+
+    with lab.DroppingPort() as dropping:
+        targets = [
+            make_target(dropping, name=f"t{i}", stages=ALL_STAGES[:2], trace=True) for i in range(3)
+        ]
+        one_room = RunOptions(spare_descriptors=MAX_HOPS)
+        report = asyncio.run(run_checks(targets, one_room))
+        no_room = asyncio.run(run_checks(targets[:1], RunOptions(spare_descriptors=0)))
+    traces = [t.stages[1].facts["trace"] for t in report.targets]
+    assert sum("unavailable" not in trace for trace in traces) == 1
+    left = [trace for trace in traces if "unavailable" in trace]
+    assert len(left) == 2 and all("open-file limit" in t["unavailable"] for t in left)
+    assert all(t.failure and t.failure.diagnosis for t in report.targets)
+    summaries = [t.failure.diagnosis.summary for t in report.targets if t.failure]
+    assert sum("the path could not be traced: the open-file limit" in s for s in summaries) == 2
+    assert "unavailable" in no_room.targets[0].stages[1].facts["trace"]
+    assert no_room.duration_s < FAST.tcp + 1.0  # not waited for

@@ -126,6 +126,7 @@ def check(
         attempts=args.attempts,
         interval=args.interval,
         in_flight=room if len(targets) > room else None,
+        spare_descriptors=max(0, room - len(targets)),
     )
     with program.Signals().caught() as signals, program.few_collections() as run_done:
         progress = (
