@@ -843,6 +843,42 @@ def test_more_targets_than_open_files_wait_their_turn_and_are_said_to(tmp_path):
     assert all(stage["duration_s"] >= 1.0 for stage in waited)  # how long it waited
 
 
+def test_traces_of_a_silent_fleet_stay_within_the_open_file_limit(tmp_path):
+    # 300 silent targets with --trace under a limit of 1,024: each trace holds 20 sockets, and
+    # the traces used to take every descriptor, until importing the diagnosis failed with
+    # EMFILE: an internal error (exit 3) and no report at all. Now the traces the limit leaves
+    # room for run, and the others say why there is none.
+    import resource
+
+    with lab.DroppingPort() as dropping:
+        targets = "".join(
+            f"  - {{name: t{n}, host: 127.0.0.1, port: {dropping.port}}}\n" for n in range(300)
+        )
+        config = tmp_path / "checks.yaml"
+        config.write_text(
+            "version: 1\ndefaults: {stages: [dns, tcp], timeouts: {tcp: 1}, trace: true}\n"
+            f"targets:\n{targets}"
+        )
+        report = tmp_path / "r.json"
+        check = preflight_process(
+            "check",
+            "-c",
+            str(config),
+            "--json",
+            str(report),
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024)),
+        )
+        _, err = check.communicate(timeout=60)
+    assert check.returncode == 1, err
+    assert "Traceback" not in err
+    found = json.loads(report.read_text())["targets"]
+    assert {t["failure"]["code"] for t in found} == {"tcp.timeout"}
+    traces = [t["stages"][1]["facts"]["trace"] for t in found]
+    traced = [trace for trace in traces if "unavailable" not in trace]
+    assert traced and all(trace["max_hops"] == 20 for trace in traced)  # (no hop answers here)
+    assert all("open-file limit" in t["unavailable"] for t in traces if t not in traced)
+
+
 # --- the upload check from the command line ---------------------------------------------------
 
 
