@@ -98,11 +98,21 @@ def empty_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     monkeypatch.setattr(sshconfig, "passwd_home", lambda: None)
 
 
-@pytest.fixture(autouse=True)
-def loggers_as_found() -> Iterator[None]:
-    loggers = [logging.getLogger(name) for name in ("preflight", "paramiko")]
-    saved = [(logger.propagate, list(logger.handlers)) for logger in loggers]
-    yield
-    for logger, (propagate, handlers) in zip(loggers, saved, strict=True):
+# preflight's and paramiko's loggers as the session found them. An in-process `preflight check`
+# stops them propagating (`cli._quiet_libraries`), and one run by a module- or session-scoped
+# fixture did so outside any test: every later test then missed their records in caplog.
+_LOGGERS = [logging.getLogger(name) for name in ("preflight", "paramiko")]
+_LOGGERS_AT_START = [(logger.propagate, list(logger.handlers)) for logger in _LOGGERS]
+
+
+def _loggers_as_at_start() -> None:
+    for logger, (propagate, handlers) in zip(_LOGGERS, _LOGGERS_AT_START, strict=True):
         logger.propagate = propagate
         logger.handlers[:] = handlers
+
+
+@pytest.fixture(autouse=True)
+def loggers_as_found() -> Iterator[None]:
+    _loggers_as_at_start()
+    yield
+    _loggers_as_at_start()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import os
 import subprocess
 import sys
@@ -232,9 +231,6 @@ def test_a_stage_that_ignores_its_budget_fails_at_the_deadline_plus_the_backstop
 ) -> None:
     from preflight.runner import BACKSTOP_GRACE
 
-    # An in-process `preflight check` earlier in the session stops preflight's logger from
-    # propagating to the root, where caplog listens (`cli._quiet_libraries`).
-    monkeypatch.setattr(logging.getLogger("preflight"), "propagate", True)
     entered: list[float] = []
     _ignoring_its_budget(Stage.TCP, monkeypatch, entered)
     target = make_target(host="127.0.0.1", port=9, stages=ALL_STAGES[:3], deadline=1.0)
