@@ -34,11 +34,12 @@ def timed(check: Callable[[], Any]) -> dict[str, Any]:
     try:
         check()
     except BaseException as exc:  # a baseline reports every failure, it never crashes
-        return _result(begun, False, f"{type(exc).__name__}: {exc}")
-    return _result(begun, True, "")
+        return result(begun, False, f"{type(exc).__name__}: {exc}")
+    return result(begun, True, "")
 
 
-def _result(begun: float, ok: bool, error: str) -> dict[str, Any]:
+def result(begun: float, ok: bool, error: str) -> dict[str, Any]:
+    """One target's line: `begun` is its start, in `time.monotonic()` seconds."""
     now = time.monotonic()
     return {"ok": ok, "elapsed": now - begun, "ended": now - STARTED, "error": error[:200]}
 

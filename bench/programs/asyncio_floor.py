@@ -23,7 +23,7 @@ async def run(job: dict[str, Any]) -> list[dict[str, Any]]:
     loop = asyncio.get_running_loop()
 
     async def one(host: str, port: int) -> dict[str, Any]:
-        begun = loop.time()
+        begun = time.monotonic()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         ok, error = False, ""
@@ -36,13 +36,7 @@ async def run(job: dict[str, Any]) -> list[dict[str, Any]]:
             error = f"{type(exc).__name__}: {exc}"
         finally:
             sock.close()
-        now = loop.time()
-        return {
-            "ok": ok,
-            "elapsed": now - begun,
-            "ended": time.monotonic() - _common.STARTED,
-            "error": error[:200],
-        }
+        return _common.result(begun, ok, error)
 
     return list(await asyncio.gather(*(one(h, p) for h, p in job["targets"])))
 
