@@ -31,13 +31,17 @@ def test_what_the_run_left_is_frozen_for_the_reports_and_thawed_after() -> None:
 
 
 def test_a_callers_own_frozen_objects_stay_frozen() -> None:
+    # The count is bounded, not exact: another thread of the session (a lab server winding
+    # down) may free a few frozen objects meanwhile (54 of 529,388 once, in CI).
     gc.freeze()
     frozen = gc.get_freeze_count()
     try:
         with program.few_collections() as run_done:
+            made = [[n] for n in range(1000)]  # what a run would leave
             run_done()  # freezes nothing: the caller's freeze is not ours to extend
-            assert gc.get_freeze_count() == frozen
-        assert gc.get_freeze_count() == frozen
+            assert frozen // 2 < gc.get_freeze_count() <= frozen  # neither thawed nor added to
+            assert made
+        assert frozen // 2 < gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
 
