@@ -24,9 +24,11 @@ def test_the_collector_runs_less_often_during_a_run_and_as_before_after_it() -> 
 def test_what_the_run_left_is_frozen_for_the_reports_and_thawed_after() -> None:
     with program.few_collections() as run_done:
         at_start = gc.get_freeze_count()
-        results = [[n] for n in range(1000)]  # what a run leaves for the reports
+        results = [[n] for n in range(10_000)]  # what a run leaves for the reports
         run_done()
-        assert gc.get_freeze_count() >= at_start + len(results)
+        # Another thread of the session may free a few frozen objects meanwhile (53 once, in
+        # CI): the results' 10,000 are what must show.
+        assert gc.get_freeze_count() >= at_start + len(results) - 1000
     assert gc.get_freeze_count() == 0
 
 
