@@ -222,6 +222,17 @@ def program(name: str, job: str) -> Callable[[int], list[str]]:
     return lambda _i: [sys.executable, str(PROGRAMS / name), job]
 
 
+def _floor(p: Params, job: str) -> Contestant:
+    """The many-target scenarios' floor: `programs/asyncio_floor.py` on the same job."""
+    return Contestant(
+        "bare asyncio: connect and read, nothing else (the floor)",
+        program("asyncio_floor.py", job),
+        cap_s=p.safety_cap,
+        reps=p.reps_many,
+        parse=parse_program("fail"),
+    )
+
+
 def _asyncssh_missing() -> str | None:
     try:
         import importlib.util
@@ -449,13 +460,7 @@ def drop_many(p: Params, workdir: Path, *, reports: tuple[str, ...] = ()) -> Ite
                 parse=parse_program("fail"),
                 note=f"{p.many} targets / {p.jobs} workers × {p.tcp:g} s; killed at the cap",
             ),
-            Contestant(
-                "bare asyncio: connect and read, nothing else (the floor)",
-                program("asyncio_floor.py", threads),
-                cap_s=p.safety_cap,
-                reps=p.reps_many,
-                parse=parse_program("fail"),
-            ),
+            _floor(p, threads),
             Contestant(
                 f"asyncssh connect_timeout={p.tcp:g}, all at once",
                 program("asyncssh_client.py", threads),
@@ -502,13 +507,7 @@ def tarpit_many(p: Params, workdir: Path, *, reports: tuple[str, ...] = ()) -> I
                 note=f"connect(timeout={p.tcp:g}) also bounds start_client: it gives up after "
                 f"{p.tcp:g} s, before banner_timeout={p.banner:g}",
             ),
-            Contestant(
-                "bare asyncio: connect and read, nothing else (the floor)",
-                program("asyncio_floor.py", job),
-                cap_s=p.safety_cap,
-                reps=p.reps_many,
-                parse=parse_program("fail"),
-            ),
+            _floor(p, job),
             Contestant(
                 f"asyncssh connect_timeout={p.banner:g}, all at once",
                 program("asyncssh_client.py", job),
