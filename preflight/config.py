@@ -84,7 +84,7 @@ _DEFAULTS_KEYS: Final = (*_SCALAR_KEYS, *_SECTIONS)
 _TOP_KEYS: Final = ("version", "defaults", "targets")
 _SECTION_EXAMPLES: Final = {
     "timeouts": "{dns: 3, tcp: 3, banner: 5, auth: 10, sftp: 10}",
-    "auth": "{password: ${SFTP_PASSWORD}}",
+    "auth": '{password: "${SFTP_PASSWORD}"}',  # quoted: in { } an unquoted ${ is YAML syntax
     "host_key": "{policy: strict}",
     "sftp": "{path: /upload, write: true}",
 }

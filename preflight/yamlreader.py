@@ -13,6 +13,7 @@ with a 1-based line; nothing else escapes `read_yaml`.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -39,6 +40,8 @@ _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MERGE = "tag:yaml.org,2002:merge"
+# A `${VAR}` where a flow collection's parser gave up on it.
+_REFERENCE_AT = re.compile(r"\$\{[^}\s,\]]*\}")
 _MAP_TAGS = frozenset({"tag:yaml.org,2002:map", "!"})
 _SEQ_TAGS = frozenset({"tag:yaml.org,2002:seq", "!"})
 
@@ -70,6 +73,12 @@ def read_yaml(text: str) -> YNode | None:
             message = _syntax_message(exc)
             if mark is not None and "\t" in _line_at(text, mark.line)[: mark.column + 1]:
                 message += "; YAML does not allow tabs for indentation, use spaces"
+            reference = _unquoted_reference(text, exc)
+            if reference is not None:
+                message += (
+                    f'; inside {{ }} or [ ] write {reference} in quotes ("{reference}"): '
+                    "unquoted, YAML reads its '{' as the start of a mapping"
+                )
             raise YamlError(line, message) from None
         except yaml.reader.ReaderError as exc:
             position = min(max(exc.position, 0), len(text))
@@ -77,6 +86,16 @@ def read_yaml(text: str) -> YNode | None:
             raise YamlError(line, f"YAML syntax error: {exc.reason}") from None
         except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML error above is marked
             raise YamlError(1, f"YAML syntax error: {exc}") from None
+
+
+def _unquoted_reference(text: str, exc: yaml.MarkedYAMLError) -> str | None:
+    """The `${VAR}` at which a flow collection (`{...}`, `[...]`) broke, if that is where: the
+    parser stops at its `{`, having read the `$` as a plain scalar."""
+    mark = exc.problem_mark
+    if mark is None or "flow" not in (exc.context or "") or mark.index < 1:
+        return None
+    found = _REFERENCE_AT.match(text, mark.index - 1)
+    return found.group() if found else None
 
 
 def _line_at(text: str, index: int) -> str:

@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from preflight import yamlnodes, yamlreader
+from preflight import config, yamlnodes, yamlreader
 from preflight.config import (
     COMMAND_LINE,
     Config,
@@ -787,6 +787,14 @@ SYNTAX_ERRORS = [
         "YAML syntax error: found character that cannot start any token "
         "(while scanning for the next token); YAML does not allow tabs for indentation, use spaces",
     ),
+    (
+        # `{key: ${VAR}}` reads as a mapping inside a mapping: the way out is quoting.
+        "unquoted_reference_in_flow",
+        5,
+        "YAML syntax error: did not find expected ',' or '}' (while parsing a flow mapping); "
+        'inside { } or [ ] write ${SSH_PRIVATE_KEY} in quotes ("${SSH_PRIVATE_KEY}"): '
+        "unquoted, YAML reads its '{' as the start of a mapping",
+    ),
 ]
 
 
@@ -815,6 +823,18 @@ def test_yaml_syntax_error_rule(fixture: str, line: int, message: str) -> None:
         assert err.message == message
     else:
         assert err.message.startswith("YAML syntax error: ")
+
+
+@pytest.mark.parametrize("section", sorted(config._SECTION_EXAMPLES))
+def test_the_mapping_an_error_suggests_is_one_the_config_takes(
+    section: str, tmp_path: Path
+) -> None:
+    example = config._SECTION_EXAMPLES[section]
+    path = tmp_path / "checks.yaml"
+    target = f"{{name: a, host: h.example.com, {section}: {example}}}"
+    path.write_text(f"version: 1\ntargets:\n  - {target}\n")
+    loaded = load_config(str(path), {**ENV, "SFTP_PASSWORD": "pw"})
+    assert [target.name for target in loaded.targets] == ["a"]
 
 
 def test_every_fixture_is_in_a_table() -> None:
