@@ -20,7 +20,7 @@ import socket
 import stat
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from preflight import errors, hostkeys, units
 from preflight.model import Diagnosis, Stage
@@ -219,11 +219,29 @@ def _deadline_exceeded(ctx: Context, phase: At | None = None) -> Diagnosis:
     )
 
 
-def cut_short(elapsed: float, phase: At | None) -> str:
+class Cleanup(NamedTuple):
+    """What became of the upload check's test file after an interruption: the time it was
+    given (`watchdog.CLEANUP_GRACE` at most) and whether it is gone."""
+
+    file: str
+    seconds: float
+    removed: bool
+
+
+def cut_short(elapsed: float, phase: At | None, cleanup: Cleanup | None = None) -> str:
     """What a stage that the run's interruption cut short was doing (it has no diagnosis: it
-    did not fail, it was stopped)."""
+    did not fail, it was stopped), `elapsed` into it; and, during an upload check, whether its
+    test file was removed."""
     doing = f" during {phase}" if phase is not None else ""
-    return f"interrupted after {elapsed:.2f}s{doing}, before the stage finished"
+    said = f"interrupted after {elapsed:.2f}s{doing}, before the stage finished"
+    if cleanup is None:
+        return said
+    if cleanup.removed:
+        return f"{said}; its test file was then removed ({cleanup.seconds:.2f}s)"
+    return (
+        f"{said}; its test file {cleanup.file} may be left on the server: it was not removed "
+        f"in the {cleanup.seconds:.2f}s after the interruption (delete it by hand)"
+    )
 
 
 # The detail of a row for a stage that never ran (it has no diagnosis: it did not fail).

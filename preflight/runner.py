@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from preflight.deadline import Budget
 from preflight.errors import StageTimeout
@@ -428,15 +428,25 @@ def _record_cut_short(result: TargetResult, step: Step, started: float) -> None:
         return
     from preflight import diagnose
 
-    phase = step.conn.phase
-    elapsed = time.monotonic() - started
+    conn = step.conn
+    phase = conn.phase
+    now = time.monotonic()
+    facts: dict[str, Any] = {"phase": str(phase)} if phase is not None else {}
+    upload = conn.facts.get("upload")
+    cleanup = None
+    if conn.interrupted_at is not None and upload and upload.get("created"):
+        # The upload check was given its moment to remove its test file (`watchdog`).
+        removed = conn.test_file is None
+        facts["upload"] = {**upload, "removed": removed}
+        cleanup = diagnose.Cleanup(upload["file"], now - conn.interrupted_at, removed)
+    interrupted = (conn.interrupted_at or now) - started
     result.stages.append(
         StageResult(
             step.stage,
             Status.ERROR,
-            elapsed,
-            diagnose.cut_short(elapsed, phase),
-            facts={"phase": str(phase)} if phase is not None else {},
+            now - started,
+            diagnose.cut_short(interrupted, phase, cleanup),
+            facts=facts,
             hop=step.hop,
         )
     )

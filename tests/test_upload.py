@@ -8,7 +8,10 @@ tests/system/test_upload.py.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -19,7 +22,9 @@ import pytest
 from checking import FAST, MARGIN, check_one, make_target
 
 from preflight import lab
-from preflight.model import AuthConfig, StageResult, Status, WriteCheck
+from preflight.model import AuthConfig, Report, StageResult, Status, WriteCheck
+from preflight.runner import run_checks
+from preflight.stages.watchdog import CLEANUP_GRACE
 
 SMALL = WriteCheck(64)
 MEGABYTE = WriteCheck(1024 * 1024, sized=True)
@@ -202,3 +207,69 @@ def test_a_relative_path_is_reported_as_the_directory_it_resolves_to(client_key,
     with upload_server(client_key) as server:
         row = sftp_row(server, key_auth, sftp_path=".", sftp_write=SMALL)
     assert row.facts["upload"]["file"].startswith("/.preflight-")
+
+
+# --------------------------------------------------------------------------- interrupted
+
+
+def interrupted_sftp_row(server: lab.SFTPServer, key_auth: AuthConfig) -> tuple[StageResult, float]:
+    """The sftp row of a 1 MiB upload check interrupted (as SIGTERM cancels a run) 0.3 s after
+    its test file appeared on the server, and how long the run took after the interruption."""
+    target = make_target(
+        server,
+        auth=key_auth,
+        sftp_path="/upload",
+        sftp_write=MEGABYTE,
+        timeouts=replace(FAST, sftp=10.0),
+    )
+
+    async def interrupt_during_the_upload() -> tuple[Report, float]:
+        task = asyncio.create_task(run_checks([target]))
+        while not uploaded(server):
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+        task.cancel()
+        interrupted = time.monotonic()
+        report = await task
+        return report, time.monotonic() - interrupted
+
+    report, after = asyncio.run(interrupt_during_the_upload())
+    assert report.interrupted
+    row = report.targets[0].stages[4]
+    assert row.status is Status.ERROR
+    return row, after
+
+
+def test_an_interrupted_upload_removes_its_test_file_before_the_connection_closes(
+    client_key, key_auth
+):
+    # 0.05 s per 32 KiB write: the 1 MiB takes 1.6 s, so it is under way when interrupted, and
+    # what is in flight drains well within the cleanup's time.
+    with upload_server(client_key, write_delay=0.05) as server:
+        row, after = interrupted_sftp_row(server, key_auth)
+        assert uploaded(server) == []
+    assert after < CLEANUP_GRACE + MARGIN
+    name = row.facts["upload"]["file"]
+    assert row.detail.startswith("interrupted after ")
+    assert f"s during the upload to {name}, before the stage finished; " in row.detail
+    assert re.search(r"; its test file was then removed \(\d\.\d\ds\)$", row.detail), row.detail
+    assert row.facts["upload"]["removed"] is True
+
+
+def test_an_interrupted_upload_that_cannot_clean_up_in_time_names_the_file_it_left(
+    client_key, key_auth
+):
+    # The server stops answering writes: the test file cannot be closed nor removed, and the
+    # interruption waits for it no longer than the cleanup's time.
+    with upload_server(client_key, stall="write") as server:
+        row, after = interrupted_sftp_row(server, key_auth)
+        left = uploaded(server)
+    assert CLEANUP_GRACE - 0.1 <= after < CLEANUP_GRACE + MARGIN
+    name = row.facts["upload"]["file"]
+    assert left == [os.path.basename(name)]
+    assert re.search(
+        rf"; its test file {re.escape(name)} may be left on the server: it was not removed in "
+        r"the \d\.\d\ds after the interruption \(delete it by hand\)$",
+        row.detail,
+    ), row.detail
+    assert row.facts["upload"]["removed"] is False

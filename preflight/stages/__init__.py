@@ -72,6 +72,12 @@ class Connection:
     # The largest segment the socket carries (TCP_MAXSEG), read when SSH starts on it: a
     # stalled key exchange compares it with a retry in small packets (`stages.mtu`).
     segment_size: int | None = None
+    # The upload check's test file while it is on the server (`stages.upload`), and the
+    # request, made from the event loop when the run is interrupted, to stop writing and
+    # remove it before the watchdog shuts the socket (`watchdog.run_guarded`).
+    test_file: str | None = None
+    stop_requested: bool = False
+    interrupted_at: float | None = None  # time.monotonic() of that request
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def close(self) -> None:

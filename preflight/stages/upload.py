@@ -145,6 +145,7 @@ def _upload(
     except OSError as exc:
         raise _refused(conn, sftp, directory, exc, space, write.size) from None
     record["created"] = True
+    conn.test_file = name
     state: set[str] = set()  # "closing", "closed": how far the file's handle got
     try:
         written = _write(conn, sftp, budget, handle, name, write, record, state)
@@ -165,6 +166,7 @@ def _upload(
             # Gone as soon as it was closed: an ingest server that moves uploads on. The
             # upload worked; there is nothing left to check or to remove.
             record["removed"] = record["taken_by_server"] = True
+            conn.test_file = None
             reported = written
         if reported != written:
             raise UploadSizeMismatch(directory, name, written, reported)
@@ -220,6 +222,8 @@ def _write(
     started = time.monotonic()
     reserve = min(2.0, max(0.25, budget.timeout * 0.1))
     while sent < write.size or in_flight:
+        if conn.stop_requested:
+            raise _Stopped
         # One request first: its answer shows the rate that sizes the window after it.
         window = CHUNK
         if acked:
@@ -235,7 +239,7 @@ def _write(
             continue
         if not in_flight:
             break  # nothing more fits in the time left
-        if not sftp.readable(budget.remaining() - reserve):
+        if not _readable(conn, sftp, budget.remaining() - reserve):
             record["stopped_early"] = True
             break  # no answer in the time left: too slow (or stalled: the close will tell)
         number, size = in_flight.popleft()
@@ -251,6 +255,24 @@ def _write(
     sftp.request(protocol.CMD_CLOSE, handle)  # after the writes still in flight, if any
     state.add("closed")
     return acked
+
+
+class _Stopped(Exception):
+    """The run was interrupted (`Connection.stop_requested`): the writing stops here, and the
+    test file is closed and removed on the way out."""
+
+
+def _readable(conn: Connection, sftp: SFTPSession, seconds: float) -> bool:
+    """`sftp.readable(seconds)`, looking in on `conn.stop_requested` every tenth of a second."""
+    until = time.monotonic() + seconds
+    while True:
+        left = until - time.monotonic()
+        if sftp.readable(min(left, 0.1)):
+            return True
+        if left <= 0.1:
+            return False
+        if conn.stop_requested:
+            raise _Stopped
 
 
 def _close(
@@ -368,6 +390,7 @@ def _remove(
         record["remove_error"] = _words(exc)
         return False
     record["removed"] = True
+    conn.test_file = None
     return True
 
 

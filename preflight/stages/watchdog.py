@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -24,12 +25,14 @@ from preflight.stages import Connection
 from preflight.stages.chain import carrier
 from preflight.threads import in_daemon_thread
 
-__all__ = ["UNBLOCK_GRACE", "close", "run_guarded", "shutdown"]
+__all__ = ["CLEANUP_GRACE", "UNBLOCK_GRACE", "close", "run_guarded", "shutdown"]
 
 T = TypeVar("T")
 
 # How long the stage waits for its thread to come back after the watchdog shut the socket.
 UNBLOCK_GRACE = 2.0
+# How long an interrupted upload check gets to remove its test file before the socket is shut.
+CLEANUP_GRACE = 2.0
 
 
 def shutdown(conn: Connection) -> None:
@@ -61,8 +64,23 @@ async def run_guarded(
         cause = future.exception() if future.done() and not future.cancelled() else None
         raise StageTimeout(phase, waited, by_deadline=budget.cut_by_deadline, cause=cause) from None
     except asyncio.CancelledError:
+        if conn.test_file is not None:
+            await _let_the_upload_clean_up(conn, future)
         shutdown(conn)
         raise
+
+
+async def _let_the_upload_clean_up(conn: Connection, future: asyncio.Future[T]) -> None:
+    """The run was interrupted while the upload check's test file is on the server: ask the
+    thread to stop and remove it, and wait for that at most `CLEANUP_GRACE` (a CI job that is
+    cancelled again and again must not leave a file on the server each time). The phase the
+    interruption found stays the one recorded."""
+    phase = conn.phase
+    conn.interrupted_at = time.monotonic()
+    conn.stop_requested = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait([future], timeout=CLEANUP_GRACE)
+    conn.phase = phase
 
 
 async def close(conn: Connection) -> None:
