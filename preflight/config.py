@@ -1391,7 +1391,7 @@ class _Parser:
             self.fail(
                 line,
                 f"{path}: a literal {field} in a config file would be committed with it; "
-                f"reference an environment variable instead: {field}: ${{{variable}}}",
+                f'reference an environment variable instead: {field}: "${{{variable}}}"',
             )
         text = self.expand(node.value, line, path)
         ref = text.refs[0]
@@ -1407,7 +1407,7 @@ class _Parser:
             self.fail(
                 line,
                 f"{path}: a private key written in a config file would be committed with it; "
-                f"put it in a CI variable and write key: ${{{ENV_KEY}}}",
+                f'put it in a CI variable and write key: "${{{ENV_KEY}}}"',
             )
         text = self.expand(node.value, line, path)
         missing = tuple(ref.name for ref in text.refs if ref.missing)
@@ -1567,7 +1567,7 @@ class _Parser:
             self.fail(
                 line,
                 f"{path}: a password in a jump host would be committed with this file; give the "
-                f"jump host an auth mapping with password: ${{{ENV_PASSWORD}}} or a key instead",
+                f'jump host an auth mapping with password: "${{{ENV_PASSWORD}}}" or a key instead',
             )
         spec = sshconfig.parse_jump_spec(value)
         if spec is None:

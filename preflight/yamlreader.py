@@ -40,8 +40,10 @@ _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MERGE = "tag:yaml.org,2002:merge"
-# A `${VAR}` where a flow collection's parser gave up on it.
+# A `${VAR}` where a flow collection's parser gave up on it, and what bounds a flow value.
 _REFERENCE_AT = re.compile(r"\$\{[^}\s,\]]*\}")
+_FLOW_START = frozenset("{[,\n")
+_FLOW_END = frozenset("}],\n")
 _MAP_TAGS = frozenset({"tag:yaml.org,2002:map", "!"})
 _SEQ_TAGS = frozenset({"tag:yaml.org,2002:seq", "!"})
 
@@ -73,11 +75,11 @@ def read_yaml(text: str) -> YNode | None:
             message = _syntax_message(exc)
             if mark is not None and "\t" in _line_at(text, mark.line)[: mark.column + 1]:
                 message += "; YAML does not allow tabs for indentation, use spaces"
-            reference = _unquoted_reference(text, exc)
-            if reference is not None:
+            quoted = _unquoted_reference(text, exc)
+            if quoted is not None:
                 message += (
-                    f'; inside {{ }} or [ ] write {reference} in quotes ("{reference}"): '
-                    "unquoted, YAML reads its '{' as the start of a mapping"
+                    f"; inside {{ }} or [ ] a value holding ${{VAR}} is quoted: write {quoted} "
+                    "(unquoted, YAML reads the '{' of ${ as the start of a mapping)"
                 )
             raise YamlError(line, message) from None
         except yaml.reader.ReaderError as exc:
@@ -89,13 +91,23 @@ def read_yaml(text: str) -> YNode | None:
 
 
 def _unquoted_reference(text: str, exc: yaml.MarkedYAMLError) -> str | None:
-    """The `${VAR}` at which a flow collection (`{...}`, `[...]`) broke, if that is where: the
-    parser stops at its `{`, having read the `$` as a plain scalar."""
+    """The whole value, single-quoted, in which a flow collection (`{...}`, `[...]`) broke at
+    a `${VAR}`, if that is where: the parser stops at its `{`, having read what came before as
+    a plain scalar. (Single quotes: YAML reads a backslash inside double quotes as an escape.)"""
     mark = exc.problem_mark
     if mark is None or "flow" not in (exc.context or "") or mark.index < 1:
         return None
-    found = _REFERENCE_AT.match(text, mark.index - 1)
-    return found.group() if found else None
+    if not _REFERENCE_AT.match(text, mark.index - 1):
+        return None
+    start = mark.index - 1
+    while start > 0 and text[start - 1] not in _FLOW_START and text[start - 2 : start] != ": ":
+        start -= 1
+    end = mark.index - 1
+    while end < len(text) and text[end] not in _FLOW_END:
+        reference = _REFERENCE_AT.match(text, end)
+        end = reference.end() if reference else end + 1
+    value = text[start:end].strip()
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _line_at(text: str, index: int) -> str:

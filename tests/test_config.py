@@ -678,25 +678,25 @@ ERRORS = [
         "literal_password",
         5,
         "targets[0].auth.password: a literal password in a config file would be committed with "
-        "it; reference an environment variable instead: password: ${SFTP_PASSWORD}",
+        'it; reference an environment variable instead: password: "${SFTP_PASSWORD}"',
     ),
     (
         "password_not_only_reference",
         4,
         "defaults.auth.password: a literal password in a config file would be committed with "
-        "it; reference an environment variable instead: password: ${SFTP_PASSWORD}",
+        'it; reference an environment variable instead: password: "${SFTP_PASSWORD}"',
     ),
     (
         "literal_passphrase",
         6,
         "targets[0].auth.passphrase: a literal passphrase in a config file would be committed "
-        "with it; reference an environment variable instead: passphrase: ${SSH_KEY_PASSPHRASE}",
+        'with it; reference an environment variable instead: passphrase: "${SSH_KEY_PASSPHRASE}"',
     ),
     (
         "literal_key_text",
         5,
         "targets[0].auth.key: a private key written in a config file would be committed with "
-        "it; put it in a CI variable and write key: ${SSH_PRIVATE_KEY}",
+        'it; put it in a CI variable and write key: "${SSH_PRIVATE_KEY}"',
     ),
     ("missing_version", 2, "missing 'version: 1' (the version of this file's format)"),
     ("version_2", 1, "version: unsupported version 2; this preflight reads version 1"),
@@ -792,8 +792,8 @@ SYNTAX_ERRORS = [
         "unquoted_reference_in_flow",
         5,
         "YAML syntax error: did not find expected ',' or '}' (while parsing a flow mapping); "
-        'inside { } or [ ] write ${SSH_PRIVATE_KEY} in quotes ("${SSH_PRIVATE_KEY}"): '
-        "unquoted, YAML reads its '{' as the start of a mapping",
+        "inside { } or [ ] a value holding ${VAR} is quoted: write '${SSH_PRIVATE_KEY}' "
+        "(unquoted, YAML reads the '{' of ${ as the start of a mapping)",
     ),
 ]
 
@@ -835,6 +835,54 @@ def test_the_mapping_an_error_suggests_is_one_the_config_takes(
     path.write_text(f"version: 1\ntargets:\n  - {target}\n")
     loaded = load_config(str(path), {**ENV, "SFTP_PASSWORD": "pw"})
     assert [target.name for target in loaded.targets] == ["a"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["${X}", "/srv/${X}", "x${X}y${K}", "~/${K}/id", "$${X}", "${Y:-C:\\k\\id}", "it's/${X}"],
+)
+def test_the_quoting_a_yaml_error_suggests_means_what_the_value_means_in_a_block(
+    value: str, tmp_path: Path
+) -> None:
+    def path_of(sftp: str) -> str:
+        path = tmp_path / "checks.yaml"
+        path.write_text(f"version: 1\ntargets:\n  - name: a\n    host: h.example.com\n    {sftp}\n")
+        return load_config(str(path), {**ENV, "X": "x", "K": "k"}).targets[0].sftp_path
+
+    with pytest.raises(ConfigError) as info:
+        path_of(f"sftp: {{path: {value}}}")
+    suggested = info.value.message.split("; inside { } or [ ] a value holding ${VAR} is quoted: ")[
+        1
+    ]
+    suggested = suggested.removeprefix("write ").split(" (unquoted, YAML reads")[0]
+    assert path_of(f"sftp: {{path: {suggested}}}") == path_of(f"sftp:\n      path: {value}")
+
+
+@pytest.mark.parametrize(
+    ("written", "advice"),
+    [
+        ("password: hunter2", "instead: "),
+        ("passphrase: hunter2", "instead: "),
+        ("key: '-----BEGIN OPENSSH PRIVATE KEY-----'", "write "),
+    ],
+)
+@pytest.mark.parametrize("style", ["flow", "block"])
+def test_the_credential_an_error_suggests_loads_where_it_was_written(
+    written: str, advice: str, style: str, tmp_path: Path
+) -> None:
+    def config_with(auth: str) -> str:
+        section = f"auth: {{{auth}}}" if style == "flow" else f"auth:\n      {auth}"
+        path = tmp_path / "checks.yaml"
+        path.write_text(
+            f"version: 1\ntargets:\n  - name: a\n    host: h.example.com\n    {section}\n"
+        )
+        return str(path)
+
+    with pytest.raises(ConfigError) as info:
+        load_config(config_with(written), ENV)
+    suggested = info.value.message.rsplit(advice, 1)[1]
+    variables = {"SFTP_PASSWORD": "pw", "SSH_KEY_PASSPHRASE": "pp", "SSH_PRIVATE_KEY": "/k"}
+    assert load_config(config_with(suggested), {**ENV, **variables}).targets
 
 
 def test_every_fixture_is_in_a_table() -> None:
