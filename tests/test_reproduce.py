@@ -320,6 +320,42 @@ def test_jump_hosts_of_checks_yaml_are_crossed_with_their_own_credentials():
     assert "c2VjcmV0" not in tcp + auth
 
 
+@pytest.mark.skipif(
+    not shutil.which("ssh") and not os.environ.get("CI"), reason="OpenSSH's ssh not installed"
+)
+@pytest.mark.parametrize(
+    "hop_auth",
+    [
+        AuthConfig(password=Secret("pw"), password_variable="BASTION_PASSWORD"),
+        AuthConfig(
+            key=Secret(KEY_TEXT),
+            key_source="variable BASTION_KEY",
+            key_variable="BASTION_KEY",
+            passphrase=Secret("pp"),
+            passphrase_variable="BASTION_PASSPHRASE",
+        ),
+    ],
+    ids=["password", "key with a passphrase"],
+)
+def test_the_tcp_command_through_a_jump_host_that_prompts_runs_ssh(hop_auth):
+    # `timeout 5 SSH_ASKPASS=... ssh ...` ran no ssh at all: timeout took the VAR=value for
+    # the program ("failed to run command"). The environment goes in front of `timeout`.
+    with lab.RefusedPort() as refused:
+        hop = Hop("127.0.0.1", refused.port, "ops", auth=hop_auth)
+        line = reproduce.commands(make_target(refused, jump=(hop,)), Stage.TCP)[0]
+        variables = {"BASTION_PASSWORD": "pw", "BASTION_KEY": KEY_TEXT, "BASTION_PASSPHRASE": "pp"}
+        done = subprocess.run(
+            ["sh", "-c", line],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env={**os.environ, **variables},
+        )
+    assert "SSH_ASKPASS=" in line
+    assert "failed to run command" not in done.stderr, line
+    assert done.returncode == 255 and "Connection refused" in done.stderr, done.stderr
+
+
 def test_a_temporary_file_gets_all_its_writer_wrote(tmp_path):
     # `kh=$(mktemp) && cat F || true > "$kh"` sent F to the terminal (or the CI log) and left
     # "$kh" empty, so a pasted command checked against no known host at all.

@@ -249,10 +249,12 @@ def _through_jump_hosts(target: Target) -> str:
         words += ["-W", forward, last.alias]
         return command.render(words, after=" </dev/null", timeout=timeout)
     proxy = ssh.proxy_chain(target, command, len(before))
-    line = ssh.hop_command(
-        target, len(target.jump), command, proxy, forward, nested=False, verbose="-v"
+    line, environment = ssh.hop_command(
+        target, len(target.jump), command, proxy, forward, verbose="-v"
     )
-    return command.render([Raw(line)], after=" </dev/null", timeout=timeout)
+    return command.render(
+        [Raw(line)], environment=environment, after=" </dev/null", timeout=timeout
+    )
 
 
 def _load_key(auth: AuthConfig) -> str:

@@ -250,7 +250,7 @@ def proxy_chain(target: Target, command: Command, hops: int) -> str | None:
             if after
             else forward_spec(target.host, target.port)
         )
-        proxy = hop_command(target, index + 1, command, proxy, to, nested=True)
+        proxy = _proxy_command(target, index + 1, command, proxy, to)
     return proxy
 
 
@@ -261,12 +261,12 @@ def hop_command(
     proxy: str | None,
     forward: str,
     *,
-    nested: bool,
     verbose: str = "",
-) -> str:
+) -> tuple[str, list[str]]:
     """`ssh -W forward` through the `index`th jump host with its own credentials and host key,
-    reached through `proxy` (the ProxyCommand of the hops before it). `nested`: the command
-    runs as a ProxyCommand, in ssh's own shell, which sees only exported variables."""
+    reached through `proxy` (the ProxyCommand of the hops before it): the line, and the
+    `VAR=value` words it needs in front (`Command.render(environment=…)` puts them before a
+    `timeout`, which would take them for the program to run)."""
     hop = target.jump[index - 1]
     words: list[Arg] = ["ssh", *([verbose] if verbose else []), *config_options(target)]
     timeout = hop.tcp_timeout if hop.tcp_timeout is not None else target.timeouts.tcp
@@ -277,9 +277,15 @@ def hop_command(
     if proxy is not None:
         words += ["-o", Raw(shlex.quote("ProxyCommand=" + proxy.replace("%", "%%")))]
     words += ["-W", forward, "-p", str(hop.port), at(hop.user, hop.host)]
-    line = " ".join(_quoted(word) for word in words)
-    if not nested:
-        return " ".join([*environment, line]) if environment else line
+    return " ".join(_quoted(word) for word in words), environment
+
+
+def _proxy_command(
+    target: Target, index: int, command: Command, proxy: str | None, forward: str
+) -> str:
+    """`hop_command` as a ProxyCommand, run in ssh's own shell, which sees only exported
+    variables."""
+    line, environment = hop_command(target, index, command, proxy, forward)
     for name in command.temporary:
         command.export(name)
     # ssh runs a ProxyCommand as `exec COMMAND`, which takes no VAR=value prefix: `env` sets
