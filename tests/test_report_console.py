@@ -251,6 +251,14 @@ def test_no_line_ends_in_whitespace(color: bool) -> None:
             assert line == line.rstrip()
 
 
+def test_a_reproduce_command_is_printed_with_its_spaces_as_they_are() -> None:
+    result = samples.tcp_timeout_result()
+    # Collapsed, the pasted command would list "/srv/a b"; an escape sequence still goes.
+    result.stages[1].facts["reproduce"] = ["printf 'ls \"/srv/a  b\"' | sftp -b - x@y\x1b[2K"]
+    text = render(single(result), color=False)
+    assert "try: printf 'ls \"/srv/a  b\"' | sftp -b - x@y\n" in text
+
+
 def test_a_detail_repeating_the_summary_is_not_printed_twice() -> None:
     result = samples.tcp_timeout_result()
     result.stages[1].detail = samples.TCP_SUMMARY

@@ -258,6 +258,14 @@ def test_every_failure_shows_its_summary_hint_and_commands_below_the_table() -> 
     assert f"<p>Reproduce it from this runner:</p>\n<pre><code>{shown}</code></pre>" in text
 
 
+def test_a_command_below_the_table_keeps_its_spaces() -> None:
+    report = Report([failed_target("t0")], samples.STARTED_AT)
+    report.targets[0].stages[1].facts["reproduce"] = ["printf 'ls \"/srv/a  b\"' | sftp -b - x@y"]
+    assert """<pre><code>printf 'ls "/srv/a  b"' | sftp -b - x@y</code></pre>""" in (
+        github.step_summary(report)
+    )
+
+
 def test_what_a_server_sends_is_never_a_link_in_a_block() -> None:
     # GitHub autolinks URLs, www. names and e-mail addresses in Markdown, not in HTML.
     said = "see https://evil.example/login and www.evil.example or mail admin@evil.example"

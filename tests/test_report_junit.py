@@ -175,6 +175,16 @@ def test_each_reproduce_command_is_a_line_of_its_own_under_the_hint() -> None:
     assert not any(line.startswith("reproduce") for line in lines)
 
 
+def test_a_reproduce_command_keeps_its_spaces_and_loses_its_controls() -> None:
+    # Two spaces inside a quoted path are two: collapsed, the pasted command checks another
+    # directory. A control character still goes (it could fake a line of the body).
+    report = samples.failing_report()
+    command = "printf '%s\\n' 'ls \"/srv/a  b\"' | sftp -b - x@y\x1b[2K"
+    report.targets[1].stages[1].facts["reproduce"] = [command]
+    lines = failure_of(report).text.splitlines()
+    assert lines[2] == "try: printf '%s\\n' 'ls \"/srv/a  b\"' | sftp -b - x@y"
+
+
 def test_failure_body_carries_the_target_and_the_facts_gathered() -> None:
     body = failure_of(samples.failing_report()).text
     assert "target: sftp-dr (ingest@sftp-dr.example.com:2222, defined at checks.yaml:12)" in body
@@ -305,17 +315,22 @@ def junit_xml_document(report: Report) -> str:
 
     secrets = report_secrets(report)
 
-    def cleaning(max_len: int, one_line: bool) -> Callable[[str | bytes], str]:
+    def cleaning(
+        max_len: int, one_line: bool, collapse: bool = True
+    ) -> Callable[[str | bytes], str]:
         # clean_text itself, none of the report's memory of what it cleaned
-        return lambda value: clean_text(value, max_len=max_len, one_line=one_line, secrets=secrets)
+        return lambda value: clean_text(
+            value, max_len=max_len, one_line=one_line, secrets=secrets, collapse=collapse
+        )
 
-    # A line, a name, a fact's value on one line or on many, a whole body.
+    # A line, a name, a fact's value on one line or on many, a whole body, a command.
     clean = junit._Clean(
         cleaning(1000, True),
         cleaning(200, True),
         cleaning(4000, True),
         cleaning(4000, False),
         cleaning(32000, False),
+        cleaning(4000, True, collapse=False),
     )
     hostname = junit._hostname(clean)
     root = ET.Element("testsuites", {"name": "preflight"})

@@ -257,3 +257,19 @@ def test_a_cleaner_cleans_as_clean_text_does_and_each_string_once():
     assert "hunter2" not in first
     assert cleaner(hostile, 100, True) is first  # remembered, not cleaned again
     assert cleaner(bytearray(b"\xff ok"), 100, False) == clean_text(b"\xff ok", max_len=100)
+
+
+@pytest.mark.parametrize(
+    ("value", "clean"),
+    [
+        ("ls '/srv/a  b'", "ls '/srv/a  b'"),  # a command to paste: its spaces are its own
+        ("  ls x ", "  ls x "),
+        ("ls\t'a\nb'", "ls 'a b'"),  # still one line
+        ("ls \x1b[31mx\x1b[0m\x07", "ls x"),
+    ],
+)
+def test_one_line_without_collapse_keeps_the_spaces_and_still_makes_one_line(
+    value: str, clean: str
+) -> None:
+    assert clean_text(value, one_line=True, collapse=False) == clean
+    assert clean_text(clean, one_line=True, collapse=False) == clean  # idempotent

@@ -222,8 +222,8 @@ def render_blocks(
     style = _Style(color)
     secrets = report_secrets(report)
 
-    def clean(value: str, max_len: int = _MAX_TEXT) -> str:
-        return clean_text(value, max_len=max_len, one_line=True, secrets=secrets)
+    def clean(value: str, max_len: int = _MAX_TEXT, *, collapse: bool = True) -> str:
+        return clean_text(value, max_len=max_len, one_line=True, secrets=secrets, collapse=collapse)
 
     marks = _ASCII_MARKS if ascii_only else _MARKS
     blocks = []
@@ -463,7 +463,9 @@ def _render_stage(
             lines.extend(f"{pad}      {text}" for text in rest)
         for command in result.facts.get("reproduce") or ():
             # Never shortened nor wrapped: a command cut off or broken in two cannot be pasted.
-            lines.append(f"{pad}{style('try:', _DIM)} {clean(str(command), _MAX_COMMAND)}")
+            # Nor its spaces collapsed: two spaces in a quoted path are two in the path.
+            command_text = clean(str(command), _MAX_COMMAND, collapse=False)
+            lines.append(f"{pad}{style('try:', _DIM)} {command_text}")
     for warning in result.warnings:
         text = clean(warning)
         if text:

@@ -270,7 +270,7 @@ def _details(result: TargetResult, interrupted: bool, secrets: Sequence[str]) ->
         code = f" <code>{html_text(diagnosis.code)}</code>" if diagnosis else ""
         hint = diagnosis.hint if diagnosis and diagnosis.hint.strip() else ""
         commands = [
-            clean_text(str(c), max_len=_MAX_COMMAND, one_line=True, secrets=secrets)
+            clean_text(str(c), max_len=_MAX_COMMAND, one_line=True, secrets=secrets, collapse=False)
             for c in failure.facts.get("reproduce") or ()
         ]
     else:

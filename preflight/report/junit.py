@@ -53,6 +53,7 @@ class _Clean(NamedTuple):
     value: Callable[[str | bytes], str]  # a fact's value on its line
     value_text: Callable[[str | bytes], str]  # a fact's value that may keep its lines
     body: Callable[[str | bytes], str]  # a whole failure body or system-out
+    command: Callable[[str | bytes], str]  # a command to paste: on one line, spaces kept
 
     @classmethod
     def of(cls, cleaner: Cleaner) -> _Clean:
@@ -62,6 +63,7 @@ class _Clean(NamedTuple):
             cleaner.kind(_MAX_VALUE, True),
             cleaner.kind(_MAX_VALUE, False),
             cleaner.kind(_MAX_BODY, False),
+            cleaner.kind(_MAX_VALUE, True, collapse=False),
         )
 
 
@@ -244,7 +246,7 @@ def _failure_body(target: Target, row: StageResult, code: str, summary: str, cle
             lines.append(f"hint: {hint}")
     # One command per line, as the console prints them: each is pasted on its own.
     lines.extend(
-        f"try: {clean.value(str(command))}" for command in row.facts.get("reproduce") or ()
+        f"try: {clean.command(str(command))}" for command in row.facts.get("reproduce") or ()
     )
     lines.append("")
     lines.append(f"target: {_describe_target(target, clean)}")

@@ -66,6 +66,7 @@ def clean_text(
     max_len: int = 2000,
     one_line: bool = False,
     secrets: Iterable[str] = (),
+    collapse: bool = True,
 ) -> str:
     """Return `value` as plain text that is safe for a terminal, XML 1.0 and JSON.
 
@@ -74,7 +75,9 @@ def clean_text(
       sequences) are removed, as are C0/C1 controls except tab and newline, DEL, bidi overrides,
       lone surrogates and noncharacters (U+FFFE, U+FFFF…); line breaks become ``\\n``;
     - with `one_line`, tabs and newlines become spaces, runs of whitespace collapse to one space
-      and the ends are stripped, so one value can never fake a second line of output;
+      and the ends are stripped, so one value can never fake a second line of output; without
+      `collapse` the spaces are kept as they are (a command to paste: two spaces in a quoted
+      path are two);
     - every value in `secrets` (see `clean_secrets`) is replaced by ``***``;
     - the result is at most `max_len` characters, ending in ``…`` when it was cut.
 
@@ -91,7 +94,9 @@ def clean_text(
     # A report of 10,000 targets cleans some 800,000 values.
     if len(text) <= max_len and text.isascii():
         if one_line:
-            plain = text.isprintable() and text == text.strip() and "  " not in text
+            plain = text.isprintable() and (
+                not collapse or (text == text.strip() and "  " not in text)
+            )
         else:
             plain = _ASCII_CONTROL.search(text) is None  # lines and tabs are kept: one scan
         if plain:
@@ -104,8 +109,10 @@ def clean_text(
     text = _ESCAPE_SEQUENCES.sub("", text)
     text = _LINE_BREAKS.sub("\n", text)
     text = _UNWANTED.sub("", text)
-    if one_line:
+    if one_line and collapse:
         text = _WHITESPACE_RUN.sub(" ", text).strip()
+    elif one_line:
+        text = text.replace("\t", " ").replace("\n", " ")
     # Removing controls can join the pieces of a secret that was split by them.
     text = clean_secrets(text, secrets)
     if cut or len(text) > max_len:
@@ -121,19 +128,22 @@ class Cleaner:
 
     def __init__(self, secrets: Iterable[str]) -> None:
         self._secrets = tuple(secrets)
-        self._kinds: dict[tuple[int, bool], Callable[[str | bytes | bytearray], str]] = {}
+        self._kinds: dict[tuple[int, bool, bool], Callable[[str | bytes | bytearray], str]] = {}
 
     def __call__(self, value: str | bytes | bytearray, max_len: int, one_line: bool) -> str:
         return self.kind(max_len, one_line)(value)
 
-    def kind(self, max_len: int, one_line: bool) -> Callable[[str | bytes | bytearray], str]:
-        found = self._kinds.get((max_len, one_line))
+    def kind(
+        self, max_len: int, one_line: bool, *, collapse: bool = True
+    ) -> Callable[[str | bytes | bytearray], str]:
+        key = (max_len, one_line, collapse)
+        found = self._kinds.get(key)
         if found is None:
-            found = self._kinds[max_len, one_line] = self._remembering(max_len, one_line)
+            found = self._kinds[key] = self._remembering(max_len, one_line, collapse)
         return found
 
     def _remembering(
-        self, max_len: int, one_line: bool
+        self, max_len: int, one_line: bool, collapse: bool
     ) -> Callable[[str | bytes | bytearray], str]:
         done: dict[str | bytes, str] = {}
         lookup = done.get
@@ -143,10 +153,12 @@ class Cleaner:
             try:
                 found = lookup(value)  # type: ignore[arg-type]  # a bytearray: below
             except TypeError:  # a bytearray is not hashable (and rare)
-                return clean_text(value, max_len=max_len, one_line=one_line, secrets=secrets)
+                return clean_text(
+                    value, max_len=max_len, one_line=one_line, secrets=secrets, collapse=collapse
+                )
             if found is None:
                 found = done[value] = clean_text(  # type: ignore[index]
-                    value, max_len=max_len, one_line=one_line, secrets=secrets
+                    value, max_len=max_len, one_line=one_line, secrets=secrets, collapse=collapse
                 )
             return found
 
