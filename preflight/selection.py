@@ -134,8 +134,8 @@ def select(
     defaults = loaded.defaults if loaded else config.builtin_defaults(environ)
     by_name = {t.name: t for t in loaded.targets} if loaded else {}
     if selection.targets:
+        _refuse_option_values(selection, by_name)
         for spec in selection.targets:
-            _refuse_an_option_value(spec, by_name)
             _refuse_a_misspelt_name(spec, by_name, path)
         # A TARGET typed here is what `ssh TARGET` would reach: OpenSSH client config applies.
         ssh = config.open_ssh_config(selection.ssh_config, environ)
@@ -341,34 +341,42 @@ def _refuse_a_misspelt_name(spec: str, names: Mapping[str, object], path: str) -
     if spec in names or found is None or _plainly_a_host(spec) or found["name"] in names:
         return
     word = found["name"]
+    start, end = found.span("name")
     for name in names:
         if a_typo_of(word, name):
             raise UsageError(
                 f"'{spec}' is not a target in {path} (did you mean "
-                f"'{spec.replace(word, name, 1)}'?); to check a host of that name, write it as "
-                f"ssh://{spec}"
+                f"'{spec[:start]}{name}{spec[end:]}'?); to check a host of that name, write it "
+                f"as ssh://{spec}"
             )
 
 
-def _refuse_an_option_value(spec: str, names: Mapping[str, object]) -> None:
+def _refuse_option_values(selection: Selection, names: Mapping[str, object]) -> None:
     """`--stages dns tcp` and `--timeout tcp=10 banner=20` (spaces where commas belong) leave
-    `tcp` and `banner=20` behind as TARGETs: say what was meant rather than look them up."""
+    `tcp` and `banner=20` behind as TARGETs: say what was meant, from everything that was typed,
+    rather than look them up."""
     from preflight.model import ALL_STAGES
 
-    if spec in names:
-        return
     stages = [str(stage) for stage in ALL_STAGES]
-    if spec in stages:
-        upto = ",".join(stages[: stages.index(spec) + 1])
+    left = [spec for spec in selection.targets if spec not in names]
+    stranded = [spec for spec in left if spec in stages]
+    if stranded:
+        given = [str(stage) for stage in selection.stages or ()]
+        last = max(stages.index(stage) for stage in [*given, *stranded])
         raise UsageError(
-            f"'{spec}' is a stage, not a host: --stages takes one stage or a list with commas "
-            f"(--stages {upto}); ssh://{spec} checks a host of that name"
+            f"'{stranded[0]}' is a stage, not a host: --stages takes one stage or a list with "
+            f"commas (--stages {','.join(stages[: last + 1])}); ssh://{stranded[0]} checks a host "
+            "of that name"
         )
-    stage, equals, _seconds = spec.partition("=")
-    if equals and stage in stages:
+    pairs = [spec for spec in left if spec.partition("=")[1] and spec.partition("=")[0] in stages]
+    if pairs:
+        typed = [
+            f"{stage}={seconds:g}" if stage is not None else f"{seconds:g}"
+            for stage, seconds in selection.timeouts
+        ]
         raise UsageError(
-            f"'{spec}' is not a host: --timeout takes STAGE=SECONDS pairs with commas "
-            f"(--timeout tcp=10,{spec})"
+            f"'{pairs[0]}' is not a host: --timeout takes STAGE=SECONDS pairs with commas "
+            f"(--timeout {','.join([*typed, *pairs])})"
         )
 
 

@@ -170,7 +170,11 @@ def test_a_password_before_the_at_of_a_targets_name_is_refused_not_printed(tmp_p
 
 @pytest.mark.parametrize(
     ("typed", "meant"),
-    [("ops@sftp-prdo", "ops@sftp-prod"), ("sftp-prdo:2200", "sftp-prod:2200")],
+    [
+        ("ops@sftp-prdo", "ops@sftp-prod"),
+        ("sftp-prdo:2200", "sftp-prod:2200"),
+        ("sftp-pro@sftp-pro", "sftp-pro@sftp-prod"),  # the name mended, not the user
+    ],
 )
 def test_a_slip_in_the_name_part_is_a_typo_too(tmp_path, monkeypatch, typed, meant):
     here(tmp_path, monkeypatch, FILE)
@@ -179,23 +183,43 @@ def test_a_slip_in_the_name_part_is_a_typo_too(tmp_path, monkeypatch, typed, mea
 
 
 @pytest.mark.parametrize(
-    ("typed", "said"),
+    ("typed", "options", "said"),
     [
         (
-            "tcp",
+            ["tcp"],
+            {},
             "'tcp' is a stage, not a host: --stages takes one stage or a list with commas "
             "(--stages dns,tcp)",
         ),
+        (  # --stages dns tcp banner
+            ["tcp", "banner"],
+            {"stages": (Stage.DNS,)},
+            "'tcp' is a stage, not a host: --stages takes one stage or a list with commas "
+            "(--stages dns,tcp,banner)",
+        ),
         (
-            "banner=20",
+            ["banner=20"],
+            {},
             "'banner=20' is not a host: --timeout takes STAGE=SECONDS pairs with "
-            "commas (--timeout tcp=10,banner=20)",
+            "commas (--timeout banner=20)",
+        ),
+        (  # --timeout banner=20 tcp=5: what was typed, all of it
+            ["tcp=5"],
+            {"timeouts": [(Stage.BANNER, 20.0)]},
+            "'tcp=5' is not a host: --timeout takes STAGE=SECONDS pairs with "
+            "commas (--timeout banner=20,tcp=5)",
+        ),
+        (
+            ["tcp=5", "sftp=30"],
+            {"timeouts": [(None, 7.5)]},
+            "'tcp=5' is not a host: --timeout takes STAGE=SECONDS pairs with "
+            "commas (--timeout 7.5,tcp=5,sftp=30)",
         ),
     ],
 )
-def test_an_option_value_left_behind_by_a_space_is_not_looked_up(typed, said):
+def test_an_option_value_left_behind_by_a_space_is_not_looked_up(typed, options, said):
     with pytest.raises(UsageError) as caught:
-        chosen("127.0.0.1", typed, config="none")
+        chosen("127.0.0.1", *typed, config="none", **options)
     assert str(caught.value).startswith(said)
 
 
