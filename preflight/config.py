@@ -402,6 +402,20 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# Keys that other tools' configs (ssh_config, Ansible, CI templates) spell differently, and
+# what this file calls them: `hostname` is one edit from `name` but means `host`.
+_OTHER_WORDS: Final[dict[str, tuple[str, str]]] = {
+    "hostname": ("host", "did you mean 'host'?"),
+    "address": ("host", "did you mean 'host'?"),
+    "username": ("user", "did you mean 'user'?"),
+    "login": ("user", "did you mean 'user'?"),
+    **{
+        alias: ("auth", "a key file is written under 'auth:' as key: PATH")
+        for alias in ("ssh_key", "private_key", "identity_file", "identityfile", "key_file")
+    },
+}
+
+
 def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
     match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"did you mean '{match[0]}'?" if match else ""
@@ -1127,12 +1141,18 @@ class _Parser:
                 continue
             where = f"{path}: unknown key" if path else "unknown key"
             homes = [s for s, subs in _SECTIONS.items() if key in subs and s in allowed]
+            meant = _OTHER_WORDS.get(key.lower())
             if path == "defaults" and key in ("name", "host"):
                 hint = "it is set per target, not in defaults"
+            elif homes:
+                # Before any near miss: `path` is sftp's, however close it looks to `auth`.
+                hint = f"it belongs under '{homes[0]}:'"
+            elif meant is not None and meant[0] in allowed:
+                hint = meant[1]
+            elif path == "defaults" and meant is not None and meant[0] in ("name", "host"):
+                hint = f"'{meant[0]}' is set per target, not in defaults"
             elif hint := _suggest(key, allowed):
                 pass
-            elif homes:
-                hint = f"it belongs under '{homes[0]}:'"
             else:
                 hint = "expected one of: " + ", ".join(allowed)
             self.fail(line, f"{where} '{key}' ({hint})")

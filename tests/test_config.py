@@ -1216,6 +1216,34 @@ def test_a_password_in_a_jump_spec_is_refused_without_repeating_it() -> None:
     assert err.message.startswith("targets[0].jump: a password in a jump host")
 
 
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        # A sub-key of a section says where it belongs before any near miss: `path` is one
+        # letter from `auth`, and `auth: /upload` is no fix.
+        ("path: /upload", "it belongs under 'sftp:'"),
+        ("list: false", "it belongs under 'sftp:'"),
+        # Other tools' words for this file's keys (`hostname` is one edit from `name`).
+        ("hostname: h.example.com", "did you mean 'host'?"),
+        ("username: ops", "did you mean 'user'?"),
+        ("ssh_key: /k/id", "a key file is written under 'auth:' as key: PATH"),
+        ("prot: 22", "did you mean 'port'?"),
+    ],
+)
+def test_an_unknown_key_gets_the_hint_that_mends_it(written: str, hint: str) -> None:
+    err = error(f"version: 1\ntargets:\n  - host: h.example.com\n    {written}\n")
+    key = written.split(":")[0]
+    assert err.message == f"targets[0]: unknown key '{key}' ({hint})"
+
+
+def test_hostname_in_defaults_is_said_to_be_per_target() -> None:
+    err = error("version: 1\ndefaults:\n  hostname: h\ntargets:\n  - host: h.example.com\n")
+    assert (
+        err.message
+        == "defaults: unknown key 'hostname' ('host' is set per target, not in defaults)"
+    )
+
+
 def test_a_typo_of_jump_suggests_it() -> None:
     err = error("version: 1\ntargets:\n  - host: inner\n    jmup: bastion\n")
     assert err.message == "targets[0]: unknown key 'jmup' (did you mean 'jump'?)"
