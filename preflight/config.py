@@ -397,6 +397,42 @@ def _host_problem(host: str) -> str | None:
     return None
 
 
+def _not_a_target_mapping(path: str, item: YNode) -> str:
+    """What is wrong with a target written as something else than a mapping; for a string that
+    reads as `[user@]host[:port]`, the mapping it means, which loads in a block list and in
+    `[ ]` alike. A password before the '@' is not repeated."""
+    if not (isinstance(item, YScalar) and isinstance(item.value, str)):
+        return f"{path}: expected a mapping with 'host', got {_got(item)}"
+    value = item.value.strip()
+    scheme = _SCHEME.match(value)
+    if ":" in value[scheme.end() if scheme else 0 :].rpartition("@")[0]:
+        return (
+            f"{path}: expected a mapping with 'host', got a string holding a password (not "
+            "shown), which would be committed with this file: write {host: HOST, user: USER} "
+            'and the password as auth: {password: "${SFTP_PASSWORD}"}'
+        )
+    got = f"{path}: expected a mapping with 'host', got {_got(item)}"
+    spec = sshconfig.parse_jump_spec(value)
+    if spec is None:
+        return got
+    fields = [f"host: {_flow_value(spec.host)}"]
+    if spec.port is not None:
+        fields.append(f"port: {spec.port}")
+    if spec.user is not None:
+        fields.append(f"user: {_flow_value(spec.user)}")
+    return f"{got} (write {{{', '.join(fields)}}})"
+
+
+def _flow_value(text: str) -> str:
+    """`text` as a YAML value inside `{ }`: plain where it reads back as that string, else
+    single-quoted."""
+    import yaml
+
+    if re.fullmatch(r"[A-Za-z0-9._-]+", text) and yaml.safe_load(text) == text:
+        return text
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _short(text: str, limit: int = 60) -> str:
     text = text.replace("\n", "\\n")
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -1171,12 +1207,7 @@ class _Parser:
         for index, item in enumerate(items):
             path = f"targets[{index}]"
             if not isinstance(item, YMap):
-                example = ""
-                if isinstance(item, YScalar) and isinstance(item.value, str):
-                    example = f" (write '- host: {_short(item.value)}')"
-                self.fail(
-                    item.line, f"{path}: expected a mapping with 'host', got {_got(item)}{example}"
-                )
+                self.fail(item.line, _not_a_target_mapping(path, item))
             target = self.target(item, path, defaults, builtin)
             name_line = item.entries["name"][0] if "name" in item.entries else item.line
             if target.name in seen:

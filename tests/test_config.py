@@ -707,7 +707,7 @@ ERRORS = [
         "target_not_mapping",
         3,
         "targets[0]: expected a mapping with 'host', got 'sftp.example.com' "
-        "(write '- host: sftp.example.com')",
+        "(write {host: sftp.example.com})",
     ),
     ("missing_host", 3, "targets[0]: missing 'host' (the name or address to check)"),
     ("empty_file", 1, "empty file: expected 'version: 1' and a list of 'targets'"),
@@ -1234,6 +1234,35 @@ def test_an_unknown_key_gets_the_hint_that_mends_it(written: str, hint: str) -> 
     err = error(f"version: 1\ntargets:\n  - host: h.example.com\n    {written}\n")
     key = written.split(":")[0]
     assert err.message == f"targets[0]: unknown key '{key}' ({hint})"
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("deploy@127.0.0.1:2222", ("127.0.0.1", 2222, "deploy")),
+        ("h.example.com", ("h.example.com", 22, "ci")),
+        ("'[::1]:2200'", ("::1", 2200, "ci")),
+        ("ops@true", ("true", 22, "ops")),
+    ],
+)
+@pytest.mark.parametrize("style", ["block", "flow"])
+def test_a_target_written_as_a_string_gets_the_mapping_it_means(
+    written: str, meant: tuple[str, int, str], style: str
+) -> None:
+    def text(item: str) -> str:
+        listed = f"\n  - {item}\n" if style == "block" else f" [{item}]\n"
+        return f"version: 1\ntargets:{listed}"
+
+    err = error(text(written))
+    suggested = err.message.rsplit(" (write ", 1)[1].removesuffix(")")
+    target = one(text(suggested))
+    assert (target.host, target.port, target.user) == meant
+
+
+def test_a_target_written_as_a_string_with_a_password_is_refused_without_it() -> None:
+    err = error("version: 1\ntargets:\n  - deploy:s3cret@h.example.com:2222\n")
+    assert "s3cret" not in str(err)
+    assert "got a string holding a password (not shown)" in err.message
 
 
 def test_hostname_in_defaults_is_said_to_be_per_target() -> None:
