@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shlex
 import shutil
 import subprocess
 from dataclasses import replace
@@ -147,7 +148,17 @@ def test_paths_with_a_space_or_a_percent_reach_ssh_as_one_file():
         make_target(auth=auth, host_key=host_key), Stage.AUTH, failed("auth.denied")
     )[0]
     assert """-o UserKnownHostsFile='"/ci/my dir/known_hosts"'""" in command
-    assert "-i /ci/100%%/id" in command
+    # ssh looks for -i's file before expanding its %: only IdentityFile= takes such a path.
+    assert "-o IdentityFile=/ci/100%%/id" in command and " -i " not in command
+
+
+def test_a_path_with_a_single_quote_reaches_ssh_in_double_quotes():
+    # ssh reads a ' in an option value as the start of a quoted word ("invalid quotes").
+    host_key = HostKeyConfig(known_hosts="/ci/it's/known_hosts")
+    command = reproduce.commands(make_target(host_key=host_key), Stage.AUTH, failed("auth.denied"))[
+        0
+    ]
+    assert 'UserKnownHostsFile="/ci/it\'s/known_hosts"' in shlex.split(command)
 
 
 def test_each_secret_has_its_own_askpass_and_a_jump_host_never_gets_the_targets():

@@ -53,9 +53,11 @@ def variable(name: str) -> Raw:
 def ssh_path(path: str) -> str:
     """A path as ssh reads it in an option value: `%` doubled (ssh expands `%` tokens in
     IdentityFile and UserKnownHostsFile), double quotes around one with a space (ssh splits
-    UserKnownHostsFile into several files at spaces)."""
+    UserKnownHostsFile into several files at spaces) or a single quote (which ssh reads as
+    the start of a quoted word: "invalid quotes"). A path with a double quote or a backslash
+    cannot be written so; the callers read such a file through a copy."""
     path = path.replace("%", "%%")
-    return f'"{path}"' if re.search(r"\s", path) else path
+    return f'"{path}"' if re.search(r"[\s']", path) else path
 
 
 @dataclass

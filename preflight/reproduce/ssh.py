@@ -142,8 +142,7 @@ def method_options(
             "PreferredAuthentications=publickey",
             "-o",
             "IdentitiesOnly=yes",
-            "-i",
-            _path_word(key) if key is not None else "KEY_FILE",
+            *_identity(key),
         ], environment
     if method == "agent":
         return [
@@ -157,9 +156,15 @@ def method_options(
     return ["-o", "BatchMode=yes", "-o", "PreferredAuthentications=none"], environment
 
 
-def _path_word(arg: Arg) -> Arg:
-    """A path for `-i`: ssh expands `%` tokens in it."""
-    return arg if isinstance(arg, Raw) else arg.replace("%", "%%")
+def _identity(key: Arg | None) -> list[Arg]:
+    """`-i KEY`; for a path holding a `%`, `-o IdentityFile=` with the `%` doubled: ssh looks
+    for `-i`'s file before it expands the `%` tokens in it, so no spelling of such a path
+    works with `-i` (`%%` is not found, `%` is an unknown token)."""
+    if key is None:
+        return ["-i", "KEY_FILE"]
+    if isinstance(key, Raw) or "%" not in key:
+        return ["-i", key]
+    return ["-o", Raw(shlex.quote("IdentityFile=" + ssh_path(key)))]
 
 
 # --- host keys -----------------------------------------------------------------------------------

@@ -431,6 +431,28 @@ def test_a_path_with_a_space_reaches_ssh_as_one_known_hosts_file(tmp_path):
         assert_each_fails_saying(failure, "Permission denied", KEY_ENV)
 
 
+def test_a_key_path_with_a_percent_and_a_known_hosts_path_with_a_quote_reach_ssh(tmp_path):
+    # ssh looks for -i's file before it expands the % in it, and reads a ' in an option value
+    # as a quote: printed as they were, the command logged in with no key ("Permission denied")
+    # or stopped at its own options ("invalid quotes"), not at the missing directory.
+    with sftp_lab() as server:
+        keys, hosts = tmp_path / "50%off", tmp_path / "it's"
+        keys.mkdir()
+        hosts.mkdir()
+        (keys / "id").write_text(lab.private_key_text(CLIENT_KEY))
+        (keys / "id").chmod(0o600)
+        (hosts / "known_hosts").write_text(server.known_hosts_line() + "\n")
+        target = lab_target(
+            server,
+            auth=AuthConfig(key=Secret(str(keys / "id")), key_source=f"file {keys / 'id'}"),
+            host_key=HostKeyConfig(known_hosts=str(hosts / "known_hosts"), policy="strict"),
+            sftp_path="/no/such",
+        )
+        failure = failure_of(target)
+        assert failure.diagnosis is not None and failure.diagnosis.code == "sftp.not_found"
+        assert_each_fails_saying(failure, "not found")
+
+
 def test_a_key_type_openssh_reads_and_paramiko_does_not_is_said_to_have_no_command(tmp_path):
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "dsa", "-N", "", "-f", str(tmp_path / "id_dsa")],
