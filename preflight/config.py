@@ -22,6 +22,7 @@ import getpass
 import ipaddress
 import os
 import re
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, NamedTuple, NoReturn, TypedDict
@@ -223,7 +224,8 @@ def open_ssh_config(
     ):
         notes.append(
             f"read {home}{user_config} as ssh does (the home directory of the passwd "
-            f"database), not {other}{user_config} ($HOME); -F {other}{user_config} reads that one"
+            f"database), not {other}{user_config} ($HOME); "
+            f"-F {shlex.quote(other + user_config)} reads that one"
         )
     return sshconfig.SshConfig(
         files, home=home, local_user=_default_user(env) or "", environ=env, notes=notes
@@ -1178,7 +1180,11 @@ class _Parser:
             where = f"{path}: unknown key" if path else "unknown key"
             homes = [s for s, subs in _SECTIONS.items() if key in subs and s in allowed]
             meant = _OTHER_WORDS.get(key.lower())
-            if path == "defaults" and key in ("name", "host"):
+            section, dot, sub = key.partition(".")
+            if dot and section in allowed and sub in _SECTIONS.get(section, ()):
+                # As the reports and hints name a setting (`host_key.fingerprints`).
+                hint = f"a nested key: write {section}: {{{sub}: …}}"
+            elif path == "defaults" and key in ("name", "host"):
                 hint = "it is set per target, not in defaults"
             elif homes:
                 # Before any near miss: `path` is sftp's, however close it looks to `auth`.

@@ -1228,6 +1228,9 @@ def test_a_password_in_a_jump_spec_is_refused_without_repeating_it() -> None:
         ("username: ops", "did you mean 'user'?"),
         ("ssh_key: /k/id", "a key file is written under 'auth:' as key: PATH"),
         ("prot: 22", "did you mean 'port'?"),
+        # A setting as the reports and hints name it, pasted as a key.
+        ("host_key.fingerprints: [x]", "a nested key: write host_key: {fingerprints: …}"),
+        ("auth.passphrase: x", "a nested key: write auth: {passphrase: …}"),
     ],
 )
 def test_an_unknown_key_gets_the_hint_that_mends_it(written: str, hint: str) -> None:
