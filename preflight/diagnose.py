@@ -1098,12 +1098,15 @@ def _upload(exc: errors.UploadError, ctx: Context) -> Diagnosis:
     if isinstance(exc, errors.UploadReadOnly):
         return Diagnosis(
             "sftp.read_only",
-            f"{where} refuses every write: creating a file in {directory} was refused "
-            f"(permission denied), though {exc.evidence}",
-            "The SFTP server itself is read-only for this account: OpenSSH's `internal-sftp "
-            "-R` or `sftp-server -R` (in sshd_config's Subsystem or ForceCommand), a policy "
-            "that denies writes (`-P`), or an appliance's read-only share. Ask the server's "
-            "owners to let this account write.",
+            f"{where} refused to create a file in {directory} (permission denied), though "
+            f"{exc.evidence}",
+            "Most likely the SFTP server itself is read-only for this account: OpenSSH's "
+            "`internal-sftp -R` or `sftp-server -R` (in sshd_config's Subsystem or "
+            "ForceCommand), a policy that denies writes (`-P`), or an appliance's read-only "
+            "share. Else something beyond the mode bits refuses it: an ACL, SELinux or "
+            "AppArmor, an immutable directory (chattr +i), or an NFS export that maps this "
+            "user to nobody (root_squash, for root). Ask the server's owners to let this "
+            "account write.",
         )
     if isinstance(exc, errors.UploadNoSpace) and exc.by_min_free:
         return Diagnosis(
