@@ -226,6 +226,7 @@ class Cleanup(NamedTuple):
     file: str
     seconds: float
     removed: bool
+    remove_error: str | None = None  # what the server answered to the remove, if it did
 
 
 def cut_short(elapsed: float, phase: At | None, cleanup: Cleanup | None = None) -> str:
@@ -238,9 +239,13 @@ def cut_short(elapsed: float, phase: At | None, cleanup: Cleanup | None = None) 
         return said
     if cleanup.removed:
         return f"{said}; its test file was then removed ({cleanup.seconds:.2f}s)"
+    why = (
+        f"it could not be removed ({cleanup.remove_error})"
+        if cleanup.remove_error
+        else f"it was not removed in the {cleanup.seconds:.2f}s after the interruption"
+    )
     return (
-        f"{said}; its test file {cleanup.file} may be left on the server: it was not removed "
-        f"in the {cleanup.seconds:.2f}s after the interruption (delete it by hand)"
+        f"{said}; its test file {cleanup.file} may be left on the server: {why} (delete it by hand)"
     )
 
 

@@ -429,7 +429,8 @@ def _record_cut_short(result: TargetResult, step: Step, started: float) -> None:
     from preflight import diagnose
 
     conn = step.conn
-    phase = conn.phase
+    # Where the interruption found the stage, not where an upload's cleanup got to since.
+    phase = conn.interrupted_phase or conn.phase
     now = time.monotonic()
     facts: dict[str, Any] = {"phase": str(phase)} if phase is not None else {}
     upload = conn.facts.get("upload")
@@ -438,7 +439,9 @@ def _record_cut_short(result: TargetResult, step: Step, started: float) -> None:
         # The upload check was given its moment to remove its test file (`watchdog`).
         removed = conn.test_file is None
         facts["upload"] = {**upload, "removed": removed}
-        cleanup = diagnose.Cleanup(upload["file"], now - conn.interrupted_at, removed)
+        cleanup = diagnose.Cleanup(
+            upload["file"], now - conn.interrupted_at, removed, upload.get("remove_error")
+        )
     interrupted = (conn.interrupted_at or now) - started
     result.stages.append(
         StageResult(

@@ -23,7 +23,7 @@ from checking import FAST, MARGIN, check_one, make_target
 
 from preflight import lab
 from preflight.model import AuthConfig, Report, StageResult, Status, WriteCheck
-from preflight.runner import run_checks
+from preflight.runner import RunOptions, run_checks
 from preflight.stages.watchdog import CLEANUP_GRACE
 
 SMALL = WriteCheck(64)
@@ -273,3 +273,30 @@ def test_an_interrupted_upload_that_cannot_clean_up_in_time_names_the_file_it_le
         row.detail,
     ), row.detail
     assert row.facts["upload"]["removed"] is False
+
+
+def test_an_interruption_shortly_before_the_deadline_is_still_an_interruption(client_key, key_auth):
+    # The cleanup's wait stops at the deadline: past it, the run's own cut-off would take the
+    # interruption for the deadline and the row would lose the file it names.
+    with upload_server(client_key, stall="write") as server:
+        target = make_target(
+            server,
+            auth=key_auth,
+            sftp_path="/upload",
+            sftp_write=MEGABYTE,
+            timeouts=replace(FAST, sftp=20.0),
+        )
+
+        async def interrupt_a_second_before_the_deadline() -> Report:
+            task = asyncio.create_task(run_checks([target], RunOptions(deadline=4.0)))
+            await asyncio.sleep(3.0)
+            task.cancel()
+            return await task
+
+        report = asyncio.run(interrupt_a_second_before_the_deadline())
+        left = uploaded(server)
+    row = report.targets[0].stages[4]
+    assert report.interrupted and row.status is Status.ERROR, row
+    name = row.facts["upload"]["file"]
+    assert left == [os.path.basename(name)]
+    assert f"; its test file {name} may be left on the server: " in row.detail

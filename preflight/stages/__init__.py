@@ -78,6 +78,7 @@ class Connection:
     test_file: str | None = None
     stop_requested: bool = False
     interrupted_at: float | None = None  # time.monotonic() of that request
+    interrupted_phase: At | None = None  # and where the stage was then
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def close(self) -> None:

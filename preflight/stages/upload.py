@@ -41,6 +41,7 @@ from preflight.errors import (
 from preflight.model import UPLOAD_NOTE, WriteCheck
 from preflight.phases import At, Phase
 from preflight.stages import Connection
+from preflight.stages.watchdog import CLEANUP_GRACE
 from preflight.units import format_rate, format_size
 
 __all__ = ["STATVFS", "check"]
@@ -190,6 +191,8 @@ def _upload(
     if record.get("taken_by_server"):
         return f"{what}; the server took it away at once (its size was not checked)"
     if _remove(conn, sftp, budget, name, record):
+        if record.get("taken_by_server"):
+            return f"{what}; the server took it away before it could be removed"
         return f"{what}, then removed it"
     warnings.append(
         f"the test file {name} could not be removed ({record['remove_error']}): it is still "
@@ -228,7 +231,10 @@ def _write(
         window = CHUNK
         if acked:
             rate = acked / max(time.monotonic() - started, 1e-6)
-            window = min(MAX_IN_FLIGHT * CHUNK, int(rate * (budget.remaining() - reserve)))
+            # No more in flight than drains in half the time an interruption leaves for the
+            # cleanup: the close and remove queue behind every write already sent.
+            drain = min(budget.remaining() - reserve, CLEANUP_GRACE / 2)
+            window = min(MAX_IN_FLIGHT * CHUNK, int(rate * drain))
         if sent < write.size and sent - acked + CHUNK <= window:
             piece = payload[: min(CHUNK, write.size - sent)]
             at = protocol.int64(sent)
@@ -385,6 +391,11 @@ def _remove(
         return False
     try:
         sftp.remove(name)
+    except FileNotFoundError:
+        # Gone already: an ingest server that moves uploads on (or cleans up) took it.
+        record["removed"] = record["taken_by_server"] = True
+        conn.test_file = None
+        return True
     except OSError as exc:
         record["removed"] = False
         record["remove_error"] = _words(exc)

@@ -65,22 +65,24 @@ async def run_guarded(
         raise StageTimeout(phase, waited, by_deadline=budget.cut_by_deadline, cause=cause) from None
     except asyncio.CancelledError:
         if conn.test_file is not None:
-            await _let_the_upload_clean_up(conn, future)
+            await _let_the_upload_clean_up(conn, future, budget)
         shutdown(conn)
         raise
 
 
-async def _let_the_upload_clean_up(conn: Connection, future: asyncio.Future[T]) -> None:
+async def _let_the_upload_clean_up(
+    conn: Connection, future: asyncio.Future[T], budget: Budget
+) -> None:
     """The run was interrupted while the upload check's test file is on the server: ask the
     thread to stop and remove it, and wait for that at most `CLEANUP_GRACE` (a CI job that is
-    cancelled again and again must not leave a file on the server each time). The phase the
-    interruption found stays the one recorded."""
-    phase = conn.phase
-    conn.interrupted_at = time.monotonic()
+    cancelled again and again must not leave a file on the server each time), and never past
+    the deadline (the run's cut-off there would take the interruption for the deadline). The
+    phase the interruption found is kept for the record (`Connection.interrupted_phase`)."""
+    conn.interrupted_phase = conn.phase
+    conn.interrupted_at = now = time.monotonic()
     conn.stop_requested = True
     with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait([future], timeout=CLEANUP_GRACE)
-    conn.phase = phase
+        await asyncio.wait([future], timeout=max(0.0, min(CLEANUP_GRACE, budget.deadline - now)))
 
 
 async def close(conn: Connection) -> None:
