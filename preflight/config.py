@@ -414,9 +414,14 @@ def _not_a_target_mapping(path: str, item: YNode) -> str:
             'and the password as auth: {password: "${SFTP_PASSWORD}"}'
         )
     got = f"{path}: expected a mapping with 'host', got {_got(item)}"
-    spec = sshconfig.parse_jump_spec(value)
+    other_scheme = scheme is not None and scheme.group(1).lower() != "ssh"
+    spec = (
+        None
+        if other_scheme or "/" in value.removeprefix("ssh://")
+        else (sshconfig.parse_jump_spec(value))
+    )
     if spec is None:
-        return got
+        return got  # a URL, a path: no one mapping says what was meant
     fields = [f"host: {_flow_value(spec.host)}"]
     if spec.port is not None:
         fields.append(f"port: {spec.port}")

@@ -371,13 +371,18 @@ def _refuse_option_values(selection: Selection, names: Mapping[str, object]) -> 
     pairs = [spec for spec in left if spec.partition("=")[1] and spec.partition("=")[0] in stages]
     if pairs:
         typed = [
-            f"{stage}={seconds:g}" if stage is not None else f"{seconds:g}"
+            f"{stage}={_as_typed(seconds)}" if stage is not None else _as_typed(seconds)
             for stage, seconds in selection.timeouts
         ]
         raise UsageError(
             f"'{pairs[0]}' is not a host: --timeout takes STAGE=SECONDS pairs with commas "
             f"(--timeout {','.join([*typed, *pairs])})"
         )
+
+
+def _as_typed(seconds: float) -> str:
+    """Seconds as the user most likely typed them: `20`, `2.5`, every digit of `2.1234567`."""
+    return str(int(seconds)) if seconds == int(seconds) else repr(seconds)
 
 
 def a_typo_of(typed: str, name: str) -> bool:

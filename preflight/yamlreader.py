@@ -41,7 +41,8 @@ _NULL = "tag:yaml.org,2002:null"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MERGE = "tag:yaml.org,2002:merge"
 # A `${VAR}` where a flow collection's parser gave up on it, and what bounds a flow value.
-_REFERENCE_AT = re.compile(r"\$\{[^}\s,\]]*\}")
+_REFERENCE_AT = re.compile(r"\$\{[^}\s,\]${]*\}")
+_SECRET_KEYS = frozenset({"password", "passphrase"})
 _FLOW_START = frozenset("{[,\n")
 _FLOW_END = frozenset("}],\n")
 _MAP_TAGS = frozenset({"tag:yaml.org,2002:map", "!"})
@@ -91,9 +92,11 @@ def read_yaml(text: str) -> YNode | None:
 
 
 def _unquoted_reference(text: str, exc: yaml.MarkedYAMLError) -> str | None:
-    """The whole value, single-quoted, in which a flow collection (`{...}`, `[...]`) broke at
-    a `${VAR}`, if that is where: the parser stops at its `{`, having read what came before as
-    a plain scalar. (Single quotes: YAML reads a backslash inside double quotes as an escape.)"""
+    """How to write the value in which a flow collection (`{...}`, `[...]`) broke at a
+    `${VAR}`, if that is where (the parser stops at its `{`, having read what came before as a
+    plain scalar): the whole value single-quoted (in double quotes YAML reads a backslash as
+    an escape), or, where the value may hold a secret (a password, `user:pw@host`), the advice
+    without it. None where this is not what broke or the value cannot be told apart."""
     mark = exc.problem_mark
     if mark is None or "flow" not in (exc.context or "") or mark.index < 1:
         return None
@@ -102,11 +105,19 @@ def _unquoted_reference(text: str, exc: yaml.MarkedYAMLError) -> str | None:
     start = mark.index - 1
     while start > 0 and text[start - 1] not in _FLOW_START and text[start - 2 : start] != ": ":
         start -= 1
+    if start > 0 and text[start - 1] == ",":
+        return None  # a plain value may hold a comma: where this one starts is not known
     end = mark.index - 1
     while end < len(text) and text[end] not in _FLOW_END:
+        if text[end : end + 2] in (" #", ": ", ":\t"):
+            break  # a comment, or the value was a key
         reference = _REFERENCE_AT.match(text, end)
         end = reference.end() if reference else end + 1
     value = text[start:end].strip()
+    key = text[max(0, start - 40) : start].rstrip().removesuffix(":").split("{")[-1]
+    key = key.split(",")[-1].strip()
+    if key in _SECRET_KEYS or ":" in value.rpartition("@")[0]:
+        return "the whole value in single quotes ('…${VAR}…')"
     return "'" + value.replace("'", "''") + "'"
 
 

@@ -209,6 +209,12 @@ def test_a_slip_in_the_name_part_is_a_typo_too(tmp_path, monkeypatch, typed, mea
             "'tcp=5' is not a host: --timeout takes STAGE=SECONDS pairs with "
             "commas (--timeout banner=20,tcp=5)",
         ),
+        (  # every digit typed is kept
+            ["tcp=5"],
+            {"timeouts": [(Stage.BANNER, 2.1234567)]},
+            "'tcp=5' is not a host: --timeout takes STAGE=SECONDS pairs with "
+            "commas (--timeout banner=2.1234567,tcp=5)",
+        ),
         (
             ["tcp=5", "sftp=30"],
             {"timeouts": [(None, 7.5)]},
