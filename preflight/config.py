@@ -254,9 +254,7 @@ def target_from_spec(
 
     if not spec or spec != spec.strip():
         fail("expected host, host:port, user@host:port or sftp://user@host:port/path")
-    scheme = _SCHEME.match(spec)
-    before_at = spec[scheme.end() if scheme else 0 :].rpartition("@")[0]
-    if ":" in before_at:
+    if _holds_password(spec):
         # Checked before anything else can fail and repeat the spec: it holds a password.
         raise ConfigError(
             COMMAND_LINE,
@@ -267,6 +265,7 @@ def target_from_spec(
     netloc = spec
     sftp_path = defaults.sftp_path
     is_url = False
+    scheme = _SCHEME.match(spec)
     if scheme:
         is_url = True
         if scheme[1].lower() not in ("sftp", "ssh"):
@@ -399,6 +398,13 @@ def _host_problem(host: str) -> str | None:
     return None
 
 
+def _holds_password(spec: str) -> bool:
+    """Whether `[scheme://]user:password@host…` has a password before its '@' (a spec that
+    holds one is refused without being repeated)."""
+    scheme = _SCHEME.match(spec)
+    return ":" in spec[scheme.end() if scheme else 0 :].rpartition("@")[0]
+
+
 def _not_a_target_mapping(path: str, item: YNode) -> str:
     """What is wrong with a target written as something else than a mapping; for a string that
     reads as `[user@]host[:port]`, the mapping it means, which loads in a block list and in
@@ -406,22 +412,19 @@ def _not_a_target_mapping(path: str, item: YNode) -> str:
     if not (isinstance(item, YScalar) and isinstance(item.value, str)):
         return f"{path}: expected a mapping with 'host', got {_got(item)}"
     value = item.value.strip()
-    scheme = _SCHEME.match(value)
-    if ":" in value[scheme.end() if scheme else 0 :].rpartition("@")[0]:
+    if _holds_password(value):
         return (
             f"{path}: expected a mapping with 'host', got a string holding a password (not "
             "shown), which would be committed with this file: write {host: HOST, user: USER} "
             'and the password as auth: {password: "${SFTP_PASSWORD}"}'
         )
     got = f"{path}: expected a mapping with 'host', got {_got(item)}"
-    other_scheme = scheme is not None and scheme.group(1).lower() != "ssh"
-    spec = (
-        None
-        if other_scheme or "/" in value.removeprefix("ssh://")
-        else (sshconfig.parse_jump_spec(value))
-    )
-    if spec is None:
+    scheme = _SCHEME.match(value)
+    if (scheme and scheme.group(1).lower() != "ssh") or "/" in value.removeprefix("ssh://"):
         return got  # a URL, a path: no one mapping says what was meant
+    spec = sshconfig.parse_jump_spec(value)
+    if spec is None:
+        return got
     fields = [f"host: {_flow_value(spec.host)}"]
     if spec.port is not None:
         fields.append(f"port: {spec.port}")
@@ -1623,8 +1626,7 @@ class _Parser:
             )
         text = self.string(node, line, path, "a jump host like 'user@bastion:22'")
         value = text.value.strip()
-        scheme = _SCHEME.match(value)
-        if ":" in value[scheme.end() if scheme else 0 :].rpartition("@")[0]:
+        if _holds_password(value):
             # Not repeated: the part before '@' holds a password.
             self.fail(
                 line,
