@@ -22,7 +22,7 @@ import pytest
 from checking import FAST, MARGIN, check_one, make_target
 
 from preflight import lab
-from preflight.model import AuthConfig, Report, StageResult, Status, WriteCheck
+from preflight.model import AuthConfig, Report, StageResult, Status, Target, WriteCheck
 from preflight.runner import RunOptions, run_checks
 from preflight.stages.watchdog import CLEANUP_GRACE
 
@@ -212,16 +212,21 @@ def test_a_relative_path_is_reported_as_the_directory_it_resolves_to(client_key,
 # --------------------------------------------------------------------------- interrupted
 
 
-def interrupted_sftp_row(server: lab.SFTPServer, key_auth: AuthConfig) -> tuple[StageResult, float]:
-    """The sftp row of a 1 MiB upload check interrupted (as SIGTERM cancels a run) 0.3 s after
-    its test file appeared on the server, and how long the run took after the interruption."""
-    target = make_target(
+def long_upload(server: lab.SFTPServer, key_auth: AuthConfig, sftp: float) -> Target:
+    """A target whose 1 MiB upload check has `sftp` seconds: long enough to be interrupted."""
+    return make_target(
         server,
         auth=key_auth,
         sftp_path="/upload",
         sftp_write=MEGABYTE,
-        timeouts=replace(FAST, sftp=10.0),
+        timeouts=replace(FAST, sftp=sftp),
     )
+
+
+def interrupted_sftp_row(server: lab.SFTPServer, key_auth: AuthConfig) -> tuple[StageResult, float]:
+    """The sftp row of a 1 MiB upload check interrupted (as SIGTERM cancels a run) 0.3 s after
+    its test file appeared on the server, and how long the run took after the interruption."""
+    target = long_upload(server, key_auth, sftp=10.0)
 
     async def interrupt_during_the_upload() -> tuple[Report, float]:
         task = asyncio.create_task(run_checks([target]))
@@ -279,13 +284,7 @@ def test_an_interruption_shortly_before_the_deadline_is_still_an_interruption(cl
     # The cleanup's wait stops at the deadline: past it, the run's own cut-off would take the
     # interruption for the deadline and the row would lose the file it names.
     with upload_server(client_key, stall="write") as server:
-        target = make_target(
-            server,
-            auth=key_auth,
-            sftp_path="/upload",
-            sftp_write=MEGABYTE,
-            timeouts=replace(FAST, sftp=20.0),
-        )
+        target = long_upload(server, key_auth, sftp=20.0)
 
         async def interrupt_a_second_before_the_deadline() -> Report:
             task = asyncio.create_task(run_checks([target], RunOptions(deadline=4.0)))
